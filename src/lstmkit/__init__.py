@@ -1,0 +1,47 @@
+"""lstmkit: the LSTM of "Understanding LSTM Networks" and every variant it names, as
+torch.nn-compatible PyTorch layers."""
+
+from lstmkit.cells import (
+    VARIANT_DESCRIPTIONS,
+    VARIANTS,
+    FullGateState,
+    GRUCell,
+    LSTMCell,
+    LSTMConfig,
+    LSTMState,
+    LSTMStep,
+    RecurrentCell,
+    RNNCell,
+    State,
+    lstm_pointwise,
+)
+from lstmkit.engines import Engine, engine_names, register_engine
+from lstmkit.interop import from_torch, to_torch
+from lstmkit.layers import GRU, LSTM, RNN, Recurrent
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GRU",
+    "LSTM",
+    "RNN",
+    "VARIANTS",
+    "VARIANT_DESCRIPTIONS",
+    "Engine",
+    "FullGateState",
+    "GRUCell",
+    "LSTMCell",
+    "LSTMConfig",
+    "LSTMState",
+    "LSTMStep",
+    "RNNCell",
+    "Recurrent",
+    "RecurrentCell",
+    "State",
+    "__version__",
+    "engine_names",
+    "from_torch",
+    "lstm_pointwise",
+    "register_engine",
+    "to_torch",
+]

@@ -1,0 +1,7 @@
+"""``python -m lstmkit`` runs the ``lstmkit`` command."""
+
+import sys
+
+from lstmkit.cli import main
+
+sys.exit(main())

@@ -1,0 +1,29 @@
+"""Cells: one step of one cell family each."""
+
+from lstmkit.cells.base import LSTMState, RecurrentCell, State
+from lstmkit.cells.gru import GRUCell
+from lstmkit.cells.lstm import (
+    VARIANT_DESCRIPTIONS,
+    VARIANTS,
+    FullGateState,
+    LSTMCell,
+    LSTMConfig,
+    LSTMStep,
+    lstm_pointwise,
+)
+from lstmkit.cells.rnn import RNNCell
+
+__all__ = [
+    "VARIANTS",
+    "VARIANT_DESCRIPTIONS",
+    "FullGateState",
+    "GRUCell",
+    "LSTMCell",
+    "LSTMConfig",
+    "LSTMState",
+    "LSTMStep",
+    "RNNCell",
+    "RecurrentCell",
+    "State",
+    "lstm_pointwise",
+]

@@ -1,0 +1,97 @@
+"""The vanilla RNN, which fails to learn long gaps (Hochreiter 1991, Bengio et al. 1994)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from lstmkit._checks import check_choice, describe
+from lstmkit.cells.base import RecurrentCell, check_sizes, init_uniform_
+
+NONLINEARITIES = ("tanh", "relu")
+
+
+class RNNCell(RecurrentCell):
+    r"""One step of the vanilla (Elman) RNN, the repeating module of the post's first figures.
+
+    Equation (B a batch, I the input size, H the hidden size)::
+
+        h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)      (B, H)
+
+    which is the post's ``h_t = tanh(W·[h_{t-1}, x_t] + b)`` with ``W = [W_hh, W_ih]``;
+    ``nonlinearity="relu"`` uses ReLU instead of tanh (Le et al. 2015's IRNN with identity init).
+
+    Parameters (torch.nn's names; inside a layer with the suffix ``_l{k}[_reverse]``)::
+
+        weight_ih  (H, I),  weight_hh  (H, H),  bias_ih, bias_hh  (H,) with bias=True
+
+    All start U(-1/√H, 1/√H), as torch.nn. State: a tensor h of shape ``(B, H)``.
+    """
+
+    weight_ih: Tensor
+    weight_hh: Tensor
+    bias_ih: Tensor | None
+    bias_hh: Tensor | None
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        *,
+        bias: bool = True,
+        nonlinearity: str = "tanh",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        check_sizes(input_size, hidden_size)
+        check_choice("nonlinearity", nonlinearity, NONLINEARITIES)
+        if not isinstance(bias, bool):
+            raise TypeError(f"bias must be a bool, got {describe(bias)}")
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.bias = bias
+        self.nonlinearity = nonlinearity
+        H = hidden_size
+        new: dict[str, Any] = {"device": device, "dtype": dtype}
+        self.weight_ih = nn.Parameter(torch.empty(H, input_size, **new))
+        self.weight_hh = nn.Parameter(torch.empty(H, H, **new))
+        self.bias_ih = nn.Parameter(torch.empty(H, **new)) if bias else None
+        self.bias_hh = nn.Parameter(torch.empty(H, **new)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for p in (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh):
+            if p is not None:
+                init_uniform_(p, self.hidden_size)
+
+    def project_input(self, x: Tensor) -> Tensor:
+        """``W_ih·x + b_ih``: ``(..., I)`` → ``(..., H)``."""
+        return F.linear(x, self.weight_ih, self.bias_ih)
+
+    def step(self, xp_t: Tensor, state: Tensor) -> Tensor:  # type: ignore[override]
+        h_prev = state
+        pre = xp_t + F.linear(h_prev, self.weight_hh, self.bias_hh)
+        h_t = torch.tanh(pre) if self.nonlinearity == "tanh" else torch.relu(pre)
+        return h_t
+
+    def initial_state(self, batch_size: int, *, dtype: torch.dtype, device: torch.device) -> Tensor:
+        return torch.zeros(batch_size, self.hidden_size, dtype=dtype, device=device)
+
+    def spawn(self, input_size: int) -> RNNCell:
+        return RNNCell(
+            input_size,
+            self.hidden_size,
+            bias=self.bias,
+            nonlinearity=self.nonlinearity,
+            device=self.weight_ih.device,
+            dtype=self.weight_ih.dtype,
+        )
+
+    def extra_repr(self) -> str:
+        extra = "" if self.bias else ", bias=False"
+        extra += "" if self.nonlinearity == "tanh" else f", nonlinearity={self.nonlinearity!r}"
+        return f"{self.input_size}, {self.hidden_size}{extra}"

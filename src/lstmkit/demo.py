@@ -1,0 +1,145 @@
+"""The demo: builds every cell lstmkit has, runs one batch of sequences through each and reports
+its size, the engine "auto" chose, its speed, and its agreement with the reference engine and,
+where torch.nn has the same layer, with torch.nn."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from lstmkit._machine import describe_machine
+from lstmkit.cells.lstm import VARIANT_DESCRIPTIONS
+from lstmkit.engines.registry import select_engine
+from lstmkit.interop.torch_nn import to_torch
+from lstmkit.layers import GRU, LSTM, RNN, Recurrent
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    steps: int = 50  # T, time steps per sequence
+    batch: int = 32  # B, sequences per batch
+    input_size: int = 32
+    hidden_size: int = 64
+    repeats: int = 5  # timed forward passes per cell; the median is reported
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class DemoRow:
+    code: str  # the Python that builds the layer
+    what: str
+    paper: str
+    parameters: int
+    engine: str
+    milliseconds: float  # median forward time, no_grad
+    vs_reference: float  # max |output - reference engine's output|
+    vs_torch: float | None  # max |output - torch.nn's output|, where torch.nn has the layer
+
+
+@dataclass(frozen=True)
+class DemoCell:
+    kind: type[LSTM] | type[GRU] | type[RNN]
+    options: dict[str, Any]
+    what: str
+    paper: str
+
+    def build(self, config: DemoConfig) -> Recurrent:
+        return self.kind(config.input_size, config.hidden_size, **self.options)
+
+    def code(self, config: DemoConfig) -> str:
+        """The Python that builds this layer."""
+        args = [str(config.input_size), str(config.hidden_size)]
+        args += [f"{k}={v!r}" for k, v in self.options.items()]
+        return f"{self.kind.__name__}({', '.join(args)})"
+
+
+def demo_cells(config: DemoConfig) -> list[DemoCell]:
+    """Every cell and variant, with what it is and where it comes from."""
+    cells = [
+        DemoCell(RNN, {}, "vanilla RNN, tanh", "Elman 1990"),
+        DemoCell(RNN, {"nonlinearity": "relu"}, "vanilla RNN, ReLU", "Le et al. 2015"),
+        DemoCell(GRU, {}, "GRU, reset after the product", "Cho et al. 2014; torch.nn"),
+        DemoCell(GRU, {"reset_after": False}, "GRU, the post's form", "Cho et al. 2014"),
+        DemoCell(LSTM, {}, "the standard LSTM", "Hochreiter & Schmidhuber 1997"),
+        DemoCell(
+            LSTM, {"proj_size": config.hidden_size // 2}, "LSTM with projection", "Sak et al. 2014"
+        ),
+        DemoCell(LSTM, {"peepholes": "if"}, "peepholes on i and f", "Gers & Schmidhuber 2000"),
+        DemoCell(LSTM, {"coupled": True}, "f_t = 1 - i_t", "Greff et al. 2015"),
+        DemoCell(LSTM, {"chrono": config.steps}, "chrono initialisation", "Tallec & Ollivier 2018"),
+    ]
+    for variant, what in VARIANT_DESCRIPTIONS.items():
+        cells.append(DemoCell(LSTM, {"variant": variant}, what, "Greff et al. 2015"))
+    return cells
+
+
+def run_demo(config: DemoConfig) -> list[DemoRow]:
+    torch.manual_seed(config.seed)
+    x = torch.randn(config.steps, config.batch, config.input_size)
+    rows = []
+    for cell in demo_cells(config):
+        layer = cell.build(config).eval()
+        engine = select_engine("auto", layer).name
+        times = []
+        with torch.no_grad():
+            out, _ = layer(x)
+            for _ in range(config.repeats):
+                start = time.perf_counter()
+                layer(x)
+                times.append(time.perf_counter() - start)
+            layer.engine = "reference"
+            reference, _ = layer(x)
+            layer.engine = "auto"
+            vs_torch = None
+            if engine == "native":
+                vs_torch = (to_torch(layer)(x)[0] - out).abs().max().item()
+        rows.append(
+            DemoRow(
+                code=cell.code(config),
+                what=cell.what,
+                paper=cell.paper,
+                parameters=sum(p.numel() for p in layer.parameters()),
+                engine=engine,
+                milliseconds=1e3 * statistics.median(times),
+                vs_reference=(out - reference).abs().max().item(),
+                vs_torch=vs_torch,
+            )
+        )
+    return rows
+
+
+def format_table(rows: list[DemoRow], config: DemoConfig) -> str:
+    header = ("layer", "what", "paper", "params", "engine", "ms", "vs reference", "vs torch.nn")
+    body = [
+        (
+            r.code,
+            r.what,
+            r.paper,
+            f"{r.parameters:,}",
+            r.engine,
+            f"{r.milliseconds:.2f}",
+            f"{r.vs_reference:.1e}",
+            "-" if r.vs_torch is None else f"{r.vs_torch:.1e}",
+        )
+        for r in rows
+    ]
+    widths = [max(len(row[j]) for row in [header, *body]) for j in range(len(header))]
+    lines = [
+        f"{len(rows)} cells, one forward pass each over a batch of {config.batch} sequences of "
+        f"{config.steps} steps (input {config.input_size}, hidden {config.hidden_size}), "
+        f"float32; ms is the median of {config.repeats} runs without gradients; the last "
+        "columns are the largest difference from lstmkit's reference engine and from "
+        "torch.nn's own layer.",
+        f"Machine: {describe_machine()}.",
+        "",
+        "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)),
+        "  ".join("-" * w for w in widths),
+    ]
+    lines += [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in body
+    ]
+    return "\n".join(lines)

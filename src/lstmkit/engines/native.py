@@ -1,0 +1,102 @@
+"""The native engine: torch's own fused kernels (oneDNN on CPU, cuDNN on GPU), the ones
+torch.nn.LSTM, GRU and RNN call, for the configurations those modules can express."""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+
+from lstmkit.cells.base import LSTMState, RecurrentCell, State
+from lstmkit.cells.gru import GRUCell
+from lstmkit.cells.lstm import LSTMCell
+from lstmkit.cells.rnn import RNNCell
+from lstmkit.engines.registry import Engine
+
+if TYPE_CHECKING:
+    from lstmkit.layers import Recurrent
+
+_NO_ONEDNN_PROJ = "LSTM with projections is not supported with oneDNN"
+
+
+class NativeEngine(Engine):
+    name = "native"
+    supports = (
+        "what torch.nn can express: the standard LSTM (any bias, proj_size), the GRU with "
+        "reset_after=True, and the RNN with tanh or relu, the same cell in every layer"
+    )
+
+    def unsupported(self, layer: Recurrent) -> str | None:
+        cells = list(layer.iter_cells())
+        first = cells[0]
+        reason = _cell_unsupported(first)
+        if reason is not None:
+            return reason
+        if any(type(c) is not type(first) or _signature(c) != _signature(first) for c in cells):
+            return "its cells differ between layers or directions"
+        return None
+
+    def run(
+        self, layer: Recurrent, x: Tensor, batch_sizes: Tensor | None, hx: State
+    ) -> tuple[Tensor, State]:
+        cells = list(layer.iter_cells())
+        first = cells[0]
+        has_bias = first.bias_ih is not None
+        weights: list[Tensor] = []
+        for cell in cells:
+            weights += [cell.weight_ih, cell.weight_hh]
+            if has_bias:
+                weights += [cell.bias_ih, cell.bias_hh]
+            if isinstance(cell, LSTMCell) and cell.weight_hr is not None:
+                weights.append(cell.weight_hr)
+        args = (has_bias, layer.num_layers, layer.dropout, layer.training, layer.bidirectional)
+        if isinstance(first, LSTMCell):
+            assert isinstance(hx, tuple)
+            h0c0 = (hx[0], hx[1])
+            with warnings.catch_warnings():
+                if first.config.proj_size:
+                    # torch falls back from oneDNN to its generic kernel and says so; the user
+                    # asked for an LSTM, not for oneDNN.
+                    warnings.filterwarnings("ignore", _NO_ONEDNN_PROJ, UserWarning)
+                if batch_sizes is None:
+                    out, h, c = torch.lstm(x, h0c0, weights, *args, False)
+                else:
+                    out, h, c = torch.lstm(x, batch_sizes, h0c0, weights, *args)
+            return out, LSTMState(h, c)
+        if isinstance(first, GRUCell):
+            fn = torch.gru
+        else:
+            fn = torch.rnn_tanh if first.nonlinearity == "tanh" else torch.rnn_relu
+        assert isinstance(hx, Tensor)
+        if batch_sizes is None:
+            out, h = fn(x, hx, weights, *args, False)
+        else:
+            out, h = fn(x, batch_sizes, hx, weights, *args)
+        return out, h
+
+
+def _cell_unsupported(cell: RecurrentCell) -> str | None:
+    if type(cell) is LSTMCell:
+        if not cell.config.is_standard:
+            return f"its LSTM cell is a variant ({cell.extra_repr()})"
+        return None
+    if type(cell) is GRUCell:
+        return (
+            None
+            if cell.reset_after
+            else "its GRU applies the reset before the product (reset_after=False)"
+        )
+    if type(cell) is RNNCell:
+        return None
+    return f"its cell is a {type(cell).__name__}"
+
+
+def _signature(cell: RecurrentCell) -> object:
+    if isinstance(cell, LSTMCell):
+        return (cell.hidden_size, cell.config)
+    if isinstance(cell, GRUCell):
+        return (cell.hidden_size, cell.bias, cell.reset_after)
+    assert isinstance(cell, RNNCell)
+    return (cell.hidden_size, cell.bias, cell.nonlinearity)

@@ -1,0 +1,84 @@
+"""Which engine runs which layer. An engine executes a whole :class:`lstmkit.Recurrent` (all
+layers and directions) and says for itself what it supports, so adding one touches no cell."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
+
+from torch import Tensor
+
+if TYPE_CHECKING:
+    from lstmkit.cells.base import State
+    from lstmkit.layers import Recurrent
+
+
+class Engine(ABC):
+    """Executes the recurrence of a layer.
+
+    ``run(layer, x, batch_sizes, hx)`` receives time-major input, already validated: either a
+    padded tensor ``x`` of shape ``(T, B, F)`` with ``batch_sizes=None``, or the ``data`` of a
+    PackedSequence ``(N, F)`` with its ``batch_sizes`` (a CPU int64 tensor of length T, sorted
+    batch order). ``hx`` is the layer's state, every tensor ``(L·D, B, *)``. It returns the
+    output in the input's layout, ``(T, B, D·O)`` or ``(N, D·O)``, and the final state like hx.
+    """
+
+    name: str
+    supports: str
+    """What the engine can run, in words, for error messages."""
+
+    @abstractmethod
+    def unsupported(self, layer: Recurrent) -> str | None:
+        """None if this engine can run ``layer``, else the reason it cannot."""
+
+    @abstractmethod
+    def run(
+        self, layer: Recurrent, x: Tensor, batch_sizes: Tensor | None, hx: State
+    ) -> tuple[Tensor, State]: ...
+
+
+_ENGINES: dict[str, tuple[int, Engine]] = {}
+
+
+def register_engine(engine: Engine, *, priority: int) -> None:
+    """Makes ``engine`` available by name; ``engine="auto"`` tries engines by falling priority
+    and takes the first that supports the layer."""
+    if engine.name == "auto":
+        raise ValueError("'auto' is reserved for choosing among the registered engines")
+    _ENGINES[engine.name] = (priority, engine)
+
+
+def engine_names() -> list[str]:
+    """Registered engines, in the order "auto" tries them."""
+    return [name for name, _ in sorted(_ENGINES.items(), key=lambda item: -item[1][0])]
+
+
+def check_engine_name(name: object) -> None:
+    if name != "auto" and name not in _ENGINES:
+        valid = ", ".join(repr(n) for n in ["auto", *engine_names()])
+        raise ValueError(f"unknown engine {name!r}; expected one of {valid}")
+
+
+def get_engine(name: str) -> Engine:
+    check_engine_name(name)
+    return _ENGINES[name][1]
+
+
+def select_engine(name: str, layer: Recurrent) -> Engine:
+    """The engine that will run ``layer``: the named one, or for "auto" the first that can."""
+    if name == "auto":
+        reasons = []
+        for candidate in engine_names():
+            engine = _ENGINES[candidate][1]
+            reason = engine.unsupported(layer)
+            if reason is None:
+                return engine
+            reasons.append(f"{candidate}: {reason}")
+        raise ValueError("no engine can run this layer (" + "; ".join(reasons) + ")")
+    engine = get_engine(name)
+    reason = engine.unsupported(layer)
+    if reason is not None:
+        raise ValueError(
+            f"engine {name!r} cannot run this layer: {reason}. It supports {engine.supports}"
+        )
+    return engine

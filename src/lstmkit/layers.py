@@ -1,0 +1,466 @@
+"""Sequence layers: any cell over time, layers and directions, in torch.nn's calling convention."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from lstmkit._checks import (
+    check_input_tensor,
+    check_lengths,
+    check_positive_int,
+    check_probability,
+    check_state,
+    describe,
+    parameter_of,
+)
+from lstmkit.cells.base import RecurrentCell, State, map_state
+from lstmkit.cells.gru import GRUCell
+from lstmkit.cells.lstm import LSTMCell, LSTMConfig
+from lstmkit.cells.rnn import RNNCell
+from lstmkit.engines.registry import check_engine_name, select_engine
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from lstmkit.cells.lstm import LSTMOptions
+
+
+class Recurrent(nn.Module):
+    r"""Runs any cell over time, with several layers, both directions, dropout between layers and
+    packed sequences, the way torch.nn.LSTM runs its own cell.
+
+    Args:
+        cell: the cell of layer 0, forward direction. The other layers and the reverse direction
+            get fresh cells from ``cell.spawn(input_size)``.
+        num_layers: stacked layers; layer k > 0 reads the outputs of layer k - 1.
+        bidirectional: also run each layer from the last step to the first and concatenate.
+        batch_first: input and output are ``(B, T, F)`` instead of ``(T, B, F)``.
+        dropout: dropout on the outputs of every layer but the last, in training mode.
+        engine: how the recurrence is executed: "auto" (the fastest that supports the cells),
+            "reference" (a Python loop over the cell, the truth), "native" (torch's fused
+            kernels, standard LSTM / GRU / RNN only), or any registered engine.
+
+    Parameters: the layer takes over its cells' parameters and names them as torch.nn does,
+    ``<name>_l{k}`` and ``<name>_l{k}_reverse`` (``weight_ih_l0``, ``weight_hh_l1_reverse``, ...),
+    so a torch.nn state dict loads as is. The cells, in ``self.cells`` keyed ``l{k}[_reverse]``,
+    read them from the layer. Parameters of a cell's own submodules keep their module path.
+
+    Shapes (T steps, B sequences, D = 2 if bidirectional else 1, L = num_layers, O the cell's
+    output size)::
+
+        input   (T, B, input_size), (B, T, input_size) with batch_first, unbatched
+                (T, input_size), or a PackedSequence
+        hx      the cell's state with every tensor stacked over layers and directions:
+                (L·D, B, *) -- for an LSTM the tuple (h_0, c_0); None gives zeros
+        output  (T, B, D·O) (batch-first or unbatched like the input, or a PackedSequence)
+        h_n     like hx, the state after each sequence's last step
+
+    ``forward(input, hx, lengths=...)`` also accepts padded input with per-sequence lengths; the
+    output is then zero past each length and h_n is taken at each sequence's last real step.
+    """
+
+    def __init__(
+        self,
+        cell: RecurrentCell,
+        *,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        engine: str = "auto",
+    ) -> None:
+        super().__init__()
+        if not isinstance(cell, RecurrentCell):
+            raise TypeError(f"cell must be an lstmkit.RecurrentCell, got {describe(cell)}")
+        check_positive_int("num_layers", num_layers)
+        for name, flag in (("bidirectional", bidirectional), ("batch_first", batch_first)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name} must be a bool, got {describe(flag)}")
+        check_probability("dropout", dropout)
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(
+                "dropout acts between layers, so it needs num_layers > 1; "
+                f"got dropout={dropout} and num_layers=1",
+                stacklevel=2,
+            )
+        self.num_layers = num_layers
+        self.bidirectional = bidirectional
+        self.batch_first = batch_first
+        self.dropout = float(dropout)
+        self._engine = engine
+        directions = 2 if bidirectional else 1
+        cells: dict[str, RecurrentCell] = {}
+        for k in range(num_layers):
+            for d in range(directions):
+                key = f"l{k}" + ("_reverse" if d else "")
+                size = cell.input_size if k == 0 else cell.output_size * directions
+                cells[key] = cell if (k, d) == (0, 0) else _spawn(cell, size)
+        self.cells = nn.ModuleDict(cells)
+        for key, c in self.cells.items():
+            self._adopt(c, key)  # type: ignore[arg-type]
+        self.engine = engine  # checked now, not at the first call
+
+    def _adopt(self, cell: RecurrentCell, key: str) -> None:
+        names: dict[str, str] = {}
+        for name, p in list(cell._parameters.items()):
+            if p is None:
+                continue
+            flat = f"{name}_{key}"
+            self.register_parameter(flat, p)
+            del cell._parameters[name]
+            names[name] = flat
+        object.__setattr__(cell, "_lstmkit_binding", (self, names))
+
+    @property
+    def engine(self) -> str:
+        """The engine's name: "auto", "reference", "native" or another registered one."""
+        return self._engine
+
+    @engine.setter
+    def engine(self, name: str) -> None:
+        check_engine_name(name)
+        select_engine(name, self)
+        self._engine = name
+
+    @property
+    def input_size(self) -> int:
+        return self.cell(0).input_size
+
+    @property
+    def hidden_size(self) -> int:
+        return self.cell(0).hidden_size
+
+    @property
+    def output_size(self) -> int:
+        """Features per step and direction (the last dim of output is D times this)."""
+        return self.cell(0).output_size
+
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    def cell(self, layer: int, *, reverse: bool = False) -> RecurrentCell:
+        """The cell of one layer and direction; it shares its parameters with this layer."""
+        if not 0 <= layer < self.num_layers:
+            raise IndexError(f"layer must be in [0, {self.num_layers}), got {layer}")
+        if reverse and not self.bidirectional:
+            raise ValueError("reverse=True needs a bidirectional layer")
+        return self.cells[f"l{layer}" + ("_reverse" if reverse else "")]  # type: ignore[return-value]
+
+    def iter_cells(self) -> Iterator[RecurrentCell]:
+        """The cells in torch.nn's order: l0, l0_reverse, l1, ..."""
+        return iter(self.cells.values())  # type: ignore[arg-type]
+
+    def reset_parameters(self) -> None:
+        for cell in self.iter_cells():
+            cell.reset_parameters()
+
+    def flatten_parameters(self) -> None:
+        """Does nothing; it exists so that code written for torch.nn.LSTM runs unchanged."""
+
+    def initial_state(self, batch_size: int, *, dtype: torch.dtype, device: torch.device) -> State:
+        """The zero state, every tensor stacked over layers and directions: ``(L·D, B, *)``."""
+        states = [
+            c.initial_state(batch_size, dtype=dtype, device=device) for c in self.iter_cells()
+        ]
+        return stack_states(states)
+
+    def forward(
+        self,
+        input: Tensor | PackedSequence,
+        hx: Any = None,
+        *,
+        lengths: Tensor | list[int] | None = None,
+    ) -> tuple[Tensor | PackedSequence, State]:
+        like = parameter_of(self.cell(0))
+        if isinstance(input, PackedSequence):
+            if lengths is not None:
+                raise ValueError("lengths is for padded input; a PackedSequence carries its own")
+            check_input_tensor(input.data, what="input.data", like=like)
+            self._check_features(input.data, dims=(2,), what="input.data")
+            return self._forward_packed(input, hx)
+        x = check_input_tensor(input, what="input", like=like)
+        self._check_features(x, dims=(2, 3), what="input")
+        unbatched = x.dim() == 2
+        if unbatched:
+            if lengths is not None:
+                raise ValueError("lengths needs batched input (3-D); this input is unbatched (2-D)")
+            x = x.unsqueeze(1)  # (T, 1, F)
+        elif self.batch_first:
+            x = x.transpose(0, 1)  # (T, B, F)
+        if x.shape[0] == 0:
+            raise ValueError(
+                f"input must have at least one time step, got shape {tuple(input.shape)}"
+            )
+        if lengths is not None:
+            lens = check_lengths(lengths, batch_size=x.shape[1], steps=x.shape[0])
+            packed = pack_padded_sequence(x, lens, enforce_sorted=False)
+            out_packed, h_n = self._forward_packed(packed, hx)
+            assert isinstance(out_packed, PackedSequence)
+            out, _ = pad_packed_sequence(
+                out_packed, batch_first=self.batch_first, total_length=x.shape[0]
+            )
+            return out, h_n
+        state = self._initial_or_given(hx, batch_size=x.shape[1], like=x, unbatched=unbatched)
+        out, h_n = select_engine(self.engine, self).run(self, x, None, state)
+        if unbatched:
+            return out.squeeze(1), map_state(lambda s: s.squeeze(1), h_n)
+        return (out.transpose(0, 1) if self.batch_first else out), h_n
+
+    def _forward_packed(self, input: PackedSequence, hx: Any) -> tuple[PackedSequence, State]:
+        batch_size = int(input.batch_sizes[0])
+        state = self._initial_or_given(hx, batch_size=batch_size, like=input.data, unbatched=False)
+        if input.sorted_indices is not None:
+            order = input.sorted_indices
+            state = map_state(lambda s: s.index_select(1, order), state)
+        data, h_n = select_engine(self.engine, self).run(self, input.data, input.batch_sizes, state)
+        if input.unsorted_indices is not None:
+            back = input.unsorted_indices
+            h_n = map_state(lambda s: s.index_select(1, back), h_n)
+        out = PackedSequence(data, input.batch_sizes, input.sorted_indices, input.unsorted_indices)
+        return out, h_n
+
+    def _check_features(self, x: Tensor, *, dims: tuple[int, ...], what: str) -> None:
+        if x.dim() not in dims:
+            if dims == (2,):
+                expected = "(total steps, input_size)"
+            else:
+                expected = (
+                    "(T, B, input_size), (B, T, input_size) with batch_first, "
+                    "or unbatched (T, input_size)"
+                )
+            raise ValueError(
+                f"{what} must be {expected}; got {x.dim()}-D with shape {tuple(x.shape)}"
+            )
+        if x.shape[-1] != self.input_size:
+            raise ValueError(
+                f"{what}.size(-1) must be equal to input_size. "
+                f"Expected {self.input_size}, got {x.shape[-1]}"
+            )
+
+    def _initial_or_given(
+        self, hx: Any, *, batch_size: int, like: Tensor, unbatched: bool
+    ) -> State:
+        expected = self.initial_state(batch_size, dtype=like.dtype, device=like.device)
+        if hx is None:
+            return expected
+        return check_state(hx, expected, unbatched=unbatched, what="hx", stacked=True)
+
+    def extra_repr(self) -> str:
+        parts = [f"{self.input_size}, {self.hidden_size}"]
+        if self.num_layers != 1:
+            parts.append(f"num_layers={self.num_layers}")
+        if self.bidirectional:
+            parts.append("bidirectional=True")
+        if self.batch_first:
+            parts.append("batch_first=True")
+        if self.dropout:
+            parts.append(f"dropout={self.dropout}")
+        if self.engine != "auto":
+            parts.append(f"engine={self.engine!r}")
+        return ", ".join(parts)
+
+
+def _spawn(cell: RecurrentCell, input_size: int) -> RecurrentCell:
+    new = cell.spawn(input_size)
+    if not isinstance(new, RecurrentCell):
+        raise TypeError(
+            f"{type(cell).__name__}.spawn() must return a RecurrentCell, got {describe(new)}"
+        )
+    if new.input_size != input_size or new.output_size != cell.output_size:
+        raise ValueError(
+            f"{type(cell).__name__}.spawn({input_size}) returned a cell with input_size="
+            f"{new.input_size} and output_size={new.output_size}; expected {input_size} and "
+            f"{cell.output_size}"
+        )
+    return new
+
+
+def stack_states(states: list[State]) -> State:
+    """Per-cell states → one state with every tensor stacked on a new dim 0: ``(L·D, B, *)``."""
+    first = states[0]
+    if isinstance(first, Tensor):
+        return torch.stack(states)  # type: ignore[arg-type]
+    stacked = [torch.stack([s[j] for s in states]) for j in range(len(first))]
+    return type(first)(*stacked)
+
+
+def unstack_states(state: State, count: int) -> list[State]:
+    """The inverse of :func:`stack_states`: ``count`` per-cell states."""
+    if isinstance(state, Tensor):
+        return list(state.unbind(0))
+    fields = [t.unbind(0) for t in state]
+    return [type(state)(*(f[j] for f in fields)) for j in range(count)]
+
+
+class LSTM(Recurrent):
+    r"""A multi-layer LSTM, torch.nn.LSTM's drop-in replacement with every variant by keyword.
+
+    ``output, (h_n, c_n) = lstm(input, (h_0, c_0))``; shapes as :class:`Recurrent`, with
+    h of size ``proj_size or hidden_size`` and c of size ``hidden_size``. The cell options
+    (``peepholes``, ``coupled``, ``variant``, ``forget_bias``, ``chrono``, the Greff switches) are
+    those of :class:`lstmkit.LSTMCell`; every layer and direction gets the same configuration.
+
+    Parameters per layer k: ``weight_ih_l{k}``, ``weight_hh_l{k}``, ``bias_ih_l{k}``,
+    ``bias_hh_l{k}``, ``weight_hr_l{k}``, as torch.nn.LSTM, plus the variant-only
+    ``weight_ci_l{k}``, ``weight_cf_l{k}``, ``weight_co_l{k}`` (peepholes) and ``weight_gg_l{k}``
+    (full gate recurrence); ``_reverse`` for the reverse direction. With a variant's
+    configuration a state is :class:`lstmkit.FullGateState` ``(h, c, a)`` under full gate
+    recurrence, ``(h, c)`` otherwise.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        *,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        engine: str = "auto",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        **options: Unpack[LSTMOptions],
+    ) -> None:
+        cell = LSTMCell(
+            input_size,
+            hidden_size,
+            bias=bias,
+            proj_size=proj_size,
+            device=device,
+            dtype=dtype,
+            **options,
+        )
+        super().__init__(
+            cell,
+            num_layers=num_layers,
+            bidirectional=bidirectional,
+            batch_first=batch_first,
+            dropout=dropout,
+            engine=engine,
+        )
+
+    @property
+    def config(self) -> LSTMConfig:
+        """The configuration every cell of this layer shares."""
+        cell = self.cell(0)
+        assert isinstance(cell, LSTMCell)
+        return cell.config
+
+    @property
+    def bias(self) -> bool:
+        return self.config.bias
+
+    @property
+    def proj_size(self) -> int:
+        return self.config.proj_size
+
+
+class GRU(Recurrent):
+    r"""A multi-layer GRU, torch.nn.GRU's drop-in replacement; ``reset_after=False`` gives the
+    form of Cho et al. 2014 and of the post (see :class:`lstmkit.GRUCell`).
+
+    ``output, h_n = gru(input, h_0)``; shapes as :class:`Recurrent`. Parameters as torch.nn.GRU:
+    ``weight_ih_l{k}`` ``(3H, ·)`` with blocks r, z, n, ``weight_hh_l{k}``, ``bias_ih_l{k}``,
+    ``bias_hh_l{k}``, and ``_reverse``.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        *,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        reset_after: bool = True,
+        engine: str = "auto",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        cell = GRUCell(
+            input_size, hidden_size, bias=bias, reset_after=reset_after, device=device, dtype=dtype
+        )
+        super().__init__(
+            cell,
+            num_layers=num_layers,
+            bidirectional=bidirectional,
+            batch_first=batch_first,
+            dropout=dropout,
+            engine=engine,
+        )
+
+    @property
+    def bias(self) -> bool:
+        cell = self.cell(0)
+        assert isinstance(cell, GRUCell)
+        return cell.bias
+
+    @property
+    def reset_after(self) -> bool:
+        cell = self.cell(0)
+        assert isinstance(cell, GRUCell)
+        return cell.reset_after
+
+
+class RNN(Recurrent):
+    r"""A multi-layer vanilla RNN, torch.nn.RNN's drop-in replacement (see lstmkit.RNNCell).
+
+    ``output, h_n = rnn(input, h_0)``; shapes as :class:`Recurrent`. Parameters as torch.nn.RNN:
+    ``weight_ih_l{k}``, ``weight_hh_l{k}``, ``bias_ih_l{k}``, ``bias_hh_l{k}``, and ``_reverse``.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        *,
+        num_layers: int = 1,
+        nonlinearity: str = "tanh",
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        engine: str = "auto",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        cell = RNNCell(
+            input_size,
+            hidden_size,
+            bias=bias,
+            nonlinearity=nonlinearity,
+            device=device,
+            dtype=dtype,
+        )
+        super().__init__(
+            cell,
+            num_layers=num_layers,
+            bidirectional=bidirectional,
+            batch_first=batch_first,
+            dropout=dropout,
+            engine=engine,
+        )
+
+    @property
+    def bias(self) -> bool:
+        cell = self.cell(0)
+        assert isinstance(cell, RNNCell)
+        return cell.bias
+
+    @property
+    def nonlinearity(self) -> str:
+        cell = self.cell(0)
+        assert isinstance(cell, RNNCell)
+        return cell.nonlinearity

@@ -1,0 +1,77 @@
+"""GRUCell in both reset forms against the equations, torch.nn.GRUCell and gradcheck."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.func import functional_call
+
+import lstmkit
+from lstmkit import GRUCell
+from tests.equations import gru_sequence, np64
+
+B, I, H = 3, 5, 6
+
+
+@pytest.mark.parametrize("reset_after", [True, False])
+@pytest.mark.parametrize("bias", [True, False])
+def test_steps_match_the_equations(reset_after: bool, bias: bool) -> None:
+    cell = GRUCell(I, H, bias=bias, reset_after=reset_after, dtype=torch.float64)
+    with torch.no_grad():
+        for p in cell.parameters():
+            p.normal_(0.0, 0.6)
+    xs = torch.randn(4, B, I, dtype=torch.float64)
+    h = torch.randn(B, H, dtype=torch.float64)
+    hs_ref, _ = gru_sequence(
+        np64(xs), np64(h), cell.state_dict(), reset_after=reset_after, bias=bias
+    )
+    for t, x in enumerate(xs):
+        h = cell(x, h)
+        np.testing.assert_allclose(np64(h), hs_ref[t], rtol=0, atol=1e-10)
+
+
+def test_the_two_forms_differ() -> None:
+    after = GRUCell(I, H, dtype=torch.float64)
+    before = GRUCell(I, H, reset_after=False, dtype=torch.float64)
+    before.load_state_dict(after.state_dict())
+    x, h = torch.randn(B, I, dtype=torch.float64), torch.randn(B, H, dtype=torch.float64)
+    assert (after(x, h) - before(x, h)).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_matches_torch_grucell(dtype: torch.dtype) -> None:
+    ref = nn.GRUCell(I, H, dtype=dtype)
+    cell = lstmkit.from_torch(ref)
+    x, h = torch.randn(B, I, dtype=dtype), torch.randn(B, H, dtype=dtype)
+    tol = 1e-5 if dtype == torch.float32 else 1e-10
+    torch.testing.assert_close(cell(x, h), ref(x, h), rtol=0, atol=tol)
+    torch.testing.assert_close(cell(x[0], h[0]), ref(x[0], h[0]), rtol=0, atol=tol)
+
+
+@pytest.mark.parametrize("reset_after", [True, False])
+def test_gradcheck(reset_after: bool) -> None:
+    cell = GRUCell(3, 2, reset_after=reset_after, dtype=torch.float64)
+    names = [n for n, _ in cell.named_parameters()]
+    params = [p.detach().clone().requires_grad_() for p in cell.parameters()]
+    x = torch.randn(2, 2, 3, dtype=torch.float64, requires_grad=True)
+    h = torch.randn(2, 2, dtype=torch.float64, requires_grad=True)
+
+    def two_steps(x: torch.Tensor, h: torch.Tensor, *args: torch.Tensor) -> torch.Tensor:
+        for x_t in x:
+            h = functional_call(cell, dict(zip(names, args, strict=True)), (x_t, h))
+        return h
+
+    assert torch.autograd.gradcheck(two_steps, (x, h, *params))
+    assert torch.autograd.gradgradcheck(two_steps, (x, h, *params))
+
+
+def test_bad_input() -> None:
+    cell = GRUCell(I, H)
+    with pytest.raises(
+        TypeError, match=r"hx: expected a Tensor of shape \(3, 6\), got a tuple of 2"
+    ):
+        cell(torch.randn(B, I), (torch.randn(B, H), torch.randn(B, H)))
+    with pytest.raises(TypeError, match="reset_after must be a bool"):
+        GRUCell(I, H, reset_after=1)  # type: ignore[arg-type]

@@ -1,0 +1,152 @@
+"""Float64 NumPy references written from the papers' equations, independent of lstmkit's code.
+
+Weights are read from a module's state dict by the documented layout (row blocks of H in the
+order i, f, g, o with absent gates left out; GRU r, z, n); nothing here calls lstmkit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+Array = np.ndarray
+
+
+def sigmoid(x: Array) -> Array:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def np64(t: torch.Tensor) -> Array:
+    return t.detach().to("cpu", torch.float64).numpy()
+
+
+@dataclass
+class LSTMFlags:
+    peepholes: str = ""
+    coupled: bool = False
+    input_gate: bool = True
+    forget_gate: bool = True
+    output_gate: bool = True
+    input_activation: bool = True
+    output_activation: bool = True
+    full_gate_recurrence: bool = False
+    proj: bool = False
+    bias: bool = True
+
+    @property
+    def computed_gates(self) -> str:
+        # the sigmoid gates that have weights of their own
+        return (
+            ("i" if self.input_gate else "")
+            + ("f" if self.forget_gate and not self.coupled else "")
+            + ("o" if self.output_gate else "")
+        )
+
+
+def lstm_weights(state: dict[str, torch.Tensor], flags: LSTMFlags, suffix: str = "") -> dict:
+    blocks = [g for g in "ifgo" if g == "g" or g in flags.computed_gates]
+    W_ih, W_hh = np64(state["weight_ih" + suffix]), np64(state["weight_hh" + suffix])
+    H = W_ih.shape[0] // len(blocks)
+    b = np.zeros(len(blocks) * H)
+    if flags.bias:
+        b = np64(state["bias_ih" + suffix]) + np64(state["bias_hh" + suffix])
+    w: dict = {"H": H}
+    for j, g in enumerate(blocks):
+        rows = slice(j * H, (j + 1) * H)
+        w["Wx_" + g], w["Wh_" + g], w["b_" + g] = W_ih[rows], W_hh[rows], b[rows]
+    for g in flags.peepholes:
+        w["p_" + g] = np64(state[f"weight_c{g}" + suffix])
+    if flags.full_gate_recurrence:
+        w["R"] = np64(state["weight_gg" + suffix])
+    if flags.proj:
+        w["W_hr"] = np64(state["weight_hr" + suffix])
+    return w
+
+
+def lstm_sequence(xs: Array, h: Array, c: Array, w: dict, flags: LSTMFlags, a: Array | None = None):
+    """Runs the LSTM equations over xs (T, B, I). Returns (hs (T, B, ·), h_T, c_T, a_T)."""
+    H = w["H"]
+    gates = flags.computed_gates
+    if a is None:
+        a = np.zeros((h.shape[0], len(gates) * H))
+    hs = []
+    for x in xs:
+        pre = {}
+        for g in "ifgo":
+            if "Wx_" + g in w:
+                pre[g] = x @ w["Wx_" + g].T + h @ w["Wh_" + g].T + w["b_" + g]
+        if flags.full_gate_recurrence:
+            # each gate receives R_gi·i_{t-1} + R_gf·f_{t-1} + R_go·o_{t-1}
+            for j, g in enumerate(gates):
+                pre[g] = pre[g] + a @ w["R"][j * H : (j + 1) * H].T
+        i = sigmoid(pre["i"] + w.get("p_i", 0.0) * c) if flags.input_gate else 1.0
+        if flags.coupled:
+            f = 1.0 - i
+        elif flags.forget_gate:
+            f = sigmoid(pre["f"] + w.get("p_f", 0.0) * c)
+        else:
+            f = 1.0
+        C_tilde = np.tanh(pre["g"]) if flags.input_activation else pre["g"]
+        c = f * c + i * C_tilde
+        o = sigmoid(pre["o"] + w.get("p_o", 0.0) * c) if flags.output_gate else 1.0
+        m = o * np.tanh(c) if flags.output_activation else o * c
+        h = m @ w["W_hr"].T if flags.proj else m
+        acts = {"i": i, "f": f, "o": o}
+        if gates:
+            a = np.concatenate([acts[g] for g in gates], axis=-1)
+        hs.append(h)
+    return np.stack(hs), h, c, a
+
+
+def gru_sequence(
+    xs: Array, h: Array, state: dict, *, reset_after: bool, bias: bool = True, suffix: str = ""
+):
+    """Cho et al. 2014 (reset_after=False) or torch.nn's form (True). Returns (hs, h_T)."""
+    W_ih, W_hh = np64(state["weight_ih" + suffix]), np64(state["weight_hh" + suffix])
+    H = W_hh.shape[1]
+    zero = np.zeros(3 * H)
+    b_ih = np64(state["bias_ih" + suffix]) if bias else zero
+    b_hh = np64(state["bias_hh" + suffix]) if bias else zero
+    blk = {g: slice(j * H, (j + 1) * H) for j, g in enumerate("rzn")}
+    hs = []
+    for x in xs:
+        r = sigmoid(x @ W_ih[blk["r"]].T + b_ih[blk["r"]] + h @ W_hh[blk["r"]].T + b_hh[blk["r"]])
+        z = sigmoid(x @ W_ih[blk["z"]].T + b_ih[blk["z"]] + h @ W_hh[blk["z"]].T + b_hh[blk["z"]])
+        if reset_after:
+            n = np.tanh(
+                x @ W_ih[blk["n"]].T + b_ih[blk["n"]] + r * (h @ W_hh[blk["n"]].T + b_hh[blk["n"]])
+            )
+        else:
+            n = np.tanh(
+                x @ W_ih[blk["n"]].T + b_ih[blk["n"]] + (r * h) @ W_hh[blk["n"]].T + b_hh[blk["n"]]
+            )
+        # the post: h_t = (1 - z'_t) h_{t-1} + z'_t h~_t with z' = 1 - z
+        z_post = 1.0 - z
+        h = (1.0 - z_post) * h + z_post * n
+        hs.append(h)
+    return np.stack(hs), h
+
+
+def rnn_sequence(
+    xs: Array,
+    h: Array,
+    state: dict,
+    *,
+    nonlinearity: str = "tanh",
+    bias: bool = True,
+    suffix: str = "",
+):
+    """h_t = tanh(W·[h_{t-1}, x_t] + b), with W = [W_hh, W_ih]. Returns (hs, h_T)."""
+    W = np.concatenate(
+        [np64(state["weight_hh" + suffix]), np64(state["weight_ih" + suffix])], axis=1
+    )
+    H = W.shape[0]
+    b = np64(state["bias_ih" + suffix]) + np64(state["bias_hh" + suffix]) if bias else np.zeros(H)
+    act = np.tanh if nonlinearity == "tanh" else (lambda v: np.maximum(v, 0.0))
+    hs = []
+    for x in xs:
+        h = act(np.concatenate([h, x], axis=-1) @ W.T + b)
+        hs.append(h)
+    return np.stack(hs), h
