@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import itertools
 import pickle
@@ -244,10 +245,11 @@ def test_state_dict_round_trip_through_a_file(tmp_path) -> None:
     assert set(layer.state_dict()) >= {"weight_gg_l1_reverse", "weight_ci_l0", "weight_hr_l1"}
 
 
-def test_modules_pickle_and_stay_bound() -> None:
+@pytest.mark.parametrize("copier", [lambda m: pickle.loads(pickle.dumps(m)), copy.deepcopy])
+def test_modules_pickle_and_copy_and_stay_bound(copier) -> None:
     layer = lstmkit.LSTM(I, H, num_layers=2, variant="vanilla")
     x = torch.randn(T, B, I)
-    clone = pickle.loads(pickle.dumps(layer))
+    clone = copier(layer)
     torch.testing.assert_close(clone(x)[0], layer(x)[0], rtol=0, atol=0)
     # the clone's cells read the clone's parameters, not the original's
     assert clone.cell(0).weight_hh is clone.weight_hh_l0
@@ -270,6 +272,45 @@ def test_conversions_keep_cells_bound() -> None:
     state = {k: torch.randn_like(v) for k, v in layer.state_dict().items()}
     layer.load_state_dict(state, assign=True)
     assert torch.equal(layer.cell(0).weight_co, state["weight_co_l0"])
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_parametrizations_reach_the_cells(engine: str) -> None:
+    from torch.nn.utils import parametrize
+
+    class Halve(nn.Module):
+        def forward(self, w: torch.Tensor) -> torch.Tensor:
+            return w / 2
+
+    layer = lstmkit.LSTM(I, H, dtype=torch.float64, engine=engine)
+    halved = lstmkit.LSTM(I, H, dtype=torch.float64, engine=engine)
+    halved.load_state_dict(layer.state_dict())
+    with torch.no_grad():
+        halved.weight_hh_l0.div_(2)
+    parametrize.register_parametrization(layer, "weight_hh_l0", Halve())
+    x = torch.randn(T, B, I, dtype=torch.float64)
+    torch.testing.assert_close(layer(x)[0], halved(x)[0], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_lengths_equal_packing_by_hand_in_torch(engine: str, batch_first: bool) -> None:
+    theirs = nn.LSTM(I, H, num_layers=2, bidirectional=True, batch_first=batch_first)
+    ours = lstmkit.LSTM(
+        I, H, num_layers=2, bidirectional=True, batch_first=batch_first, engine=engine
+    )
+    ours.load_state_dict(theirs.state_dict())
+    x = torch.randn(B, T, I) if batch_first else torch.randn(T, B, I)
+    lengths = [2, T, 1, 4]
+    packed = pack_padded_sequence(
+        x, torch.tensor(lengths), batch_first=batch_first, enforce_sorted=False
+    )
+    out_packed, (h_t, c_t) = theirs(packed)
+    expected, _ = pad_packed_sequence(out_packed, batch_first=batch_first, total_length=T)
+    out, (h, c) = ours(x, lengths=lengths)
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-5)
+    torch.testing.assert_close(h, h_t, rtol=0, atol=1e-5)
+    torch.testing.assert_close(c, c_t, rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("engine", ENGINES)

@@ -15,7 +15,7 @@ from lstmkit.cells import (
     State,
     lstm_pointwise,
 )
-from lstmkit.engines import Engine, engine_names, register_engine
+from lstmkit.engines import Engine, engine_names, register_engine, unregister_engine
 from lstmkit.interop import from_torch, to_torch
 from lstmkit.layers import GRU, LSTM, RNN, Recurrent
 
@@ -44,4 +44,5 @@ __all__ = [
     "lstm_pointwise",
     "register_engine",
     "to_torch",
+    "unregister_engine",
 ]

@@ -87,16 +87,19 @@ def check_step_input(cell: RecurrentCell, input: object) -> bool:
     return x.dim() == 1
 
 
-def check_state(hx: object, expected: State, *, unbatched: bool, what: str, stacked: bool) -> State:
-    """Checks a user's state against the zero state ``expected`` and returns it in its type.
+def check_state(
+    hx: object, expected: State, *, unbatched: bool, what: str, stacked: int | None = None
+) -> State:
+    """Checks a user's state against a cell's zero state ``expected`` and returns it in its type.
 
-    ``expected`` has the batched shapes; with ``unbatched`` the user's tensors lack the batch
-    dimension (dim 0 of a cell state, dim 1 of a layer's stacked state) and get it back here.
+    ``expected`` has a cell's batched shapes ``(B, *)``; a layer's state stacks ``stacked`` of
+    them, ``(stacked, B, *)``. With ``unbatched`` the user's tensors lack the batch dimension and
+    get it back here.
     """
-    batch_dim = 1 if stacked else 0
+    batch_dim = 0 if stacked is None else 1
 
     def one(value: object, template: Tensor, name: str) -> Tensor:
-        shape = list(template.shape)
+        shape = list(template.shape) if stacked is None else [stacked, *template.shape]
         if unbatched:
             del shape[batch_dim]
         if not isinstance(value, Tensor):

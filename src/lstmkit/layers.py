@@ -23,7 +23,13 @@ from lstmkit.cells.base import RecurrentCell, State, map_state
 from lstmkit.cells.gru import GRUCell
 from lstmkit.cells.lstm import LSTMCell, LSTMConfig
 from lstmkit.cells.rnn import RNNCell
-from lstmkit.engines.registry import check_engine_name, select_engine
+from lstmkit.engines.registry import (
+    Engine,
+    check_engine_name,
+    get_engine,
+    registry_version,
+    select_engine,
+)
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -125,8 +131,18 @@ class Recurrent(nn.Module):
     @engine.setter
     def engine(self, name: str) -> None:
         check_engine_name(name)
-        select_engine(name, self)
+        chosen = select_engine(name, self)
         self._engine = name
+        self._chosen = (registry_version(), chosen.name)
+
+    def _engine_for_call(self) -> Engine:
+        # What an engine supports depends only on the cells, which do not change, so the
+        # choice stands until the registry does.
+        version, name = self._chosen
+        if version != registry_version():
+            name = select_engine(self._engine, self).name
+            self._chosen = (registry_version(), name)
+        return get_engine(name)
 
     @property
     def input_size(self) -> int:
@@ -166,10 +182,15 @@ class Recurrent(nn.Module):
 
     def initial_state(self, batch_size: int, *, dtype: torch.dtype, device: torch.device) -> State:
         """The zero state, every tensor stacked over layers and directions: ``(L·D, B, *)``."""
-        states = [
-            c.initial_state(batch_size, dtype=dtype, device=device) for c in self.iter_cells()
-        ]
-        return stack_states(states)
+        one = self.cell(0).initial_state(batch_size, dtype=dtype, device=device)
+        return self._stacked_zeros(one)
+
+    def _stacked_zeros(self, one: State) -> State:
+        # Stacked states need the same shapes in every layer and direction, as in torch.nn.
+        count = len(self.cells)
+        if count == 1:
+            return map_state(lambda t: t.unsqueeze(0), one)
+        return map_state(lambda t: t.new_zeros((count, *t.shape)), one)
 
     def forward(
         self,
@@ -208,7 +229,7 @@ class Recurrent(nn.Module):
             )
             return out, h_n
         state = self._initial_or_given(hx, batch_size=x.shape[1], like=x, unbatched=unbatched)
-        out, h_n = select_engine(self.engine, self).run(self, x, None, state)
+        out, h_n = self._engine_for_call().run(self, x, None, state)
         if unbatched:
             return out.squeeze(1), map_state(lambda s: s.squeeze(1), h_n)
         return (out.transpose(0, 1) if self.batch_first else out), h_n
@@ -219,7 +240,7 @@ class Recurrent(nn.Module):
         if input.sorted_indices is not None:
             order = input.sorted_indices
             state = map_state(lambda s: s.index_select(1, order), state)
-        data, h_n = select_engine(self.engine, self).run(self, input.data, input.batch_sizes, state)
+        data, h_n = self._engine_for_call().run(self, input.data, input.batch_sizes, state)
         if input.unsorted_indices is not None:
             back = input.unsorted_indices
             h_n = map_state(lambda s: s.index_select(1, back), h_n)
@@ -247,10 +268,10 @@ class Recurrent(nn.Module):
     def _initial_or_given(
         self, hx: Any, *, batch_size: int, like: Tensor, unbatched: bool
     ) -> State:
-        expected = self.initial_state(batch_size, dtype=like.dtype, device=like.device)
+        one = self.cell(0).initial_state(batch_size, dtype=like.dtype, device=like.device)
         if hx is None:
-            return expected
-        return check_state(hx, expected, unbatched=unbatched, what="hx", stacked=True)
+            return self._stacked_zeros(one)
+        return check_state(hx, one, unbatched=unbatched, what="hx", stacked=len(self.cells))
 
     def extra_repr(self) -> str:
         parts = [f"{self.input_size}, {self.hidden_size}"]

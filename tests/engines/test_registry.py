@@ -10,7 +10,13 @@ import torch
 from torch.nn.utils.rnn import pack_padded_sequence
 
 import lstmkit
-from lstmkit.engines import Engine, engine_names, register_engine, select_engine
+from lstmkit.engines import (
+    Engine,
+    engine_names,
+    register_engine,
+    select_engine,
+    unregister_engine,
+)
 from lstmkit.engines.reference import ReferenceEngine
 
 
@@ -45,9 +51,10 @@ def test_a_registered_engine_is_used_by_name_and_by_auto() -> None:
         named(torch.randn(2, 1, 3))
         assert len(calls) == 2
     finally:
-        from lstmkit.engines import registry
-
-        del registry._ENGINES["counting-test"]
+        unregister_engine("counting-test")
+    # layers that chose it choose again once it is gone
+    layer(torch.randn(2, 1, 3))
+    assert len(calls) == 2
 
 
 def test_auto_is_reserved() -> None:

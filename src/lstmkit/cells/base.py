@@ -107,7 +107,7 @@ class RecurrentCell(nn.Module):
         if hx is None:
             state = expected
         else:
-            state = check_state(hx, expected, unbatched=unbatched, what="hx", stacked=False)
+            state = check_state(hx, expected, unbatched=unbatched, what="hx")
         new = self.step(self.project_input(x), state)
         return map_state(lambda s: s.squeeze(0), new) if unbatched else new
 

@@ -37,10 +37,8 @@ class LSTMConfig:
     LSTM of the post and of torch.nn.LSTM (with the forget bias of Jozefowicz et al. 2015)."""
 
     bias: bool = True  # b_ih and b_hh, as torch.nn
-    proj_size: int = 0  # > 0: h_t = W_hr·(o_t * tanh(C_t)) has proj_size features (Sak et al. 2014)
-    peepholes: str = (
-        ""  # gates that see the cell state, a subset of "ifo" (Gers & Schmidhuber 2000)
-    )
+    proj_size: int = 0  # > 0: h_t = W_hr·(o_t * tanh(C_t)), proj_size wide (Sak et al. 2014)
+    peepholes: str = ""  # gates that see the cell, a subset of "ifo" (Gers & Schmidhuber 2000)
     coupled: bool = False  # coupled input and forget gates: f_t = 1 - i_t (CIFG)
     input_gate: bool = True  # False: i_t = 1 (Greff's NIG)
     forget_gate: bool = True  # False: f_t = 1 (NFG)
@@ -49,9 +47,7 @@ class LSTMConfig:
     output_activation: bool = True  # False: h_t = o_t * C_t (NOAF)
     full_gate_recurrence: bool = False  # gates also see i, f, o of the previous step (FGR)
     forget_bias: float = 1.0  # b_f at initialisation (Jozefowicz et al. 2015)
-    chrono: int | None = (
-        None  # T_max: b_f ~ log U(1, T_max - 1), b_i = -b_f (Tallec & Ollivier 2018)
-    )
+    chrono: int | None = None  # T_max of chrono init (Tallec & Ollivier 2018), see LSTMCell
 
     @property
     def blocks(self) -> str:
@@ -322,7 +318,7 @@ class LSTMCell(RecurrentCell):
         variant: a preset of Greff et al. 2015: one of ``VARIANTS`` ("vanilla", "NIG", "NFG",
             "NOG", "NIAF", "NOAF", "NP", "CIFG", "FGR"); options given with it must agree.
         forget_bias: b_f at initialisation, default 1.0 (Jozefowicz et al. 2015; torch.nn uses
-            its uniform init there, Keras 1.0). With ``coupled`` it sets b_i = -forget_bias,
+            its uniform draw there; Keras also uses 1). With ``coupled`` it sets b_i = -forget_bias,
             which gives f_t = 1 - i_t the same bias.
         chrono: T_max for chrono initialisation (Tallec & Ollivier 2018):
             b_f ~ log U(1, T_max - 1) per unit and b_i = -b_f.

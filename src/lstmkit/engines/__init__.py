@@ -8,6 +8,7 @@ from lstmkit.engines.registry import (
     get_engine,
     register_engine,
     select_engine,
+    unregister_engine,
 )
 
 # torch's fused kernels run the configurations they support 3-9x faster than a Python loop
@@ -15,4 +16,11 @@ from lstmkit.engines.registry import (
 register_engine(NativeEngine(), priority=100)
 register_engine(ReferenceEngine(), priority=0)
 
-__all__ = ["Engine", "engine_names", "get_engine", "register_engine", "select_engine"]
+__all__ = [
+    "Engine",
+    "engine_names",
+    "get_engine",
+    "register_engine",
+    "select_engine",
+    "unregister_engine",
+]

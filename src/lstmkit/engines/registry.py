@@ -38,6 +38,11 @@ class Engine(ABC):
 
 
 _ENGINES: dict[str, tuple[int, Engine]] = {}
+_VERSION = [0]  # bumped by every change of the registry, so layers know to choose again
+
+
+def registry_version() -> int:
+    return _VERSION[0]
 
 
 def register_engine(engine: Engine, *, priority: int) -> None:
@@ -46,6 +51,16 @@ def register_engine(engine: Engine, *, priority: int) -> None:
     if engine.name == "auto":
         raise ValueError("'auto' is reserved for choosing among the registered engines")
     _ENGINES[engine.name] = (priority, engine)
+    _VERSION[0] += 1
+
+
+def unregister_engine(name: str) -> None:
+    """Removes an engine that :func:`register_engine` added."""
+    if name not in _ENGINES:
+        check_engine_name(name)
+        raise ValueError(f"{name!r} is not a registered engine")
+    del _ENGINES[name]
+    _VERSION[0] += 1
 
 
 def engine_names() -> list[str]:
