@@ -351,11 +351,6 @@ class MinimalGatedCell(RecurrentCell):
         h_tilde = torch.tanh(x_h + (f * state) @ self.U_h.T)
         return (1 - f) * state + f * h_tilde
 
-    def initial_state(
-        self, batch_size: int, *, dtype: torch.dtype, device: torch.device
-    ) -> torch.Tensor:
-        return torch.zeros(batch_size, self.hidden_size, dtype=dtype, device=device)
-
     def spawn(self, input_size: int) -> MinimalGatedCell:
         return MinimalGatedCell(input_size, self.hidden_size)
 

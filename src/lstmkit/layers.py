@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from lstmkit.cells.lstm import LSTMOptions
+
+C = TypeVar("C", bound=RecurrentCell)
 
 
 class Recurrent(nn.Module):
@@ -373,9 +375,7 @@ class LSTM(Recurrent):
     @property
     def config(self) -> LSTMConfig:
         """The configuration every cell of this layer shares."""
-        cell = self.cell(0)
-        assert isinstance(cell, LSTMCell)
-        return cell.config
+        return _first_cell(self, LSTMCell).config
 
     @property
     def bias(self) -> bool:
@@ -424,15 +424,11 @@ class GRU(Recurrent):
 
     @property
     def bias(self) -> bool:
-        cell = self.cell(0)
-        assert isinstance(cell, GRUCell)
-        return cell.bias
+        return _first_cell(self, GRUCell).bias
 
     @property
     def reset_after(self) -> bool:
-        cell = self.cell(0)
-        assert isinstance(cell, GRUCell)
-        return cell.reset_after
+        return _first_cell(self, GRUCell).reset_after
 
 
 class RNN(Recurrent):
@@ -476,12 +472,14 @@ class RNN(Recurrent):
 
     @property
     def bias(self) -> bool:
-        cell = self.cell(0)
-        assert isinstance(cell, RNNCell)
-        return cell.bias
+        return _first_cell(self, RNNCell).bias
 
     @property
     def nonlinearity(self) -> str:
-        cell = self.cell(0)
-        assert isinstance(cell, RNNCell)
-        return cell.nonlinearity
+        return _first_cell(self, RNNCell).nonlinearity
+
+
+def _first_cell(layer: Recurrent, kind: type[C]) -> C:
+    cell = layer.cell(0)
+    assert isinstance(cell, kind)
+    return cell

@@ -50,10 +50,10 @@ def _is_namedtuple(value: object) -> bool:
 class RecurrentCell(nn.Module):
     """Base class of every cell: one step of a recurrent network.
 
-    Subclasses set ``input_size`` and ``hidden_size`` and implement :meth:`step` and
-    :meth:`initial_state`; they override :meth:`project_input` when part of the step depends on
-    the input alone, and :meth:`spawn` so that :class:`lstmkit.Recurrent` can build further layers
-    and directions of the same kind.
+    Subclasses set ``input_size`` and ``hidden_size`` and implement :meth:`step`; they override
+    :meth:`initial_state` when the state is more than one tensor ``h``, :meth:`project_input`
+    when part of the step depends on the input alone, and :meth:`spawn` so that
+    :class:`lstmkit.Recurrent` can build further layers and directions of the same kind.
 
     Calling a cell takes one step, the way ``torch.nn.LSTMCell`` does::
 
@@ -84,8 +84,11 @@ class RecurrentCell(nn.Module):
         return state if isinstance(state, Tensor) else state[0]
 
     def initial_state(self, batch_size: int, *, dtype: torch.dtype, device: torch.device) -> State:
-        """The zero state for a batch of ``batch_size``; a given state must have its shapes."""
-        raise NotImplementedError(f"{type(self).__name__} must implement initial_state()")
+        """The zero state for a batch of ``batch_size``; a given state must have its shapes.
+
+        By default one tensor h of shape ``(B, hidden_size)``; cells with more state override it.
+        """
+        return torch.zeros(batch_size, self.hidden_size, dtype=dtype, device=device)
 
     def spawn(self, input_size: int) -> RecurrentCell:
         """A fresh, independently initialised cell like this one that takes ``input_size`` features.
@@ -120,11 +123,39 @@ class RecurrentCell(nn.Module):
         return super().__getattr__(name)
 
 
-def init_uniform_(tensor: Tensor, hidden_size: int) -> None:
-    """torch.nn's initialisation of recurrent weights: U(-1/√H, 1/√H)."""
-    bound = 1.0 / hidden_size**0.5
+def add_torch_weights(
+    cell: nn.Module,
+    rows: int,
+    *,
+    input_size: int,
+    recurrent_size: int,
+    bias: bool,
+    device: torch.device | str | None,
+    dtype: torch.dtype | None,
+) -> None:
+    """Registers torch.nn's recurrent parameters on ``cell``: ``weight_ih (rows, input_size)``,
+    ``weight_hh (rows, recurrent_size)`` and, with ``bias``, ``bias_ih`` and ``bias_hh (rows,)``
+    (None without)."""
+    new: dict[str, Any] = {"device": device, "dtype": dtype}
+    cell.weight_ih = nn.Parameter(torch.empty(rows, input_size, **new))
+    cell.weight_hh = nn.Parameter(torch.empty(rows, recurrent_size, **new))
+    cell.register_parameter("bias_ih", nn.Parameter(torch.empty(rows, **new)) if bias else None)
+    cell.register_parameter("bias_hh", nn.Parameter(torch.empty(rows, **new)) if bias else None)
+
+
+TORCH_WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+"""The parameters every torch.nn recurrent cell has (the biases may be None)."""
+
+
+def init_uniform_(cell: RecurrentCell, names: tuple[str, ...]) -> None:
+    """torch.nn's initialisation of recurrent weights, U(-1/√H, 1/√H), for the named parameters
+    of ``cell`` that are not None."""
+    bound = 1.0 / cell.hidden_size**0.5
     with torch.no_grad():
-        tensor.uniform_(-bound, bound)
+        for name in names:
+            p = getattr(cell, name)
+            if p is not None:
+                p.uniform_(-bound, bound)
 
 
 def check_sizes(input_size: int, hidden_size: int) -> None:

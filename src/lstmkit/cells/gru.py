@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from lstmkit._checks import describe
-from lstmkit.cells.base import RecurrentCell, check_sizes, init_uniform_
+from lstmkit.cells.base import (
+    TORCH_WEIGHTS,
+    RecurrentCell,
+    add_torch_weights,
+    check_sizes,
+    init_uniform_,
+)
 
 
 class GRUCell(RecurrentCell):
@@ -63,17 +67,19 @@ class GRUCell(RecurrentCell):
         self.bias = bias
         self.reset_after = reset_after
         H = hidden_size
-        new: dict[str, Any] = {"device": device, "dtype": dtype}
-        self.weight_ih = nn.Parameter(torch.empty(3 * H, input_size, **new))
-        self.weight_hh = nn.Parameter(torch.empty(3 * H, H, **new))
-        self.bias_ih = nn.Parameter(torch.empty(3 * H, **new)) if bias else None
-        self.bias_hh = nn.Parameter(torch.empty(3 * H, **new)) if bias else None
+        add_torch_weights(
+            self,
+            3 * H,
+            input_size=input_size,
+            recurrent_size=H,
+            bias=bias,
+            device=device,
+            dtype=dtype,
+        )
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        for p in (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh):
-            if p is not None:
-                init_uniform_(p, self.hidden_size)
+        init_uniform_(self, TORCH_WEIGHTS)
 
     def project_input(self, x: Tensor) -> Tensor:
         """``W_ih·x + b_ih`` for the blocks r, z, n: ``(..., I)`` → ``(..., 3H)``."""
@@ -88,23 +94,15 @@ class GRUCell(RecurrentCell):
             z_t = torch.sigmoid(x_z + h_z)
             n_t = torch.tanh(x_n + r_t * h_n)
         else:
+            W_hrz, W_hn = self.weight_hh[: 2 * H], self.weight_hh[2 * H :]
             b_hh = self.bias_hh
-            h_r, h_z = F.linear(
-                h_prev, self.weight_hh[: 2 * H], None if b_hh is None else b_hh[: 2 * H]
-            ).chunk(2, dim=-1)
+            b_hrz, b_hn = (None, None) if b_hh is None else (b_hh[: 2 * H], b_hh[2 * H :])
+            h_r, h_z = F.linear(h_prev, W_hrz, b_hrz).chunk(2, dim=-1)
             r_t = torch.sigmoid(x_r + h_r)
             z_t = torch.sigmoid(x_z + h_z)
-            n_t = torch.tanh(
-                x_n
-                + F.linear(
-                    r_t * h_prev, self.weight_hh[2 * H :], None if b_hh is None else b_hh[2 * H :]
-                )
-            )
+            n_t = torch.tanh(x_n + F.linear(r_t * h_prev, W_hn, b_hn))  # reset before the product
         h_t = (1 - z_t) * n_t + z_t * h_prev
         return h_t
-
-    def initial_state(self, batch_size: int, *, dtype: torch.dtype, device: torch.device) -> Tensor:
-        return torch.zeros(batch_size, self.hidden_size, dtype=dtype, device=device)
 
     def spawn(self, input_size: int) -> GRUCell:
         return GRUCell(

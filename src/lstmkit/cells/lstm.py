@@ -22,7 +22,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lstmkit._checks import check_choice, describe
-from lstmkit.cells.base import LSTMState, RecurrentCell, check_sizes, init_uniform_
+from lstmkit.cells.base import (
+    TORCH_WEIGHTS,
+    LSTMState,
+    RecurrentCell,
+    add_torch_weights,
+    check_sizes,
+    init_uniform_,
+)
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -375,11 +382,16 @@ class LSTMCell(RecurrentCell):
         self.hidden_size = hidden_size
         self.config = config
         H, G, k = hidden_size, len(config.blocks), len(config.recurrent_gates)
+        add_torch_weights(
+            self,
+            G * H,
+            input_size=input_size,
+            recurrent_size=self.output_size,
+            bias=config.bias,
+            device=device,
+            dtype=dtype,
+        )
         new: dict[str, Any] = {"device": device, "dtype": dtype}
-        self.weight_ih = nn.Parameter(torch.empty(G * H, input_size, **new))
-        self.weight_hh = nn.Parameter(torch.empty(G * H, self.output_size, **new))
-        self._optional("bias_ih", config.bias, (G * H,), new)
-        self._optional("bias_hh", config.bias, (G * H,), new)
         self._optional("weight_hr", config.proj_size > 0, (config.proj_size, H), new)
         for gate in GATES:
             self._optional(f"weight_c{gate}", gate in config.peepholes, (H,), new)
@@ -395,12 +407,13 @@ class LSTMCell(RecurrentCell):
     def output_size(self) -> int:
         return self.config.proj_size or self.hidden_size
 
+    @property
+    def bias(self) -> bool:
+        return self.config.bias
+
     def reset_parameters(self) -> None:
         """torch.nn's uniform initialisation, then the forget gate's bias (see the options)."""
-        for name in _PARAMETER_NAMES:
-            p = getattr(self, name)
-            if p is not None:
-                init_uniform_(p, self.hidden_size)
+        init_uniform_(self, _PARAMETER_NAMES)
         cfg, H = self.config, self.hidden_size
         if not (cfg.bias and cfg.forget_gate):
             return
@@ -480,14 +493,4 @@ class LSTMCell(RecurrentCell):
         return f"{self.input_size}, {self.hidden_size}" + (f", {changes}" if changes else "")
 
 
-_PARAMETER_NAMES = (
-    "weight_ih",
-    "weight_hh",
-    "bias_ih",
-    "bias_hh",
-    "weight_hr",
-    "weight_ci",
-    "weight_cf",
-    "weight_co",
-    "weight_gg",
-)
+_PARAMETER_NAMES = (*TORCH_WEIGHTS, "weight_hr", "weight_ci", "weight_cf", "weight_co", "weight_gg")

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from lstmkit._checks import check_choice, describe
-from lstmkit.cells.base import RecurrentCell, check_sizes, init_uniform_
+from lstmkit.cells.base import (
+    TORCH_WEIGHTS,
+    RecurrentCell,
+    add_torch_weights,
+    check_sizes,
+    init_uniform_,
+)
 
 NONLINEARITIES = ("tanh", "relu")
 
@@ -56,17 +60,19 @@ class RNNCell(RecurrentCell):
         self.bias = bias
         self.nonlinearity = nonlinearity
         H = hidden_size
-        new: dict[str, Any] = {"device": device, "dtype": dtype}
-        self.weight_ih = nn.Parameter(torch.empty(H, input_size, **new))
-        self.weight_hh = nn.Parameter(torch.empty(H, H, **new))
-        self.bias_ih = nn.Parameter(torch.empty(H, **new)) if bias else None
-        self.bias_hh = nn.Parameter(torch.empty(H, **new)) if bias else None
+        add_torch_weights(
+            self,
+            H,
+            input_size=input_size,
+            recurrent_size=H,
+            bias=bias,
+            device=device,
+            dtype=dtype,
+        )
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        for p in (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh):
-            if p is not None:
-                init_uniform_(p, self.hidden_size)
+        init_uniform_(self, TORCH_WEIGHTS)
 
     def project_input(self, x: Tensor) -> Tensor:
         """``W_ih·x + b_ih``: ``(..., I)`` → ``(..., H)``."""
@@ -77,9 +83,6 @@ class RNNCell(RecurrentCell):
         pre = xp_t + F.linear(h_prev, self.weight_hh, self.bias_hh)
         h_t = torch.tanh(pre) if self.nonlinearity == "tanh" else torch.relu(pre)
         return h_t
-
-    def initial_state(self, batch_size: int, *, dtype: torch.dtype, device: torch.device) -> Tensor:
-        return torch.zeros(batch_size, self.hidden_size, dtype=dtype, device=device)
 
     def spawn(self, input_size: int) -> RNNCell:
         return RNNCell(

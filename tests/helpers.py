@@ -1,0 +1,29 @@
+"""Checks shared by the cell tests."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.func import functional_call
+
+from lstmkit import RecurrentCell, State
+
+
+def assert_step_gradients(cell: RecurrentCell, x: Tensor, state: State) -> None:
+    """gradcheck and gradgradcheck of a few steps of ``cell`` over ``x (T, B, I)``, with respect
+    to the input, the initial state and every parameter (float64)."""
+    names = [n for n, _ in cell.named_parameters()]
+    params = [p.detach().clone().requires_grad_() for _, p in cell.named_parameters()]
+    fields = [state] if isinstance(state, Tensor) else list(state)
+
+    def steps(x: Tensor, *args: Tensor) -> tuple[Tensor, ...]:
+        values = dict(zip(names, args[: len(names)], strict=True))
+        rest = args[len(names) :]
+        s = rest[0] if isinstance(state, Tensor) else type(state)(*rest)
+        for x_t in x:
+            s = functional_call(cell, values, (x_t, s))
+        return (s,) if isinstance(s, Tensor) else tuple(s)
+
+    inputs = (x.detach().requires_grad_(), *params, *(f.detach().requires_grad_() for f in fields))
+    assert torch.autograd.gradcheck(steps, inputs)
+    assert torch.autograd.gradgradcheck(steps, inputs)
