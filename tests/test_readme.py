@@ -1,0 +1,28 @@
+"""The README's quickstart runs as written, and its shape comments are true."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_quickstart_runs(tmp_path: Path) -> None:
+    code = re.search(r"## Quickstart\n\n```python\n(.*?)```", README.read_text(), re.S)
+    assert code is not None, "README has no quickstart block"
+    script = tmp_path / "quickstart.py"
+    checks = (
+        "\nassert tuple(output.shape) == (4, 7, 20), output.shape"
+        "\nassert tuple(h_n.shape) == (2, 4, 20) and tuple(c_n.shape) == (2, 4, 20)"
+        "\nassert isinstance(theirs, torch.nn.LSTM)"
+        "\nassert tuple(h.shape) == (4, 20)"
+        "\nassert {'weight_ci_l0', 'weight_cf_l0', 'weight_co_l0'} <= set(peephole.state_dict())\n"
+    )
+    script.write_text(code.group(1) + checks)
+    done = subprocess.run(
+        [sys.executable, "-W", "error", str(script)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
