@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
-from lstmkit.demo import DemoConfig, format_table, run_demo
+EXIT_INTERRUPTED = 130  # what shells report for a process stopped by Ctrl-C
 
 
 def _positive_int(text: str) -> int:
@@ -16,63 +20,497 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=None,
+        help="CPU threads for torch (default: torch's choice)",
+    )
+
+
+def _run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the runs already in --out instead of refusing to overwrite them",
+    )
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show progress bars (default: when stderr is a terminal)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lstmkit",
         description="LSTM networks and their variants, from 'Understanding LSTM Networks'.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    demo = commands.add_parser(
-        "demo",
-        help="build every cell, run a batch through each and print a table",
-        description="Builds every cell and variant, runs one batch of random sequences "
-        "through each, and prints its size, engine, speed and agreement with the reference "
-        "engine and torch.nn.",
+
+    # lstmkit gap
+    gap = commands.add_parser(
+        "gap",
+        help="the post's claim: RNN, GRU and LSTM against the gap between a cue and its use",
+        description="Trains every cell on the gap task at every gap length and seed, each run to "
+        "success or the step budget, then writes results.json, results.md and gap.png.",
     )
-    defaults = DemoConfig()
-    demo.add_argument(
+    from lstmkit.experiments.gap import GapExperiment
+
+    g = GapExperiment()
+    gap.add_argument(
+        "--cells",
+        nargs="+",
+        default=list(g.cells),
+        metavar="SPEC",
+        help="layers to compare, as name:key=value,... (default: %(default)s)",
+    )
+    gap.add_argument(
+        "--gaps",
+        nargs="+",
+        type=_positive_int,
+        default=list(g.gaps),
+        metavar="N",
+        help="gap lengths (default: %(default)s)",
+    )
+    gap.add_argument(
+        "--seeds",
+        type=_positive_int,
+        default=g.seeds,
+        help="runs per cell and gap (default: %(default)s)",
+    )
+    gap.add_argument(
         "--steps",
         type=_positive_int,
-        default=defaults.steps,
-        help="time steps T per sequence (default: %(default)s)",
+        default=g.steps,
+        help="step budget per run (default: %(default)s)",
     )
-    demo.add_argument(
-        "--batch",
-        type=_positive_int,
-        default=defaults.batch,
-        help="sequences per batch (default: %(default)s)",
-    )
-    demo.add_argument(
-        "--input-size",
-        type=_positive_int,
-        default=defaults.input_size,
-        help="input features (default: %(default)s)",
-    )
-    demo.add_argument(
+    gap.add_argument(
         "--hidden-size",
         type=_positive_int,
-        default=defaults.hidden_size,
+        default=g.hidden_size,
+        help="hidden units (default: %(default)s)",
+    )
+    gap.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=g.batch_size,
+        help="sequences per step (default: %(default)s)",
+    )
+    gap.add_argument(
+        "--lr",
+        type=_positive_float,
+        default=g.lr,
+        help="AdamW learning rate (default: %(default)s)",
+    )
+    gap.add_argument(
+        "--classes",
+        type=_positive_int,
+        default=g.classes,
+        help="cues to tell apart; chance is 1/classes (default: %(default)s)",
+    )
+    gap.add_argument(
+        "--quick",
+        action="store_true",
+        help="a one-minute preset: rnn and lstm:chrono=200 at gaps 5, 20, 100, one seed, 800 steps",
+    )
+    gap.add_argument(
+        "--out", type=Path, default=Path("results/gap"), help="output folder (default: %(default)s)"
+    )
+    _run_options(gap)
+    _common(gap)
+
+    # lstmkit compare
+    from lstmkit.cells.lstm import VARIANTS
+    from lstmkit.experiments.compare import CompareExperiment
+
+    c = CompareExperiment()
+    compare = commands.add_parser(
+        "compare",
+        help="Greff et al. 2015 in small: every LSTM variant on one task, several seeds",
+        description="Trains every variant preset on one task with several seeds, then writes "
+        "results.json, results.md and compare.png with the spread across seeds.",
+    )
+    compare.add_argument(
+        "--task",
+        default=c.task,
+        metavar="SPEC",
+        help="task as name:key=value,... (default: %(default)s)",
+    )
+    compare.add_argument(
+        "--variants",
+        nargs="+",
+        default=list(c.variants),
+        choices=list(VARIANTS),
+        metavar="NAME",
+        help="variants to compare (default: all)",
+    )
+    compare.add_argument(
+        "--seeds",
+        type=_positive_int,
+        default=c.seeds,
+        help="runs per variant (default: %(default)s)",
+    )
+    compare.add_argument(
+        "--steps", type=_positive_int, default=c.steps, help="steps per run (default: %(default)s)"
+    )
+    compare.add_argument(
+        "--hidden-size",
+        type=_positive_int,
+        default=c.hidden_size,
+        help="hidden units (default: %(default)s)",
+    )
+    compare.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=c.batch_size,
+        help="sequences per step (default: %(default)s)",
+    )
+    compare.add_argument(
+        "--lr",
+        type=_positive_float,
+        default=c.lr,
+        help="AdamW learning rate (default: %(default)s)",
+    )
+    compare.add_argument(
+        "--out",
+        type=Path,
+        default=Path("results/compare"),
+        help="output folder (default: %(default)s)",
+    )
+    _run_options(compare)
+    _common(compare)
+
+    # lstmkit train
+    train = commands.add_parser(
+        "train",
+        help="train any cell on any task",
+        description="Trains one model. Settings come from the defaults, then --config, then the "
+        "flags given. Writes config.json, metrics.jsonl, checkpoint.pt and result.json to --out. "
+        "Works under torchrun for data parallelism.",
+    )
+    train.add_argument(
+        "--config",
+        type=Path,
+        help="a .toml or .json file with [model], [task], [optim], [run] tables",
+    )
+    train.add_argument(
+        "--task",
+        metavar="SPEC",
+        help="task as name:key=value,... e.g. gap:gap=100 or charlm:path=book.txt (default: gap)",
+    )
+    train.add_argument(
+        "--cell",
+        metavar="SPEC",
+        help="layer as name:key=value,... e.g. lstm:chrono=200 or gru:reset_after=false "
+        "(default: lstm)",
+    )
+    train.add_argument("--hidden-size", type=_positive_int, help="hidden units (default: 64)")
+    train.add_argument("--num-layers", type=_positive_int, help="stacked layers (default: 1)")
+    train.add_argument(
+        "--embedding-size", type=_positive_int, help="embedding size for token inputs (default: 16)"
+    )
+    train.add_argument("--dropout", type=float, help="dropout between layers (default: 0)")
+    train.add_argument(
+        "--bidirectional",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run each layer both ways (default: no)",
+    )
+    train.add_argument("--engine", help="engine: auto, reference, native, ... (default: auto)")
+    train.add_argument("--lr", type=_positive_float, help="AdamW learning rate (default: 0.003)")
+    train.add_argument("--weight-decay", type=float, help="AdamW weight decay (default: 0.01)")
+    train.add_argument(
+        "--clip", type=float, help="largest gradient norm, 0 for none (default: 1.0)"
+    )
+    train.add_argument(
+        "--schedule",
+        choices=["constant", "cosine", "linear"],
+        help="learning rate after warm-up (default: constant)",
+    )
+    train.add_argument("--warmup", type=int, help="steps of linear warm-up (default: 0)")
+    train.add_argument("--steps", type=_positive_int, help="step budget (default: 2000)")
+    train.add_argument("--batch-size", type=_positive_int, help="global batch size (default: 64)")
+    train.add_argument(
+        "--eval-every", type=_positive_int, help="steps between evaluations (default: 100)"
+    )
+    train.add_argument(
+        "--eval-size", type=_positive_int, help="held-out sequences per evaluation (default: 512)"
+    )
+    train.add_argument(
+        "--checkpoint-every", type=_positive_int, help="steps between checkpoints (default: 500)"
+    )
+    train.add_argument(
+        "--log-every", type=_positive_int, help="steps between log lines (default: 10)"
+    )
+    train.add_argument(
+        "--early-stop",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="stop once solved (default: yes)",
+    )
+    train.add_argument("--seed", type=int, help="seed of the weights and the data (default: 0)")
+    train.add_argument(
+        "--out", type=Path, help="output folder (default: runs/<task>-<cell>-<time>)"
+    )
+    train.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda if there is one)")
+    _run_options(train)
+    _common(train)
+
+    # lstmkit sample
+    sample = commands.add_parser(
+        "sample",
+        help="generate text from a charlm checkpoint",
+        description="Continues a prompt with characters drawn from a character-level model.",
+    )
+    sample.add_argument("checkpoint", type=Path, help="checkpoint.pt of a run on the charlm task")
+    sample.add_argument("--prompt", default="def ", help="text to continue (default: %(default)r)")
+    sample.add_argument(
+        "--length", type=int, default=300, help="characters to generate (default: %(default)s)"
+    )
+    sample.add_argument(
+        "--temperature",
+        type=_positive_float,
+        default=0.8,
+        help="softmax temperature; lower is more conservative (default: %(default)s)",
+    )
+    sample.add_argument(
+        "--top-k",
+        type=_positive_int,
+        default=None,
+        help="draw only among the k most likely characters (default: all)",
+    )
+    sample.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    _common(sample)
+
+    # lstmkit tasks
+    tasks = commands.add_parser(
+        "tasks", help="list the tasks with their metric, baseline and source"
+    )
+    _common(tasks)
+
+    # lstmkit cells
+    cells = commands.add_parser(
+        "cells",
+        help="build every cell, run a batch through each and print a table",
+        description="Builds every cell and variant, runs one batch of random sequences through "
+        "each, and prints its size, engine, speed and agreement with the reference engine and "
+        "torch.nn.",
+    )
+    from lstmkit.cell_table import DemoConfig
+
+    d = DemoConfig()
+    cells.add_argument(
+        "--steps",
+        type=_positive_int,
+        default=d.steps,
+        help="time steps T per sequence (default: %(default)s)",
+    )
+    cells.add_argument(
+        "--batch",
+        type=_positive_int,
+        default=d.batch,
+        help="sequences per batch (default: %(default)s)",
+    )
+    cells.add_argument(
+        "--input-size",
+        type=_positive_int,
+        default=d.input_size,
+        help="input features (default: %(default)s)",
+    )
+    cells.add_argument(
+        "--hidden-size",
+        type=_positive_int,
+        default=d.hidden_size,
         help="hidden units, at least 2 (default: %(default)s)",
     )
-    demo.add_argument(
+    cells.add_argument(
         "--repeats",
         type=_positive_int,
-        default=defaults.repeats,
+        default=d.repeats,
         help="timed runs per cell (default: %(default)s)",
     )
-    demo.add_argument(
-        "--seed", type=int, default=defaults.seed, help="random seed (default: %(default)s)"
+    cells.add_argument(
+        "--seed", type=int, default=d.seed, help="random seed (default: %(default)s)"
     )
+    _common(cells)
     return parser
 
 
-def demo_command(args: argparse.Namespace) -> int:
-    if args.hidden_size < 2:
-        print(
-            "lstmkit demo: --hidden-size must be at least 2 (the projection halves it)",
-            file=sys.stderr,
+# flag -> (config section, field)
+_TRAIN_FLAGS = {
+    "hidden_size": ("model", "hidden_size"),
+    "num_layers": ("model", "num_layers"),
+    "embedding_size": ("model", "embedding_size"),
+    "dropout": ("model", "dropout"),
+    "bidirectional": ("model", "bidirectional"),
+    "engine": ("model", "engine"),
+    "cell": ("model", "cell"),
+    "lr": ("optim", "lr"),
+    "weight_decay": ("optim", "weight_decay"),
+    "clip": ("optim", "clip"),
+    "schedule": ("optim", "schedule"),
+    "warmup": ("optim", "warmup"),
+    "steps": ("run", "steps"),
+    "batch_size": ("run", "batch_size"),
+    "eval_every": ("run", "eval_every"),
+    "eval_size": ("run", "eval_size"),
+    "checkpoint_every": ("run", "checkpoint_every"),
+    "log_every": ("run", "log_every"),
+    "early_stop": ("run", "early_stop"),
+    "seed": ("run", "seed"),
+}
+
+
+def train_config(args: argparse.Namespace) -> Any:
+    """The run's config: defaults, then the --config file, then every flag that was given."""
+    from lstmkit._spec import Spec
+    from lstmkit.train.config import TrainConfig
+
+    data = TrainConfig.load(args.config).to_dict() if args.config else TrainConfig().to_dict()
+    for flag, (section, key) in _TRAIN_FLAGS.items():
+        value = getattr(args, flag)
+        if value is not None:
+            data[section][key] = value
+    if args.task is not None:
+        spec = Spec.parse(args.task)
+        data["task"] = {"name": spec.name, "options": spec.options}
+    return TrainConfig.from_dict(data)
+
+
+def train_command(args: argparse.Namespace) -> int:
+    from lstmkit.experiments.runner import summarise
+    from lstmkit.train.trainer import NonFiniteLossError, Trainer
+
+    config = train_config(args)
+    main_process = int(os.environ.get("RANK", "0")) == 0
+    out = args.out
+    if out is None:
+        if args.resume:
+            raise ValueError("--resume needs --out, the folder of the run to continue")
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        out = Path("runs") / f"{config.task.name}-{_slug(config.model.cell)}-{stamp}"
+    trainer = Trainer(
+        config, out_dir=out, resume=args.resume, progress=args.progress, device=args.device
+    )
+    try:
+        result = trainer.fit()
+    except NonFiniteLossError as error:
+        print(f"lstmkit train: {error}", file=sys.stderr)
+        return 1
+    if main_process:
+        print(f"{config.model.cell} on {config.task.name}: {summarise(result)}")
+        if trainer.task is not None and trainer.task.published:
+            print(f"published: {trainer.task.published}")
+        print(f"run folder: {out}")
+    if result.stopped == "interrupted":
+        if main_process:
+            print(
+                f"interrupted at step {result.steps}; continue with the same command and "
+                f"--resume --out {out}",
+                file=sys.stderr,
+            )
+        return EXIT_INTERRUPTED
+    return 0
+
+
+def gap_command(args: argparse.Namespace) -> int:
+    from lstmkit.experiments.gap import QUICK, GapExperiment, run_gap_experiment
+
+    if args.quick:
+        experiment = QUICK
+    else:
+        experiment = GapExperiment(
+            cells=tuple(args.cells),
+            gaps=tuple(args.gaps),
+            seeds=args.seeds,
+            steps=args.steps,
+            hidden_size=args.hidden_size,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            classes=args.classes,
         )
-        return 2
+    _check_specs(experiment.cells)
+    start = time.perf_counter()
+    run_gap_experiment(experiment, args.out, resume=args.resume, progress=args.progress)
+    print()
+    print((args.out / "results.md").read_text(encoding="utf-8"))
+    print(
+        f"{time.perf_counter() - start:.0f} s; results in {args.out}/ "
+        "(results.json, results.md, gap.png)"
+    )
+    return 0
+
+
+def compare_command(args: argparse.Namespace) -> int:
+    from lstmkit.experiments.compare import CompareExperiment, run_compare_experiment
+
+    experiment = CompareExperiment(
+        task=args.task,
+        variants=tuple(args.variants),
+        seeds=args.seeds,
+        steps=args.steps,
+        hidden_size=args.hidden_size,
+        batch_size=args.batch_size,
+        lr=args.lr,
+    )
+    start = time.perf_counter()
+    run_compare_experiment(experiment, args.out, resume=args.resume, progress=args.progress)
+    print()
+    print((args.out / "results.md").read_text(encoding="utf-8"))
+    print(
+        f"{time.perf_counter() - start:.0f} s; results in {args.out}/ "
+        "(results.json, results.md, compare.png)"
+    )
+    return 0
+
+
+def sample_command(args: argparse.Namespace) -> int:
+    from lstmkit.sample import sample_text
+
+    print(
+        sample_text(
+            args.checkpoint,
+            prompt=args.prompt,
+            length=args.length,
+            temperature=args.temperature,
+            top_k=args.top_k,
+            seed=args.seed,
+        )
+    )
+    return 0
+
+
+def tasks_command(args: argparse.Namespace) -> int:
+    from lstmkit.tasks import TASKS
+
+    for name, cls in TASKS.items():
+        task = cls()
+        better = "higher" if task.higher_is_better else "lower"
+        print(f"{name}: {task.citation}")
+        print(
+            f"    metric {task.metric} ({better} is better); "
+            f"baseline {task.baseline:.3f}, {task.baseline_note}"
+        )
+        if task.published:
+            print(f"    published: {task.published}")
+    return 0
+
+
+def cells_command(args: argparse.Namespace) -> int:
+    from lstmkit.cell_table import DemoConfig, format_table, run_demo
+
+    if args.hidden_size < 2:
+        raise ValueError("--hidden-size must be at least 2 (the projection row halves it)")
     config = DemoConfig(
         steps=args.steps,
         batch=args.batch,
@@ -81,16 +519,58 @@ def demo_command(args: argparse.Namespace) -> int:
         repeats=args.repeats,
         seed=args.seed,
     )
-    rows = run_demo(config)
-    print(format_table(rows, config))
+    print(format_table(run_demo(config), config))
     return 0
 
 
+def _check_specs(cells: Sequence[str]) -> None:
+    from lstmkit._spec import Spec
+    from lstmkit.models import LAYERS
+
+    for cell in cells:
+        name = Spec.parse(cell).name
+        if name not in LAYERS:
+            raise ValueError(
+                f"unknown cell {name!r} in {cell!r}; expected one of {', '.join(LAYERS)}"
+            )
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)
+
+
+COMMANDS = {
+    "gap": gap_command,
+    "compare": compare_command,
+    "train": train_command,
+    "sample": sample_command,
+    "tasks": tasks_command,
+    "cells": cells_command,
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command == "demo":
-        return demo_command(args)
-    raise AssertionError(f"unhandled command {args.command}")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    import torch
+
+    from lstmkit.experiments.runner import Interrupted
+
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    try:
+        return COMMANDS[args.command](args)
+    except Interrupted as stop:
+        print(f"lstmkit {args.command}: {stop}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        print(f"lstmkit {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as error:
+        if os.environ.get("LSTMKIT_DEBUG"):
+            raise
+        print(f"lstmkit {args.command}: error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
-"""The demo: builds every cell lstmkit has, runs one batch of sequences through each and reports
-its size, the engine "auto" chose, its speed, and its agreement with the reference engine and,
-where torch.nn has the same layer, with torch.nn."""
+"""The cell table (``lstmkit cells``): builds every cell lstmkit has, runs one batch of
+sequences through each and reports its size, the engine "auto" chose, its speed, and its
+agreement with the reference engine and, where torch.nn has the same layer, with torch.nn."""
 
 from __future__ import annotations
 

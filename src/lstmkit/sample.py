@@ -1,0 +1,71 @@
+"""Text from a character-level language model checkpoint (``lstmkit sample``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from lstmkit.train.checkpoint import load_checkpoint
+from lstmkit.train.config import TrainConfig
+from lstmkit.train.trainer import model_for
+
+
+@torch.no_grad()
+def sample_text(
+    checkpoint: str | Path,
+    *,
+    prompt: str = "def ",
+    length: int = 300,
+    temperature: float = 0.8,
+    top_k: int | None = None,
+    seed: int = 0,
+) -> str:
+    """Continues ``prompt`` by ``length`` characters drawn from a ``charlm`` checkpoint.
+
+    Each character is drawn from softmax(logits / temperature), restricted to the ``top_k``
+    most likely characters when given. The same seed gives the same text.
+    """
+    if not prompt:
+        raise ValueError("prompt must have at least one character")
+    if length < 0:
+        raise ValueError(f"length must be >= 0, got {length}")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    state = load_checkpoint(checkpoint)
+    if state["task"]["name"] != "charlm":
+        raise ValueError(
+            f"{checkpoint} was trained on the {state['task']['name']!r} task; sampling needs a "
+            "'charlm' checkpoint"
+        )
+    vocabulary: str = state["task"]["state"]["vocabulary"]
+    info = state["model_info"]
+    if top_k is not None and not 1 <= top_k <= info["output_size"]:
+        raise ValueError(f"top_k must be in [1, {info['output_size']}], got {top_k}")
+    model = model_for(
+        TrainConfig.from_dict(state["config"]),
+        vocab_size=info["vocab_size"],
+        input_size=info["input_size"],
+        output_size=info["output_size"],
+        readout=info["readout"],
+    )
+    model.load_state_dict(state["model"])
+    model.eval()
+    index = {c: i for i, c in enumerate(vocabulary)}
+    unknown = len(vocabulary)
+    codes = torch.tensor([[index.get(c, unknown) for c in prompt]])  # (1, T)
+    generator = torch.Generator().manual_seed(seed)
+    assert model.embedding is not None
+    output, hx = model.rnn(model.embedding(codes))
+    logits = model.head(output[:, -1])  # (1, V)
+    drawn = []
+    for _ in range(length):
+        scaled = logits[0] / temperature
+        if top_k is not None:
+            threshold = scaled.topk(top_k).values[-1]
+            scaled = scaled.masked_fill(scaled < threshold, float("-inf"))
+        code = int(torch.multinomial(scaled.softmax(-1), 1, generator=generator))
+        drawn.append(code)
+        output, hx = model.rnn(model.embedding(torch.tensor([[code]])), hx)
+        logits = model.head(output[:, -1])
+    return prompt + "".join(vocabulary[c] if c < unknown else "\ufffd" for c in drawn)

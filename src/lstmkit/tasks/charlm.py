@@ -1,0 +1,170 @@
+"""A character-level language model on any text, by default on the Python standard library's own
+source files: a corpus every user already has, with no download."""
+
+from __future__ import annotations
+
+import math
+import sysconfig
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from lstmkit._checks import check_positive_int
+from lstmkit.tasks.base import Batch, Task
+
+DEFAULT_CHARS = 2_000_000
+"""How much of the standard library the default corpus reads."""
+
+
+def stdlib_corpus(max_chars: int = DEFAULT_CHARS) -> tuple[str, str]:
+    """The first ``max_chars`` characters of the standard library's top-level ``*.py`` files in
+    name order, and a description of where they came from."""
+    root = Path(sysconfig.get_paths()["stdlib"])
+    parts, size, used = [], 0, 0
+    for path in sorted(root.glob("*.py")):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        parts.append(text)
+        size += len(text)
+        used += 1
+        if size >= max_chars:
+            break
+    if not parts:
+        raise FileNotFoundError(f"no *.py files in the standard library folder {root}")
+    return "".join(parts)[:max_chars], f"{used} files of the Python standard library in {root}"
+
+
+BLOCKS = 20
+"""The text is cut into this many blocks to choose the held-out ones."""
+
+
+def split_text(text: str, held_out: float) -> tuple[str, str]:
+    """Training and held-out text: the text is cut into 20 equal blocks and every k-th block,
+    k = round(1 / held_out), is held out. Held-out text then comes from all over the corpus (a
+    corpus of many files varies along its length), and never overlaps the training text."""
+    every = max(2, round(1.0 / held_out))
+    size = max(1, len(text) // BLOCKS)
+    blocks = [text[i : i + size] for i in range(0, len(text), size)]
+    held = [b for j, b in enumerate(blocks) if j % every == every - 1]
+    kept = [b for j, b in enumerate(blocks) if j % every != every - 1]
+    return "".join(kept), "".join(held)
+
+
+class CharLMTask(Task):
+    """Predict each next character of a text; the metric is bits per character on held-out text.
+
+    The text is a file given by ``path`` (read as UTF-8), or by default the Python standard
+    library's source (:func:`stdlib_corpus`). A ``held_out`` fraction is kept for evaluation,
+    spread over the text (see :func:`split_text`). Training batches are random windows of
+    ``length`` characters; evaluation uses the held-out text cut into consecutive windows. The
+    vocabulary is every character of the text; the baseline is the unigram entropy of the
+    training text, in bits — what a model without memory of the previous characters scores. A
+    language model has no natural point of "solved"; give ``solved_at`` (bits per character) to
+    stop early there.
+    """
+
+    name = "charlm"
+    citation = "Graves 2013; Karpathy et al. 2015 (character-level LSTM language models)"
+    readout = "all"
+    metric = "bpc"
+    higher_is_better = False
+    published = "LSTM: 1.38 bpc on char-PTB, 1.43 on text8 (Cooijmans et al. 2017; large models)"
+
+    def __init__(
+        self,
+        *,
+        path: str | None = None,
+        length: int = 100,
+        held_out: float = 0.1,
+        max_chars: int = DEFAULT_CHARS,
+        solved_at: float | None = None,
+        vocabulary: str | None = None,
+    ) -> None:
+        check_positive_int("length", length)
+        check_positive_int("max_chars", max_chars)
+        if not 0.0 < held_out < 0.5:
+            raise ValueError(f"held_out must be in (0, 0.5), got {held_out}")
+        if path is None:
+            text, self.source = stdlib_corpus(max_chars)
+        else:
+            file = Path(path)
+            if not file.is_file():
+                raise FileNotFoundError(f"charlm: no text file at {file}")
+            text = file.read_text(encoding="utf-8", errors="replace")[:max_chars]
+            self.source = str(file)
+        train_part, eval_part = split_text(text, held_out)
+        if min(len(train_part), len(eval_part)) < length + 1:
+            raise ValueError(
+                f"charlm: the text has {len(text)} characters, too few for windows of {length} "
+                f"in both the training and the held-out part; use a longer text or a smaller length"
+            )
+        self.path, self.length, self.held_out = path, length, held_out
+        self.max_chars, self.solved_at = max_chars, solved_at
+        self.vocabulary = vocabulary if vocabulary is not None else "".join(sorted(set(text)))
+        index = {c: i for i, c in enumerate(self.vocabulary)}
+        unknown = len(self.vocabulary)  # characters outside a given vocabulary map here
+        self.vocab_size = self.input_size = self.output_size = len(self.vocabulary) + 1
+        self.train_text, self.eval_text = (
+            torch.tensor([index.get(c, unknown) for c in part], dtype=torch.int64)
+            for part in (train_part, eval_part)
+        )
+        counts = Counter(self.train_text.tolist())
+        total = sum(counts.values())
+        self._entropy = -sum(n / total * math.log2(n / total) for n in counts.values())
+
+    @property
+    def baseline(self) -> float:
+        return self._entropy
+
+    @property
+    def baseline_note(self) -> str:
+        return "unigram entropy of the training text"
+
+    def batch(self, batch_size: int, generator: torch.Generator) -> Batch:
+        starts = torch.randint(
+            0, len(self.train_text) - self.length, (batch_size,), generator=generator
+        )
+        windows = self.train_text[starts[:, None] + torch.arange(self.length + 1)]  # (B, T+1)
+        return Batch(windows[:, :-1], windows[:, 1:])
+
+    def eval_batches(self, batch_size: int, count: int) -> list[Batch]:
+        """Consecutive held-out windows, the same every time: ``count`` batches at most."""
+        n = (len(self.eval_text) - 1) // self.length
+        windows = self.eval_text[: n * self.length + 1]
+        inputs = windows[:-1].view(n, self.length)
+        targets = windows[1:].view(n, self.length)
+        return [
+            Batch(inputs[i : i + batch_size], targets[i : i + batch_size])
+            for i in range(0, min(n, batch_size * count), batch_size)
+        ]
+
+    def loss(self, outputs: Tensor, batch: Batch) -> Tensor:
+        return F.cross_entropy(outputs.flatten(0, 1), batch.targets.flatten())
+
+    def metrics(self, outputs: Tensor, batch: Batch) -> dict[str, float]:
+        return {"bpc": self.loss(outputs, batch).item() / math.log(2)}
+
+    def solved(self, metrics: dict[str, float]) -> bool:
+        return self.solved_at is not None and metrics["bpc"] <= self.solved_at
+
+    def encode(self, text: str) -> Tensor:
+        index = {c: i for i, c in enumerate(self.vocabulary)}
+        return torch.tensor([index.get(c, len(self.vocabulary)) for c in text], dtype=torch.int64)
+
+    def decode(self, codes: list[int]) -> str:
+        return "".join(self.vocabulary[c] if c < len(self.vocabulary) else "\ufffd" for c in codes)
+
+    def options(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "length": self.length,
+            "held_out": self.held_out,
+            "max_chars": self.max_chars,
+            "solved_at": self.solved_at,
+        }
+
+    def state(self) -> dict[str, Any]:
+        return {"vocabulary": self.vocabulary}

@@ -1,0 +1,28 @@
+"""Training: one trainer for every cell and task, its configuration and its checkpoints."""
+
+from lstmkit.train.checkpoint import load_checkpoint, save_checkpoint
+from lstmkit.train.config import ModelConfig, OptimConfig, RunConfig, TaskConfig, TrainConfig
+from lstmkit.train.trainer import (
+    NonFiniteLossError,
+    Trainer,
+    TrainResult,
+    build_model,
+    evaluate,
+    step_seed,
+)
+
+__all__ = [
+    "ModelConfig",
+    "NonFiniteLossError",
+    "OptimConfig",
+    "RunConfig",
+    "TaskConfig",
+    "TrainConfig",
+    "TrainResult",
+    "Trainer",
+    "build_model",
+    "evaluate",
+    "load_checkpoint",
+    "save_checkpoint",
+    "step_seed",
+]

@@ -1,0 +1,485 @@
+"""One trainer for every cell and task: AdamW, clipping, a learning-rate schedule, held-out
+evaluation, early stopping, progress, a JSON-lines log, atomic checkpoints and exact resume."""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from lstmkit.models import SequenceModel, build_layer
+from lstmkit.tasks import Batch, Task, make_task
+from lstmkit.train import distributed
+from lstmkit.train.checkpoint import load_checkpoint, save_checkpoint
+from lstmkit.train.config import OptimConfig, TrainConfig, validate
+
+CHECKPOINT = "checkpoint.pt"
+METRICS = "metrics.jsonl"
+CONFIG = "config.json"
+RESULT = "result.json"
+FORMAT = 1
+_MASK64 = (1 << 64) - 1
+
+
+def step_seed(seed: int, step: int) -> int:
+    """The seed of step ``step``'s batch: a SplitMix64 hash of ``(seed, step)``, so each step
+    has its own stream and a resumed run draws exactly the batches it would have drawn."""
+    z = (seed * 0x9E3779B97F4A7C15 + step * 0xD1B54A32D192ED03 + 0x94D049BB133111EB) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return (z ^ (z >> 31)) & ((1 << 63) - 1)
+
+
+EVAL_SEED = step_seed(20150827, 0)
+"""Held-out batches come from this seed, the same for every run and every run seed."""
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss or the gradient became inf or NaN; the last checkpoint is left as it was."""
+
+
+@dataclass
+class TrainResult:
+    steps: int  # the last completed step
+    stopped: str  # "solved", "budget" or "interrupted"
+    solved: bool
+    solved_step: int | None  # the step whose evaluation first counted as solved
+    has_goal: bool  # whether the task can count as solved at all (a language model cannot)
+    metric: str  # the task's main metric
+    metrics: dict[str, float]  # the last held-out evaluation
+    baseline: float  # the main metric's chance-level or memoryless value
+    baseline_note: str
+    seconds: float  # training time, over all sessions of a resumed run
+    out_dir: str | None
+
+
+def build_model(config: TrainConfig, task: Task) -> SequenceModel:
+    """The model a config describes, sized for the task."""
+    return model_for(
+        config,
+        vocab_size=task.vocab_size,
+        input_size=task.input_size,
+        output_size=task.output_size,
+        readout=task.readout,
+    )
+
+
+def model_for(
+    config: TrainConfig,
+    *,
+    vocab_size: int | None,
+    input_size: int,
+    output_size: int,
+    readout: Literal["last", "all"],
+) -> SequenceModel:
+    """The model a config describes, for inputs of ``vocab_size`` tokens (or ``input_size``
+    features when None) and ``output_size`` outputs."""
+    m = config.model
+    layer = build_layer(
+        m.cell,
+        m.embedding_size if vocab_size is not None else input_size,
+        m.hidden_size,
+        num_layers=m.num_layers,
+        dropout=m.dropout,
+        bidirectional=m.bidirectional,
+        batch_first=True,
+        engine=m.engine,
+    )
+    return SequenceModel(layer, vocab_size=vocab_size, output_size=output_size, readout=readout)
+
+
+def lr_factor(optim: OptimConfig, steps: int) -> Callable[[int], float]:
+    """The learning rate's multiplier after ``k`` optimiser steps."""
+
+    def factor(k: int) -> float:
+        if k < optim.warmup:
+            return (k + 1) / optim.warmup
+        if optim.schedule == "constant":
+            return 1.0
+        progress = min(1.0, (k - optim.warmup) / max(1, steps - optim.warmup))
+        if optim.schedule == "cosine":
+            return 0.5 * (1.0 + math.cos(math.pi * progress))
+        return 1.0 - progress
+
+    return factor
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, task: Task, batches: list[Batch], device: torch.device
+) -> dict[str, float]:
+    """The task's metrics and loss on held-out batches, averaged over sequences."""
+    was_training = model.training
+    model.eval()
+    totals: dict[str, float] = {}
+    count = 0
+    for batch in batches:
+        batch = batch.to(device)
+        outputs = model(batch.inputs, batch.lengths)
+        values = {"loss": task.loss(outputs, batch).item(), **task.metrics(outputs, batch)}
+        for key, value in values.items():
+            totals[key] = totals.get(key, 0.0) + value * len(batch)
+        count += len(batch)
+    model.train(was_training)
+    return {key: value / count for key, value in totals.items()}
+
+
+def eval_batches(task: Task, size: int, chunk: int = 256) -> list[Batch]:
+    """``size`` held-out sequences in batches of at most ``chunk``, the same on every call."""
+    own = getattr(task, "eval_batches", None)
+    if own is not None:
+        return own(chunk, math.ceil(size / chunk))  # type: ignore[no-any-return]
+    generator = torch.Generator().manual_seed(EVAL_SEED)
+    sizes = [chunk] * (size // chunk) + ([size % chunk] if size % chunk else [])
+    return [task.batch(n, generator) for n in sizes]
+
+
+class Trainer:
+    """Trains the model a :class:`TrainConfig` describes on its task.
+
+    Args:
+        config: what to train, on what, how.
+        out_dir: where the config, the metrics log, checkpoints and the result go; None keeps
+            nothing on disk.
+        resume: continue from ``out_dir``'s checkpoint (bitwise as if never stopped). Without
+            it, an ``out_dir`` that already holds a checkpoint is an error, not overwritten.
+        progress: show a progress bar; None shows one when stderr is a terminal.
+        device: "cpu", "cuda", ...; None picks CUDA when there is one.
+        on_step: called after every completed step with the step and its training loss.
+
+    Ctrl-C (or SIGTERM) finishes the current step, writes a checkpoint and returns a result
+    with ``stopped="interrupted"``; a second Ctrl-C stops at once. A non-finite loss or gradient
+    raises :class:`NonFiniteLossError` and keeps the last checkpoint as it was.
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        *,
+        out_dir: str | Path | None = None,
+        resume: bool = False,
+        progress: bool | None = None,
+        device: str | None = None,
+        on_step: Callable[[int, float], None] | None = None,
+    ) -> None:
+        validate(config)
+        if resume and out_dir is None:
+            raise ValueError("resume=True needs the out_dir of the run to continue")
+        self.config = config
+        self.out_dir = None if out_dir is None else Path(out_dir)
+        self.resume = resume
+        self.progress = progress
+        self.device = device
+        self.on_step = on_step
+        self._stop = threading.Event()
+        self.model: SequenceModel | None = None  # the trained model, after fit()
+        self.task: Task | None = None
+
+    def request_stop(self) -> None:
+        """Asks the run to stop after the current step, with a checkpoint (as Ctrl-C does)."""
+        self._stop.set()
+
+    def fit(self) -> TrainResult:
+        info = distributed.setup(self.device)
+        flush = self.config.run.flush_denormal and torch.set_flush_denormal(True)
+        try:
+            with self._signals():
+                return self._fit(info)
+        finally:
+            if flush:
+                torch.set_flush_denormal(False)  # torch's default
+            distributed.teardown(info)
+
+    @contextmanager
+    def _signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handle(signum: int, frame: object) -> None:
+            if self._stop.is_set():
+                raise KeyboardInterrupt  # a second signal: stop at once
+            self._stop.set()
+
+        previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+    def _fit(self, info: distributed.Distributed) -> TrainResult:
+        cfg, run = self.config, self.config.run
+        if run.batch_size % info.world_size:
+            raise ValueError(
+                f"run.batch_size ({run.batch_size}) must divide evenly among "
+                f"{info.world_size} processes"
+            )
+        writes = info.is_main and self.out_dir is not None
+        torch.manual_seed(run.seed)
+        task = make_task(cfg.task.name, **cfg.task.options)
+        model = build_model(cfg, task).to(info.device)
+        optimizer = torch.optim.AdamW(
+            model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay
+        )
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg.optim, run.steps))
+        start, solved_step, last_eval, seconds_before = 0, None, {}, 0.0
+        checkpoint = None if self.out_dir is None else self.out_dir / CHECKPOINT
+        if checkpoint is not None and checkpoint.exists() and not self.resume:
+            raise FileExistsError(
+                f"{self.out_dir} already holds a run; pass resume=True (--resume) to continue it, "
+                "or choose another output folder"
+            )
+        if self.resume and checkpoint is not None and checkpoint.exists():
+            state = load_checkpoint(checkpoint)
+            check_same_run(state["config"], cfg.to_dict())
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            torch.set_rng_state(state["rng"]["torch"])
+            start = int(state["step"])
+            solved_step = state["progress"]["solved_step"]
+            last_eval = dict(state["progress"]["last_eval"])
+            seconds_before = float(state["progress"]["seconds"])
+        net: nn.Module = model
+        if info.enabled:
+            ids = [info.device.index] if info.device.type == "cuda" else None
+            net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        log = _Log(self.out_dir if writes else None, keep_until=start)
+        if writes and self.out_dir is not None:
+            _write_json(self.out_dir / CONFIG, cfg.to_dict())
+            (self.out_dir / RESULT).unlink(missing_ok=True)  # written again when this run ends
+        held_out = eval_batches(task, run.eval_size)
+        share = run.batch_size // info.world_size
+
+        def save(step: int, seconds: float) -> None:
+            if checkpoint is None or not info.is_main:
+                return
+            if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+                raise NonFiniteLossError(
+                    f"the weights are not finite after step {step}; not saving them, so "
+                    f"{checkpoint} keeps the last good state. Lower the learning rate or clip "
+                    "gradients harder (optim.clip)"
+                )
+            save_checkpoint(
+                checkpoint,
+                {
+                    "format": FORMAT,
+                    "step": step,
+                    "config": cfg.to_dict(),
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "rng": {"torch": torch.get_rng_state()},
+                    "task": {"name": task.name, "state": task.state()},
+                    "model_info": {
+                        "vocab_size": task.vocab_size,
+                        "input_size": task.input_size,
+                        "output_size": task.output_size,
+                        "readout": task.readout,
+                    },
+                    "progress": {
+                        "solved_step": solved_step,
+                        "last_eval": last_eval,
+                        "seconds": seconds,
+                    },
+                },
+            )
+
+        bar = _progress_bar(self.progress and info.is_main, run.steps, start, cfg, task)
+        began = time.perf_counter()
+        step, stopped = start, "budget"
+        if start >= run.steps or (solved_step is not None and run.early_stop):
+            stopped = "solved" if solved_step is not None else "budget"
+        else:
+            model.train()
+            for step in range(start + 1, run.steps + 1):
+                generator = torch.Generator().manual_seed(step_seed(run.seed, step))
+                batch = task.batch(run.batch_size, generator)
+                batch = batch.rows(info.rank * share, (info.rank + 1) * share).to(info.device)
+                loss = task.loss(net(batch.inputs, batch.lengths), batch)
+                loss_value = distributed.mean_across(info, loss.detach()).item()
+                if not math.isfinite(loss_value):
+                    raise NonFiniteLossError(
+                        f"the training loss is {loss_value} at step {step}; stopped without "
+                        f"saving it, so {checkpoint or 'no checkpoint'} keeps the last good state. "
+                        "Lower the learning rate or clip gradients harder (optim.clip)"
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()  # type: ignore[no-untyped-call]
+                norm = _clip(model, cfg.optim.clip)
+                if not math.isfinite(norm):
+                    raise NonFiniteLossError(
+                        f"the gradient norm is {norm} at step {step}; stopped without saving it, "
+                        f"so {checkpoint or 'no checkpoint'} keeps the last good state"
+                    )
+                optimizer.step()
+                scheduler.step()
+                if step % run.log_every == 0:
+                    log.write(
+                        {
+                            "step": step,
+                            "loss": loss_value,
+                            "lr": scheduler.get_last_lr()[0],
+                            "grad_norm": norm,
+                        }
+                    )
+                if step % run.eval_every == 0 or step == run.steps:
+                    last_eval = evaluate(model, task, held_out, info.device)
+                    solved = task.solved(last_eval)
+                    if solved and solved_step is None:
+                        solved_step = step
+                    log.write({"step": step, "eval": last_eval, "solved": solved})
+                    bar.set_postfix(
+                        {"loss": f"{loss_value:.4f}", task.metric: f"{last_eval[task.metric]:.4f}"}
+                    )
+                    if solved and run.early_stop:
+                        stopped = "solved"
+                bar.update(1)
+                if self.on_step is not None:
+                    self.on_step(step, loss_value)
+                stop_now = _agree(info, self._stop.is_set())
+                if stopped == "solved" or stop_now:
+                    stopped = "interrupted" if stop_now and stopped != "solved" else stopped
+                    break
+                if step % run.checkpoint_every == 0:
+                    save(step, seconds_before + time.perf_counter() - began)
+        bar.close()
+        log.close()
+        seconds = seconds_before + time.perf_counter() - began
+        if stopped == "interrupted" or not last_eval:
+            last_eval = evaluate(model, task, held_out, info.device)
+        save(step, seconds)
+        result = TrainResult(
+            steps=step,
+            stopped=stopped,
+            solved=solved_step is not None,
+            solved_step=solved_step,
+            has_goal=task.has_goal,
+            metric=task.metric,
+            metrics=last_eval,
+            baseline=task.baseline,
+            baseline_note=task.baseline_note,
+            seconds=seconds,
+            out_dir=None if self.out_dir is None else str(self.out_dir),
+        )
+        if writes and self.out_dir is not None and stopped != "interrupted":
+            _write_json(self.out_dir / RESULT, asdict(result))
+        self.model = model
+        self.task = task
+        return result
+
+
+def _clip(model: nn.Module, clip: float) -> float:
+    if clip > 0:
+        return float(nn.utils.clip_grad_norm_(model.parameters(), clip))
+    grads = [p.grad.norm() for p in model.parameters() if p.grad is not None]
+    return float(torch.stack(grads).norm()) if grads else 0.0
+
+
+def _agree(info: distributed.Distributed, stop: bool) -> bool:
+    """Whether any process was asked to stop, so that all stop after the same step."""
+    if not info.enabled:
+        return stop
+    flag = torch.tensor([1.0 if stop else 0.0], device=info.device)
+    torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+    return bool(flag.item() > 0)
+
+
+_MAY_CHANGE = ("steps", "checkpoint_every", "log_every", "eval_every", "eval_size", "early_stop")
+"""Run settings a resumed run may change: how long it runs and how it is watched, not what the
+weights go through."""
+
+
+def check_same_run(saved: dict[str, Any], current: dict[str, Any]) -> None:
+    """Raises unless two configs describe the same training: only the run settings in
+    ``_MAY_CHANGE`` may differ."""
+    differences = []
+    for section, table in current.items():
+        for key, value in table.items():
+            before = saved.get(section, {}).get(key)
+            if before != value and not (section == "run" and key in _MAY_CHANGE):
+                differences.append(f"{section}.{key}: {before!r} in the checkpoint, {value!r} now")
+    if differences:
+        raise ValueError(
+            "the checkpoint was written by a different configuration; resume with the same "
+            f"settings (only run.{', run.'.join(_MAY_CHANGE)} may change): "
+            + "; ".join(differences)
+        )
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    temporary.replace(path)
+
+
+class _Log:
+    """metrics.jsonl, one JSON object per line, and TensorBoard scalars when tensorboard is
+    installed. On resume, lines past the checkpoint's step (written after it, before a crash)
+    are dropped, so the log matches the run."""
+
+    def __init__(self, out_dir: Path | None, *, keep_until: int) -> None:
+        self.path = None if out_dir is None else out_dir / METRICS
+        self.board: Any = None
+        if out_dir is None or self.path is None:
+            return
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if self.path.exists():
+            kept = [
+                line
+                for line in self.path.read_text(encoding="utf-8").splitlines()
+                if line.strip() and json.loads(line).get("step", 0) <= keep_until
+            ]
+            temporary = self.path.with_name(f".{self.path.name}.tmp")
+            temporary.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+            temporary.replace(self.path)
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:  # tensorboard is optional
+            return
+        self.board = SummaryWriter(str(out_dir / "tensorboard"))
+
+    def write(self, record: dict[str, Any]) -> None:
+        if self.path is None:
+            return
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps({**record, "time": round(time.time(), 3)}) + "\n")
+        if self.board is not None:
+            scalars = {k: v for k, v in record.items() if isinstance(v, float)}
+            scalars.update({f"eval/{k}": v for k, v in record.get("eval", {}).items()})
+            for key, value in scalars.items():
+                self.board.add_scalar(key, value, record["step"])
+
+    def close(self) -> None:
+        if self.board is not None:
+            self.board.close()
+
+
+def _progress_bar(show: bool | None, total: int, initial: int, cfg: TrainConfig, task: Task) -> Any:
+    import sys
+
+    from tqdm import tqdm  # type: ignore[import-untyped]
+
+    if show is None:
+        show = sys.stderr.isatty()
+    return tqdm(
+        total=total,
+        initial=initial,
+        disable=not show,
+        desc=f"{cfg.model.cell} on {task.name}",
+        unit="step",
+        dynamic_ncols=True,
+        leave=False,
+    )
