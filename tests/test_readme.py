@@ -26,3 +26,20 @@ def test_quickstart_runs(tmp_path: Path) -> None:
         [sys.executable, "-W", "error", str(script)], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_training_example_runs(tmp_path: Path) -> None:
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    training = [b for b in blocks if "Trainer(" in b]
+    assert len(training) == 1
+    script = tmp_path / "train.py"
+    script.write_text(training[0] + "\nassert result.solved, result\n")
+    done = subprocess.run(
+        [sys.executable, "-W", "error", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "runs" / "gap80" / "checkpoint.pt").is_file()
