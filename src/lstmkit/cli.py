@@ -442,12 +442,7 @@ def gap_command(args: argparse.Namespace) -> int:
     _check_specs(experiment.cells)
     start = time.perf_counter()
     run_gap_experiment(experiment, args.out, resume=args.resume, progress=args.progress)
-    print()
-    print((args.out / "results.md").read_text(encoding="utf-8"))
-    print(
-        f"{time.perf_counter() - start:.0f} s; results in {args.out}/ "
-        "(results.json, results.md, gap.png)"
-    )
+    _print_results(args.out, start, "gap.png")
     return 0
 
 
@@ -465,13 +460,16 @@ def compare_command(args: argparse.Namespace) -> int:
     )
     start = time.perf_counter()
     run_compare_experiment(experiment, args.out, resume=args.resume, progress=args.progress)
-    print()
-    print((args.out / "results.md").read_text(encoding="utf-8"))
-    print(
-        f"{time.perf_counter() - start:.0f} s; results in {args.out}/ "
-        "(results.json, results.md, compare.png)"
-    )
+    _print_results(args.out, start, "compare.png")
     return 0
+
+
+def _print_results(out: Path, start: float, plot: str) -> None:
+    print()
+    print((out / "results.md").read_text(encoding="utf-8"))
+    print(
+        f"{time.perf_counter() - start:.0f} s; results in {out}/ (results.json, results.md, {plot})"
+    )
 
 
 def sample_command(args: argparse.Namespace) -> int:

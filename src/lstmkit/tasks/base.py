@@ -109,12 +109,27 @@ class Task(ABC):
         return {}
 
 
-def last_step_classification_loss(outputs: Tensor, targets: Tensor) -> Tensor:
-    return F.cross_entropy(outputs, targets)
-
-
 def accuracy(outputs: Tensor, targets: Tensor) -> float:
     return (outputs.argmax(dim=-1) == targets).float().mean().item()
+
+
+class LastStepClassification(Task):
+    """A task that names one class per sequence, read at its last step: cross-entropy loss,
+    accuracy, solved at ``self.solved_at``."""
+
+    readout = "last"
+    metric = "accuracy"
+    higher_is_better = True
+    solved_at: float
+
+    def loss(self, outputs: Tensor, batch: Batch) -> Tensor:
+        return F.cross_entropy(outputs, batch.targets)
+
+    def metrics(self, outputs: Tensor, batch: Batch) -> dict[str, float]:
+        return {"accuracy": accuracy(outputs, batch.targets)}
+
+    def solved(self, metrics: dict[str, float]) -> bool:
+        return metrics["accuracy"] >= self.solved_at
 
 
 def step_mask(lengths: Tensor | None, batch: int, steps: int, device: torch.device) -> Tensor:

@@ -5,14 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor
 
 from lstmkit._checks import check_positive_int
-from lstmkit.tasks.base import Batch, Task, accuracy, uniform_int
+from lstmkit.tasks.base import Batch, LastStepClassification, uniform_int
 
 
-class GapTask(Task):
+class GapTask(LastStepClassification):
     """A cue, a gap of distractors, a query: the answer depends only on the cue.
 
     Each sequence is ``[cue, d_1, …, d_gap, query]``. The cue is one of ``classes`` "countries"
@@ -32,9 +30,6 @@ class GapTask(Task):
 
     name = "gap"
     citation = "colah 2015; Hochreiter & Schmidhuber 1997; Bengio et al. 1994"
-    readout = "last"
-    metric = "accuracy"
-    higher_is_better = True
 
     def __init__(
         self,
@@ -89,15 +84,6 @@ class GapTask(Task):
         positions = torch.arange(longest + 2)
         tokens = tokens.masked_fill(positions >= lengths[:, None], 0)  # padding
         return Batch(tokens, cue, lengths)
-
-    def loss(self, outputs: Tensor, batch: Batch) -> Tensor:
-        return F.cross_entropy(outputs, batch.targets)
-
-    def metrics(self, outputs: Tensor, batch: Batch) -> dict[str, float]:
-        return {"accuracy": accuracy(outputs, batch.targets)}
-
-    def solved(self, metrics: dict[str, float]) -> bool:
-        return metrics["accuracy"] >= self.solved_at
 
     def options(self) -> dict[str, Any]:
         return {

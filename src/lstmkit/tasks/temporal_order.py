@@ -5,11 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor
 
 from lstmkit._checks import check_choice
-from lstmkit.tasks.base import Batch, Task, accuracy, uniform_int
+from lstmkit.tasks.base import Batch, LastStepClassification, uniform_int
 
 SYMBOLS = "abcdXYBE"
 """Tokens 0 … 7: distractors a, b, c, d; the relevant X and Y; the end B and the start E."""
@@ -18,7 +16,7 @@ SYMBOLS = "abcdXYBE"
 POSITIONS = {"6a": ((10, 20), (50, 60)), "6b": ((10, 20), (33, 43), (66, 76))}
 
 
-class TemporalOrderTask(Task):
+class TemporalOrderTask(LastStepClassification):
     """Classify a long sequence by the order of two (6a) or three (6b) widely separated symbols.
 
     A sequence of length 100 to 110 starts with E and ends with B; every other step is one of
@@ -30,9 +28,6 @@ class TemporalOrderTask(Task):
 
     name = "temporal_order"
     citation = "Hochreiter & Schmidhuber 1997, experiments 6a and 6b"
-    readout = "last"
-    metric = "accuracy"
-    higher_is_better = True
     vocab_size = len(SYMBOLS)
     input_size = len(SYMBOLS)
 
@@ -69,15 +64,6 @@ class TemporalOrderTask(Task):
         tokens[rows, lengths - 1] = SYMBOLS.index("B")
         tokens = tokens.masked_fill(torch.arange(longest) >= lengths[:, None], 0)  # padding
         return Batch(tokens, label, lengths)
-
-    def loss(self, outputs: Tensor, batch: Batch) -> Tensor:
-        return F.cross_entropy(outputs, batch.targets)
-
-    def metrics(self, outputs: Tensor, batch: Batch) -> dict[str, float]:
-        return {"accuracy": accuracy(outputs, batch.targets)}
-
-    def solved(self, metrics: dict[str, float]) -> bool:
-        return metrics["accuracy"] >= self.solved_at
 
     def options(self) -> dict[str, Any]:
         return {"variant": self.variant, "solved_at": self.solved_at}

@@ -307,23 +307,17 @@ class Trainer:
                 generator = torch.Generator().manual_seed(step_seed(run.seed, step))
                 batch = task.batch(run.batch_size, generator)
                 batch = batch.rows(info.rank * share, (info.rank + 1) * share).to(info.device)
-                loss = task.loss(net(batch.inputs, batch.lengths), batch)
-                loss_value = distributed.mean_across(info, loss.detach()).item()
-                if not math.isfinite(loss_value):
+                loss_value, norm = _train_step(
+                    net, model, task, batch, optimizer, cfg.optim.clip, info
+                )
+                if not (math.isfinite(loss_value) and math.isfinite(norm)):
+                    what = "training loss" if not math.isfinite(loss_value) else "gradient norm"
+                    value = loss_value if not math.isfinite(loss_value) else norm
                     raise NonFiniteLossError(
-                        f"the training loss is {loss_value} at step {step}; stopped without "
-                        f"saving it, so {checkpoint or 'no checkpoint'} keeps the last good state. "
-                        "Lower the learning rate or clip gradients harder (optim.clip)"
+                        f"the {what} is {value} at step {step}; stopped without saving it, so "
+                        f"{checkpoint or 'no checkpoint'} keeps the last good state. Lower the "
+                        "learning rate or clip gradients harder (optim.clip)"
                     )
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()  # type: ignore[no-untyped-call]
-                norm = _clip(model, cfg.optim.clip)
-                if not math.isfinite(norm):
-                    raise NonFiniteLossError(
-                        f"the gradient norm is {norm} at step {step}; stopped without saving it, "
-                        f"so {checkpoint or 'no checkpoint'} keeps the last good state"
-                    )
-                optimizer.step()
                 scheduler.step()
                 if step % run.log_every == 0:
                     log.write(
@@ -378,6 +372,29 @@ class Trainer:
         self.model = model
         self.task = task
         return result
+
+
+def _train_step(
+    net: nn.Module,
+    model: nn.Module,
+    task: Task,
+    batch: Batch,
+    optimizer: torch.optim.Optimizer,
+    clip: float,
+    info: distributed.Distributed,
+) -> tuple[float, float]:
+    """One optimiser step on ``batch``; returns the loss (the mean over processes) and the
+    gradient norm. The weights are left untouched when either is not finite."""
+    loss = task.loss(net(batch.inputs, batch.lengths), batch)
+    loss_value = distributed.mean_across(info, loss.detach()).item()
+    if not math.isfinite(loss_value):
+        return loss_value, math.nan
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()  # type: ignore[no-untyped-call]
+    norm = _clip(model, clip)
+    if math.isfinite(norm):
+        optimizer.step()
+    return loss_value, norm
 
 
 def _clip(model: nn.Module, clip: float) -> float:
