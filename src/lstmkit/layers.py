@@ -135,15 +135,22 @@ class Recurrent(nn.Module):
         check_engine_name(name)
         chosen = select_engine(name, self)
         self._engine = name
-        self._chosen = (registry_version(), chosen.name)
+        self._chosen = (self._engine_key(), chosen.name)
+
+    def _engine_key(self) -> tuple[int, torch.dtype, torch.device]:
+        # What an engine supports depends on the cells, which do not change, and on where and
+        # in what precision the parameters are; the choice stands until one of those changes.
+        like = parameter_of(self.cell(0))
+        if like is None:
+            return (registry_version(), torch.float32, torch.device("cpu"))
+        return (registry_version(), like.dtype, like.device)
 
     def _engine_for_call(self) -> Engine:
-        # What an engine supports depends only on the cells, which do not change, so the
-        # choice stands until the registry does.
-        version, name = self._chosen
-        if version != registry_version():
+        key, name = self._chosen
+        current = self._engine_key()
+        if key != current:
             name = select_engine(self._engine, self).name
-            self._chosen = (registry_version(), name)
+            self._chosen = (current, name)
         return get_engine(name)
 
     @property

@@ -1,0 +1,332 @@
+"""The fused engine: every LSTM variant, both GRU forms and the RNN, each direction of each layer
+in one C++ call (forward and backward), so that no Python runs per time step.
+
+The input projection of all steps stays in Python as one product (autograd differentiates it);
+the recurrence, its pointwise update and its backward pass are in ``fused.cpp``.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from lstmkit.cells.base import LSTMState, RecurrentCell, State
+from lstmkit.cells.gru import GRUCell
+from lstmkit.cells.lstm import FullGateState, LSTMCell, LSTMConfig
+from lstmkit.cells.rnn import RNNCell
+from lstmkit.engines import _build
+from lstmkit.engines.registry import Engine
+
+if TYPE_CHECKING:
+    from lstmkit.layers import Recurrent
+
+_EMPTY = torch.empty(0)
+
+# must match the enum in fused.cpp
+_INPUT_GATE, _FORGET_GATE, _OUTPUT_GATE, _COUPLED = 1, 2, 4, 8
+_INPUT_ACT, _OUTPUT_ACT, _PEEP_I, _PEEP_F, _PEEP_O, _FGR = 16, 32, 64, 128, 256, 512
+
+
+def lstm_flags(config: LSTMConfig) -> int:
+    bits = [
+        (config.input_gate, _INPUT_GATE),
+        (config.forget_gate, _FORGET_GATE),
+        (config.output_gate, _OUTPUT_GATE),
+        (config.coupled, _COUPLED),
+        (config.input_activation, _INPUT_ACT),
+        (config.output_activation, _OUTPUT_ACT),
+        ("i" in config.peepholes, _PEEP_I),
+        ("f" in config.peepholes, _PEEP_F),
+        ("o" in config.peepholes, _PEEP_O),
+        (config.full_gate_recurrence, _FGR),
+    ]
+    return sum(bit for on, bit in bits if on)
+
+
+def _or_empty(t: Tensor | None, like: Tensor) -> Tensor:
+    return _EMPTY.to(like) if t is None else t.contiguous()
+
+
+class FusedEngine(Engine):
+    name = "fused"
+    supports = (
+        "lstmkit's own LSTMCell (every variant), GRUCell (both forms) and RNNCell on the CPU, "
+        "in float32 and float64, where its C++ kernels can be built"
+    )
+
+    def unsupported(self, layer: Recurrent) -> str | None:
+        for cell in layer.iter_cells():
+            if type(cell) not in (LSTMCell, GRUCell, RNNCell):
+                return f"its cell is a {type(cell).__name__}"
+        weight = layer.cell(0).weight_ih
+        if weight.device.type != "cpu":
+            return f"its parameters are on {weight.device}; the fused engine runs on the CPU"
+        if weight.dtype not in (torch.float32, torch.float64):
+            return f"its parameters are {weight.dtype}; the fused engine runs float32 and float64"
+        reason = _build.failure()
+        if reason is not None:
+            return f"its C++ kernels could not be built ({reason})"
+        return None
+
+    def run(
+        self, layer: Recurrent, x: Tensor, batch_sizes: Tensor | None, hx: State
+    ) -> tuple[Tensor, State]:
+        try:
+            kernels = _build.load()
+        except _build.KernelBuildError as error:
+            if layer.engine != "auto":
+                raise
+            print(
+                f"lstmkit: the fused engine is unavailable ({error}); using a slower engine",
+                file=sys.stderr,
+            )
+            from lstmkit.engines.registry import select_engine
+
+            return select_engine("auto", layer).run(layer, x, batch_sizes, hx)
+        from lstmkit.layers import stack_states, unstack_states
+
+        padded = batch_sizes is None
+        steps, batch = (x.shape[0], x.shape[1]) if padded else (len(batch_sizes), 0)  # type: ignore[arg-type]
+        sizes = torch.full((steps,), batch, dtype=torch.int64) if padded else batch_sizes
+        assert sizes is not None
+        data = x.reshape(-1, x.shape[-1]) if padded else x  # (N, F): the steps one after another
+        cells = list(layer.iter_cells())
+        states = unstack_states(hx, len(cells))
+        D = layer.num_directions
+        finals: list[State] = []
+        for k in range(layer.num_layers):
+            outputs = []
+            for d in range(D):
+                cell, state = cells[k * D + d], states[k * D + d]
+                y, final = _run_direction(kernels, cell, data, sizes, state, reverse=d == 1)
+                outputs.append(y)
+                finals.append(final)
+            data = outputs[0] if D == 1 else torch.cat(outputs, dim=-1)  # (N, D·O)
+            if k < layer.num_layers - 1 and layer.dropout > 0 and layer.training:
+                data = F.dropout(data, layer.dropout, training=True)
+        out = data.view(steps, batch, -1) if padded else data
+        return out, stack_states(finals)
+
+
+def _needs_grad(*tensors: Tensor | None) -> bool:
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
+def _run_direction(
+    kernels: Any, cell: RecurrentCell, x: Tensor, sizes: Tensor, state: State, *, reverse: bool
+) -> tuple[Tensor, State]:
+    if isinstance(cell, LSTMCell):
+        return _lstm(kernels, cell, x, sizes, state, reverse)
+    if isinstance(cell, GRUCell):
+        return _gru(kernels, cell, x, sizes, state, reverse)
+    assert isinstance(cell, RNNCell)
+    return _rnn(kernels, cell, x, sizes, state, reverse)
+
+
+def _bias(cell: LSTMCell | RNNCell, like: Tensor) -> Tensor:
+    # b_ih and b_hh add to the same pre-activation; the kernel adds them to W_ih·x in its
+    # pointwise pass (cheaper than broadcasting them into the input projection)
+    if cell.bias_ih is None or cell.bias_hh is None:
+        return _EMPTY.to(like)
+    return cell.bias_ih + cell.bias_hh
+
+
+def _lstm(
+    kernels: Any, cell: LSTMCell, x: Tensor, sizes: Tensor, state: Any, reverse: bool
+) -> tuple[Tensor, State]:
+    cfg = cell.config
+    xp = F.linear(x, cell.weight_ih)  # (N, G·H)
+    bias = _bias(cell, xp)
+    h0, c0 = state.h.contiguous(), state.c.contiguous()
+    a0 = state.a.contiguous() if cfg.full_gate_recurrence else _EMPTY.to(xp)
+    params = [
+        cell.weight_hh.contiguous(),
+        _or_empty(cell.weight_ci, xp),
+        _or_empty(cell.weight_cf, xp),
+        _or_empty(cell.weight_co, xp),
+        _or_empty(cell.weight_gg, xp),
+        _or_empty(cell.weight_hr, xp),
+    ]
+    flags = lstm_flags(cfg)
+    if _needs_grad(xp, bias, h0, c0, a0, *params):
+        out, hT, cT, aT = _LSTMFunction.apply(xp, bias, h0, c0, a0, *params, sizes, flags, reverse)  # type: ignore[no-untyped-call]
+    else:
+        out, hT, cT, aT, _, _ = kernels.lstm_forward(
+            xp, bias, h0, c0, a0, *params, sizes, flags, reverse, False
+        )
+    if cfg.full_gate_recurrence:
+        return out, FullGateState(hT, cT, aT)
+    return out, LSTMState(hT, cT)
+
+
+class _LSTMFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(
+        ctx: Any,
+        xp: Tensor,
+        bias: Tensor,
+        h0: Tensor,
+        c0: Tensor,
+        a0: Tensor,
+        W_hh: Tensor,
+        w_ci: Tensor,
+        w_cf: Tensor,
+        w_co: Tensor,
+        W_gg: Tensor,
+        W_hr: Tensor,
+        sizes: Tensor,
+        flags: int,
+        reverse: bool,
+    ) -> Any:
+        kernels = _build.load()
+        out, hT, cT, aT, acts, C = kernels.lstm_forward(
+            xp, bias, h0, c0, a0, W_hh, w_ci, w_cf, w_co, W_gg, W_hr, sizes, flags, reverse, True
+        )
+        ctx.save_for_backward(out, acts, C, h0, c0, a0, W_hh, w_ci, w_cf, w_co, W_gg, W_hr, sizes)
+        ctx.flags, ctx.reverse, ctx.has_bias = flags, reverse, bias.numel() > 0
+        if aT is None:
+            aT = _EMPTY.to(xp)
+            ctx.mark_non_differentiable(aT)
+        return out, hT, cT, aT
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, dout: Tensor, dhT: Tensor, dcT: Tensor, daT: Tensor) -> Any:
+        out, acts, C, h0, c0, a0, W_hh, w_ci, w_cf, w_co, W_gg, W_hr, sizes = ctx.saved_tensors
+        grads = _build.load().lstm_backward(
+            dout.contiguous(),
+            dhT.contiguous(),
+            dcT.contiguous(),
+            daT.contiguous(),
+            out,
+            acts,
+            C,
+            h0,
+            c0,
+            a0,
+            W_hh,
+            w_ci,
+            w_cf,
+            w_co,
+            W_gg,
+            W_hr,
+            sizes,
+            ctx.flags,
+            ctx.reverse,
+            ctx.has_bias,
+        )
+        dxp, *rest, dbias = grads
+        return (dxp, dbias, *rest, None, None, None)
+
+
+def _gru(
+    kernels: Any, cell: GRUCell, x: Tensor, sizes: Tensor, state: Any, reverse: bool
+) -> tuple[Tensor, State]:
+    xp = F.linear(x, cell.weight_ih)  # (N, 3H); the kernel adds b_ih
+    b_ih = _or_empty(cell.bias_ih, xp)
+    h0 = state.contiguous()
+    W_hh = cell.weight_hh.contiguous()
+    b_hh = _or_empty(cell.bias_hh, xp)
+    if _needs_grad(xp, b_ih, h0, W_hh, b_hh):
+        out, hT = _GRUFunction.apply(xp, b_ih, h0, W_hh, b_hh, sizes, cell.reset_after, reverse)  # type: ignore[no-untyped-call]
+    else:
+        out, hT, _, _ = kernels.gru_forward(
+            xp, b_ih, h0, W_hh, b_hh, sizes, cell.reset_after, reverse, False
+        )
+    return out, hT
+
+
+class _GRUFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(
+        ctx: Any,
+        xp: Tensor,
+        b_ih: Tensor,
+        h0: Tensor,
+        W_hh: Tensor,
+        b_hh: Tensor,
+        sizes: Tensor,
+        reset_after: bool,
+        reverse: bool,
+    ) -> Any:
+        out, hT, acts, hn = _build.load().gru_forward(
+            xp, b_ih, h0, W_hh, b_hh, sizes, reset_after, reverse, True
+        )
+        ctx.save_for_backward(out, acts, _EMPTY.to(xp) if hn is None else hn, h0, W_hh, b_hh, sizes)
+        ctx.reset_after, ctx.reverse, ctx.has_bias = reset_after, reverse, b_ih.numel() > 0
+        return out, hT
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, dout: Tensor, dhT: Tensor) -> Any:
+        out, acts, hn, h0, W_hh, b_hh, sizes = ctx.saved_tensors
+        dX, dh0, dW, db, db_ih = _build.load().gru_backward(
+            dout.contiguous(),
+            dhT.contiguous(),
+            out,
+            acts,
+            hn,
+            h0,
+            W_hh,
+            b_hh,
+            sizes,
+            ctx.reset_after,
+            ctx.reverse,
+            ctx.has_bias,
+        )
+        return dX, db_ih, dh0, dW, db, None, None, None
+
+
+def _rnn(
+    kernels: Any, cell: RNNCell, x: Tensor, sizes: Tensor, state: Any, reverse: bool
+) -> tuple[Tensor, State]:
+    xp = F.linear(x, cell.weight_ih)  # (N, H)
+    bias = _bias(cell, xp)
+    h0 = state.contiguous()
+    W_hh = cell.weight_hh.contiguous()
+    relu = cell.nonlinearity == "relu"
+    if _needs_grad(xp, bias, h0, W_hh):
+        out, hT = _RNNFunction.apply(xp, bias, h0, W_hh, sizes, relu, reverse)  # type: ignore[no-untyped-call]
+    else:
+        out, hT = kernels.rnn_forward(xp, bias, h0, W_hh, sizes, relu, reverse)
+    return out, hT
+
+
+class _RNNFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(
+        ctx: Any,
+        xp: Tensor,
+        bias: Tensor,
+        h0: Tensor,
+        W_hh: Tensor,
+        sizes: Tensor,
+        relu: bool,
+        reverse: bool,
+    ) -> Any:
+        out, hT = _build.load().rnn_forward(xp, bias, h0, W_hh, sizes, relu, reverse)
+        ctx.save_for_backward(out, h0, W_hh, sizes)
+        ctx.relu, ctx.reverse, ctx.has_bias = relu, reverse, bias.numel() > 0
+        return out, hT
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, dout: Tensor, dhT: Tensor) -> Any:
+        out, h0, W_hh, sizes = ctx.saved_tensors
+        dX, dh0, dW, db = _build.load().rnn_backward(
+            dout.contiguous(),
+            dhT.contiguous(),
+            out,
+            h0,
+            W_hh,
+            sizes,
+            ctx.relu,
+            ctx.reverse,
+            ctx.has_bias,
+        )
+        return dX, db, dh0, dW, None, None, None

@@ -1,0 +1,207 @@
+"""The fused engine against the reference engine: outputs, final states and the gradients of the
+input, the initial states and every parameter, over a randomized sweep of configurations."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+import torch
+from torch.nn.utils.rnn import pack_padded_sequence
+
+import lstmkit
+from lstmkit.cells.lstm import VARIANTS
+from lstmkit.engines import _build, select_engine
+
+TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
+
+
+def random_layer(rng: random.Random, dtype: torch.dtype) -> lstmkit.Recurrent:
+    kind = rng.choice(["LSTM", "LSTM", "LSTM", "GRU", "RNN"])
+    I, H = rng.randint(1, 9), rng.randint(2, 11)
+    common: dict[str, Any] = {
+        "num_layers": rng.randint(1, 2),
+        "bidirectional": rng.random() < 0.5,
+        "batch_first": rng.random() < 0.5,
+        "bias": rng.random() < 0.8,
+        "dtype": dtype,
+    }
+    if kind == "GRU":
+        return lstmkit.GRU(I, H, reset_after=rng.random() < 0.5, **common)
+    if kind == "RNN":
+        return lstmkit.RNN(I, H, nonlinearity=rng.choice(["tanh", "relu"]), **common)
+    options: dict[str, Any] = {"proj_size": rng.choice([0, 0, rng.randint(1, H - 1)])}
+    if rng.random() < 0.6:
+        options["variant"] = rng.choice(list(VARIANTS))
+    else:
+        options["coupled"] = rng.random() < 0.3
+        allowed = "io" if options["coupled"] else "ifo"
+        options["peepholes"] = "".join(g for g in allowed if rng.random() < 0.5)
+        options["full_gate_recurrence"] = rng.random() < 0.3
+        if not options["coupled"]:
+            options["input_activation"] = rng.random() < 0.8
+            options["output_activation"] = rng.random() < 0.8
+    return lstmkit.LSTM(I, H, **options, **common)
+
+
+def random_state(layer: lstmkit.Recurrent, batch: int, dtype: torch.dtype) -> Any:
+    zero = layer.initial_state(batch, dtype=dtype, device=torch.device("cpu"))
+    if isinstance(zero, torch.Tensor):
+        return torch.randn_like(zero).requires_grad_()
+    return type(zero)(*(torch.randn_like(t).requires_grad_() for t in zero))
+
+
+def run_both(
+    layer: lstmkit.Recurrent, x: torch.Tensor, hx: Any, lengths: torch.Tensor | None
+) -> dict:
+    results = {}
+    for engine in ("reference", "fused"):
+        layer.engine = engine
+        inp = x
+        if lengths is not None:
+            inp = pack_padded_sequence(
+                x, lengths, batch_first=layer.batch_first, enforce_sorted=False
+            )
+        out, h_n = layer(inp, hx)
+        out = out.data if lengths is not None else out
+        states = list(h_n) if isinstance(h_n, tuple) else [h_n]
+        generator = torch.Generator().manual_seed(7)
+        weights = [torch.randn(t.shape, generator=generator, dtype=t.dtype) for t in [out, *states]]
+        loss = sum((w * t).sum() for w, t in zip(weights, [out, *states], strict=True))
+        hx_leaves = list(hx) if isinstance(hx, tuple) else [hx]
+        leaves = [x, *hx_leaves, *layer.parameters()]
+        results[engine] = [out, *states, *torch.autograd.grad(loss, leaves)]
+    return results
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("trial", range(25))
+def test_fused_equals_reference(trial: int, dtype: torch.dtype, seed: int) -> None:
+    rng = random.Random(seed)
+    layer = random_layer(rng, dtype)
+    assert select_engine("fused", layer).name == "fused"
+    T, B = rng.choice([1, 2, 6]), rng.choice([1, 3, 5])
+    shape = (B, T, layer.input_size) if layer.batch_first else (T, B, layer.input_size)
+    x = torch.randn(shape[::-1], dtype=dtype).permute(2, 1, 0).requires_grad_()  # non-contiguous
+    lengths = torch.tensor([rng.randint(1, T) for _ in range(B)]) if rng.random() < 0.4 else None
+    results = run_both(layer, x, random_state(layer, B, dtype), lengths)
+    for a, b in zip(results["reference"], results["fused"], strict=True):
+        torch.testing.assert_close(b, a, rtol=0, atol=TOL[dtype])
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: lstmkit.LSTM(3, 5, num_layers=2, variant="vanilla"),
+        lambda: lstmkit.LSTM(3, 5, variant="FGR", proj_size=2, bidirectional=True),
+        lambda: lstmkit.GRU(3, 5, reset_after=False, bidirectional=True),
+        lambda: lstmkit.RNN(3, 5, nonlinearity="relu"),
+    ],
+)
+@pytest.mark.parametrize("packed", [False, True])
+def test_rows_split_among_threads(make, packed: bool) -> None:
+    # enough sequences that the kernels split the batch into a block per thread
+    torch.set_num_threads(2)
+    layer = make().double()
+    B, T = 300, 4
+    x = torch.randn(T, B, 3, dtype=torch.float64, requires_grad=True)
+    lengths = torch.randint(1, T + 1, (B,)) if packed else None
+    results = run_both(layer, x, random_state(layer, B, torch.float64), lengths)
+    for a, b in zip(results["reference"], results["fused"], strict=True):
+        torch.testing.assert_close(b, a, rtol=0, atol=1e-10)
+
+
+def test_inference_without_gradients_matches() -> None:
+    layer = lstmkit.LSTM(4, 6, num_layers=2, variant="NOAF")
+    x = torch.randn(7, 3, 4)
+    with torch.no_grad():
+        layer.engine = "reference"
+        expected = layer(x)[0]
+        layer.engine = "fused"
+        got = layer(x)[0]
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)
+
+
+def test_nan_input_shows_in_the_output() -> None:
+    layer = lstmkit.LSTM(2, 3, variant="vanilla", engine="fused")
+    x = torch.randn(3, 1, 2)
+    x[1, 0, 0] = float("nan")
+    out, _ = layer(x)
+    assert torch.isnan(out[1:]).all()
+    assert torch.isfinite(out[0]).all()
+
+
+def test_dropout_between_layers_only_in_training() -> None:
+    layer = lstmkit.LSTM(3, 5, num_layers=3, dropout=0.5, variant="CIFG", engine="fused")
+    x = torch.randn(4, 2, 3)
+    layer.train()
+    assert not torch.allclose(layer(x)[0], layer(x)[0])
+    layer.eval()
+    torch.testing.assert_close(layer(x)[0], layer(x)[0], rtol=0, atol=0)
+
+
+def test_auto_picks_fused_for_variants_and_native_for_standard() -> None:
+    assert select_engine("auto", lstmkit.LSTM(3, 4, variant="vanilla")).name == "fused"
+    assert select_engine("auto", lstmkit.GRU(3, 4, reset_after=False)).name == "fused"
+    assert select_engine("auto", lstmkit.LSTM(3, 4)).name == "native"
+
+
+def test_what_fused_does_not_run_says_why() -> None:
+    half = lstmkit.LSTM(3, 4, variant="vanilla", dtype=torch.bfloat16)
+    with pytest.raises(ValueError, match="the fused engine runs float32 and float64"):
+        half.engine = "fused"
+    assert select_engine("auto", half).name == "reference"
+    layer = lstmkit.LSTM(3, 4, variant="vanilla")
+    layer.to(torch.bfloat16)  # the choice follows the parameters' dtype
+    assert layer._engine_for_call().name == "reference"
+
+
+def test_a_failed_build_falls_back_with_a_message(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    layer = lstmkit.LSTM(3, 4, variant="vanilla")
+    named = lstmkit.LSTM(3, 4, variant="vanilla", engine="fused")
+    x = torch.randn(2, 1, 3)
+
+    def fail() -> None:
+        monkeypatch.setattr(_build, "_failure", "no compiler here")
+        raise _build.KernelBuildError("no compiler here")
+
+    monkeypatch.setattr(_build, "_module", None)
+    monkeypatch.setattr(_build, "load", fail)
+    out, _ = layer(x)  # auto: falls back to the reference engine
+    assert "fused engine is unavailable (no compiler here)" in capsys.readouterr().err
+    layer.engine = "reference"
+    torch.testing.assert_close(out, layer(x)[0], rtol=0, atol=0)
+    with pytest.raises(_build.KernelBuildError, match="no compiler here"):
+        named(x)
+
+
+NO_COMPILER = """
+import torch, lstmkit
+layer = lstmkit.LSTM(3, 4, variant="vanilla")  # building a layer never compiles
+out, _ = layer(torch.randn(2, 1, 3))          # the first run tries, fails, falls back
+print("ok", tuple(out.shape), lstmkit.engines.select_engine("auto", layer).name)
+"""
+
+
+def test_without_a_compiler_lstmkit_still_works(tmp_path) -> None:
+    env = {
+        **os.environ,
+        "CXX": str(tmp_path / "no-such-compiler"),
+        "TORCH_EXTENSIONS_DIR": str(tmp_path),
+    }
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", NO_COMPILER],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "ok (2, 1, 4) reference" in done.stdout
+    assert "fused engine is unavailable" in done.stderr
