@@ -17,7 +17,7 @@ import lstmkit
 from lstmkit import LSTMState, Recurrent, RecurrentCell
 
 T, B, I, H, P = 6, 4, 5, 7, 3
-ENGINES = ["reference", "native"]
+ENGINES = ["reference", "native", "fused"]
 
 
 def _tol(dtype: torch.dtype) -> float:

@@ -20,14 +20,14 @@ from lstmkit.engines import (
 from lstmkit.engines.reference import ReferenceEngine
 
 
-def test_auto_picks_native_for_what_torch_can_run_and_reference_otherwise() -> None:
+def test_auto_picks_native_for_what_torch_can_run_and_fused_otherwise() -> None:
     assert select_engine("auto", lstmkit.LSTM(3, 4, num_layers=2, proj_size=2)).name == "native"
     assert select_engine("auto", lstmkit.GRU(3, 4)).name == "native"
     assert select_engine("auto", lstmkit.RNN(3, 4, nonlinearity="relu")).name == "native"
     assert select_engine("auto", lstmkit.LSTM(3, 4, variant="NP")).name == "native"
     for variant in ("vanilla", "CIFG", "NOAF", "FGR"):
-        assert select_engine("auto", lstmkit.LSTM(3, 4, variant=variant)).name == "reference"
-    assert select_engine("auto", lstmkit.GRU(3, 4, reset_after=False)).name == "reference"
+        assert select_engine("auto", lstmkit.LSTM(3, 4, variant=variant)).name == "fused"
+    assert select_engine("auto", lstmkit.GRU(3, 4, reset_after=False)).name == "fused"
 
 
 def test_a_registered_engine_is_used_by_name_and_by_auto() -> None:
