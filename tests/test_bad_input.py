@@ -159,7 +159,7 @@ def test_lengths_with_packed_or_unbatched_input(lstm) -> None:
         (
             lambda: lstmkit.LSTM(I, H, engine="fast"),
             ValueError,
-            "unknown engine 'fast'; expected one of 'auto', 'native', 'fused', 'reference'",
+            "unknown engine 'fast'; expected one of 'auto', 'fused', 'native', 'reference'",
         ),
         (
             lambda: lstmkit.LSTM(I, H, peepholes="i", engine="native"),

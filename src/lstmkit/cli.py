@@ -292,6 +292,75 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     _common(sample)
 
+    # lstmkit bench
+    from lstmkit.bench import MODES, SIZES, BenchConfig
+    from lstmkit.bench import VARIANTS as BENCH_VARIANTS
+
+    b = BenchConfig()
+    bench = commands.add_parser(
+        "bench",
+        help="time every variant and engine against torch.nn.LSTM",
+        description="Times every variant on every engine asked for, for inference and training, "
+        "beside torch.nn.LSTM (and onnxruntime when installed) in the same process; prints a "
+        "table and writes JSON.",
+    )
+    bench.add_argument(
+        "--sizes",
+        nargs="+",
+        default=list(b.sizes),
+        metavar="SIZE",
+        help=f"sizes: {', '.join(f'{k}={v}' for k, v in SIZES.items())} as (T, B, I, H), "
+        "or T,B,I,H (default: all)",
+    )
+    bench.add_argument(
+        "--variants",
+        nargs="+",
+        default=list(b.variants),
+        choices=list(BENCH_VARIANTS),
+        metavar="NAME",
+        help=f"layers: {', '.join(BENCH_VARIANTS)} (default: all)",
+    )
+    bench.add_argument(
+        "--engines",
+        nargs="+",
+        default=list(b.engines),
+        metavar="ENGINE",
+        help="engines to time: auto, fused, native, reference (default: %(default)s)",
+    )
+    bench.add_argument(
+        "--modes",
+        nargs="+",
+        default=list(b.modes),
+        choices=list(MODES),
+        help="inference, training (default: both)",
+    )
+    bench.add_argument(
+        "--repeats",
+        type=_positive_int,
+        default=b.min_repeats,
+        help="at least this many timed calls per measurement (default: %(default)s)",
+    )
+    bench.add_argument(
+        "--seconds",
+        type=_positive_float,
+        default=b.min_seconds,
+        help="and at least this long per measurement (default: %(default)s)",
+    )
+    bench.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
+    bench.add_argument(
+        "--json",
+        type=Path,
+        default=Path("results/bench.json"),
+        help="where the JSON goes (default: %(default)s)",
+    )
+    bench.add_argument(
+        "--table",
+        type=Path,
+        default=Path("results/bench.md"),
+        help="where the markdown table goes (default: %(default)s)",
+    )
+    _common(bench)
+
     # lstmkit tasks
     tasks = commands.add_parser(
         "tasks", help="list the tasks with their metric, baseline and source"
@@ -472,6 +541,26 @@ def _print_results(out: Path, start: float, plot: str) -> None:
     )
 
 
+def bench_command(args: argparse.Namespace) -> int:
+    from lstmkit.bench import BenchConfig, format_table, run_bench, summary, write_results
+
+    config = BenchConfig(
+        sizes=tuple(args.sizes),
+        variants=tuple(args.variants),
+        engines=tuple(args.engines),
+        modes=tuple(args.modes),
+        min_repeats=args.repeats,
+        min_seconds=args.seconds,
+        memory=not args.no_memory,
+    )
+    results = run_bench(config, progress=lambda what: print(f"  timing {what}", file=sys.stderr))
+    write_results(results, args.json, args.table)
+    print(format_table(results))
+    print(summary(results))
+    print(f"results in {args.json} and {args.table}")
+    return 0
+
+
 def sample_command(args: argparse.Namespace) -> int:
     from lstmkit.sample import sample_text
 
@@ -542,6 +631,7 @@ COMMANDS = {
     "compare": compare_command,
     "train": train_command,
     "sample": sample_command,
+    "bench": bench_command,
     "tasks": tasks_command,
     "cells": cells_command,
 }

@@ -133,24 +133,26 @@ class Recurrent(nn.Module):
     @engine.setter
     def engine(self, name: str) -> None:
         check_engine_name(name)
-        chosen = select_engine(name, self)
+        select_engine(name, self)  # fails now, not at the first call, if it cannot run
         self._engine = name
-        self._chosen = (self._engine_key(), chosen.name)
+        self._chosen: dict[tuple[Any, ...], str] = {}
 
-    def _engine_key(self) -> tuple[int, torch.dtype, torch.device]:
+    def _engine_key(self) -> tuple[Any, ...]:
         # What an engine supports depends on the cells, which do not change, and on where and
-        # in what precision the parameters are; the choice stands until one of those changes.
+        # in what precision the parameters are; which one "auto" prefers, also on whether
+        # gradients are needed. A choice stands until one of those changes.
         like = parameter_of(self.cell(0))
         if like is None:
-            return (registry_version(), torch.float32, torch.device("cpu"))
-        return (registry_version(), like.dtype, like.device)
+            return (registry_version(), torch.float32, torch.device("cpu"), torch.is_grad_enabled())
+        training = torch.is_grad_enabled() and like.requires_grad
+        return (registry_version(), like.dtype, like.device, training)
 
     def _engine_for_call(self) -> Engine:
-        key, name = self._chosen
-        current = self._engine_key()
-        if key != current:
-            name = select_engine(self._engine, self).name
-            self._chosen = (current, name)
+        key = self._engine_key()
+        name = self._chosen.get(key)
+        if name is None:
+            name = select_engine(self._engine, self, training=key[-1]).name
+            self._chosen[key] = name
         return get_engine(name)
 
     @property

@@ -20,11 +20,13 @@ from lstmkit.engines import (
 from lstmkit.engines.reference import ReferenceEngine
 
 
-def test_auto_picks_native_for_what_torch_can_run_and_fused_otherwise() -> None:
-    assert select_engine("auto", lstmkit.LSTM(3, 4, num_layers=2, proj_size=2)).name == "native"
-    assert select_engine("auto", lstmkit.GRU(3, 4)).name == "native"
-    assert select_engine("auto", lstmkit.RNN(3, 4, nonlinearity="relu")).name == "native"
-    assert select_engine("auto", lstmkit.LSTM(3, 4, variant="NP")).name == "native"
+def test_auto_ranks_the_engines_that_can_run_a_layer() -> None:
+    assert select_engine("auto", lstmkit.LSTM(3, 4, num_layers=2, proj_size=2)).name == "fused"
+    assert select_engine("auto", lstmkit.GRU(3, 4)).name == "fused"
+    assert select_engine("auto", lstmkit.RNN(3, 4, nonlinearity="relu")).name == "fused"
+    assert select_engine("auto", lstmkit.LSTM(3, 4, variant="NP")).name == "fused"
+    on_meta = lstmkit.LSTM(3, 4, device="meta")  # fused runs on the CPU only
+    assert select_engine("auto", on_meta).name == "native"
     for variant in ("vanilla", "CIFG", "NOAF", "FGR"):
         assert select_engine("auto", lstmkit.LSTM(3, 4, variant=variant)).name == "fused"
     assert select_engine("auto", lstmkit.GRU(3, 4, reset_after=False)).name == "fused"

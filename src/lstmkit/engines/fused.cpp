@@ -19,6 +19,7 @@
 #include <ATen/cpu/vec/vec.h>
 #include <dlfcn.h>
 
+#include <cfloat>
 #include <cstdlib>
 #include <memory>
 #include <vector>
@@ -187,11 +188,13 @@ inline Vectorized<T> vexp(Vectorized<T> x) {
 template <typename T>
 inline Vectorized<T> vrecip(Vectorized<T> d) {
   if constexpr (std::is_same_v<T, float>) {
+    // d is clamped to the largest float first: the estimate of 1/inf is 0, and the Newton step
+    // would then compute inf * 0 = NaN. (min returns its second operand, d, when d is NaN.)
 #if defined(CPU_CAPABILITY_AVX512)
-    const __m512 v = d, r = _mm512_rcp14_ps(v);
+    const __m512 v = _mm512_min_ps(_mm512_set1_ps(FLT_MAX), d), r = _mm512_rcp14_ps(v);
     return _mm512_mul_ps(r, _mm512_fnmadd_ps(v, r, _mm512_set1_ps(2.0f)));
 #elif defined(CPU_CAPABILITY_AVX2)
-    const __m256 v = d, r = _mm256_rcp_ps(v);
+    const __m256 v = _mm256_min_ps(_mm256_set1_ps(FLT_MAX), d), r = _mm256_rcp_ps(v);
     return _mm256_mul_ps(r, _mm256_fnmadd_ps(v, r, _mm256_set1_ps(2.0f)));
 #endif
   }

@@ -31,6 +31,11 @@ class Engine(ABC):
     def unsupported(self, layer: Recurrent) -> str | None:
         """None if this engine can run ``layer``, else the reason it cannot."""
 
+    def auto_priority(self, layer: Recurrent, *, training: bool, priority: int) -> float:
+        """Where "auto" ranks this engine for ``layer`` (higher first); by default the priority
+        it was registered with. ``training`` says whether gradients will be needed."""
+        return priority
+
     @abstractmethod
     def run(
         self, layer: Recurrent, x: Tensor, batch_sizes: Tensor | None, hx: State
@@ -79,16 +84,20 @@ def get_engine(name: str) -> Engine:
     return _ENGINES[name][1]
 
 
-def select_engine(name: str, layer: Recurrent) -> Engine:
-    """The engine that will run ``layer``: the named one, or for "auto" the first that can."""
+def select_engine(name: str, layer: Recurrent, *, training: bool = True) -> Engine:
+    """The engine that will run ``layer``: the named one, or for "auto" the highest-ranked one
+    that can (see :meth:`Engine.auto_priority`)."""
     if name == "auto":
-        reasons = []
-        for candidate in engine_names():
-            engine = _ENGINES[candidate][1]
+        reasons, ranked = [], []
+        for candidate, (priority, engine) in _ENGINES.items():
             reason = engine.unsupported(layer)
             if reason is None:
-                return engine
-            reasons.append(f"{candidate}: {reason}")
+                rank = engine.auto_priority(layer, training=training, priority=priority)
+                ranked.append((-rank, candidate, engine))
+            else:
+                reasons.append(f"{candidate}: {reason}")
+        if ranked:
+            return min(ranked, key=lambda item: item[:2])[2]
         raise ValueError("no engine can run this layer (" + "; ".join(reasons) + ")")
     engine = get_engine(name)
     reason = engine.unsupported(layer)

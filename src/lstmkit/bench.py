@@ -1,0 +1,417 @@
+"""The speed benchmark (``lstmkit bench``, ``benchmarks/bench.py``): every variant and engine
+against torch.nn.LSTM's standard LSTM, measured in the same process.
+
+For each size (T, B, input, hidden) it times torch.nn.LSTM, then each variant on each engine,
+for inference (a forward pass without gradients) and training (forward and backward of a sum of
+the outputs), and reports the median time with its min and max, the ratio to torch.nn.LSTM in
+the same mode, the fraction of the GEMM-bound limit reached (the time the layer's matrix
+products alone would take at this machine's measured torch.mm peak), and the peak memory of a
+training step (torch's CPU allocations seen by the profiler, at operator granularity). With
+onnx and onnxruntime installed it also times onnxruntime's LSTM for inference.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from lstmkit._machine import describe_machine
+from lstmkit.engines.registry import select_engine
+from lstmkit.layers import GRU, LSTM, RNN, Recurrent
+
+SIZES: dict[str, tuple[int, int, int, int]] = {
+    "S1": (50, 1, 32, 32),
+    "S2": (100, 32, 64, 64),
+    "S3": (500, 16, 128, 128),
+    "S4": (100, 32, 256, 256),
+    "S5": (100, 64, 512, 512),
+}
+"""(T, B, input size, hidden size) of the sizes the issue's targets are stated for."""
+
+VARIANTS: dict[str, Callable[[int, int], Recurrent]] = {
+    "lstm": lambda i, h: LSTM(i, h),
+    "peepholes": lambda i, h: LSTM(i, h, peepholes="ifo"),
+    "CIFG": lambda i, h: LSTM(i, h, variant="CIFG"),
+    "NIG": lambda i, h: LSTM(i, h, variant="NIG"),
+    "NFG": lambda i, h: LSTM(i, h, variant="NFG"),
+    "NOG": lambda i, h: LSTM(i, h, variant="NOG"),
+    "NIAF": lambda i, h: LSTM(i, h, variant="NIAF"),
+    "NOAF": lambda i, h: LSTM(i, h, variant="NOAF"),
+    "FGR": lambda i, h: LSTM(i, h, variant="FGR"),
+    "proj": lambda i, h: LSTM(i, h, proj_size=h // 2),
+    "gru": lambda i, h: GRU(i, h),
+    "gru_cho": lambda i, h: GRU(i, h, reset_after=False),
+    "rnn": lambda i, h: RNN(i, h),
+}
+"""The layers the benchmark knows, by name."""
+
+MODES = ("inference", "training")
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    sizes: tuple[str, ...] = tuple(SIZES)  # names from SIZES, or "T,B,I,H"
+    variants: tuple[str, ...] = tuple(VARIANTS)
+    engines: tuple[str, ...] = ("auto",)
+    modes: tuple[str, ...] = MODES
+    min_repeats: int = 5  # at least this many timed calls ...
+    min_seconds: float = 0.5  # ... and at least this long, per measurement
+    memory: bool = True  # measure the peak memory of a training step
+    onnxruntime: bool = True  # time onnxruntime's LSTM too, when it is installed
+    seed: int = 0
+
+
+@dataclass
+class Row:
+    size: str
+    shape: tuple[int, int, int, int]
+    variant: str
+    engine: str  # the engine asked for; "torch.nn" and "onnxruntime" for the baselines
+    ran_on: str  # the engine that ran it (auto's choice)
+    mode: str
+    median_ms: float
+    min_ms: float
+    max_ms: float
+    ratio: float  # median / torch.nn.LSTM's median, same size and mode
+    gemm_fraction: float  # GEMM-bound limit / median
+    peak_mb: float | None = None  # training only
+    memory_ratio: float | None = None  # / torch.nn.LSTM's
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_size(text: str) -> tuple[str, tuple[int, int, int, int]]:
+    if text in SIZES:
+        return text, SIZES[text]
+    parts = text.split(",")
+    if len(parts) != 4 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        raise ValueError(
+            f"a size is one of {', '.join(SIZES)} or 'T,B,I,H' with positive ints, got {text!r}"
+        )
+    t, b, i, h = (int(p) for p in parts)
+    return text, (t, b, i, h)
+
+
+def peak_gflops() -> float:
+    """This machine's float32 matrix-product rate: torch.mm on 2048 x 2048, best of five."""
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    torch.mm(a, b)
+    best = min(_timed(lambda: torch.mm(a, b)) for _ in range(5))
+    return 2 * 2048**3 / best / 1e9
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def measure(fn: Callable[[], object], *, min_repeats: int, min_seconds: float) -> list[float]:
+    """Times of repeated calls in ms, after two warm-up calls."""
+    fn()
+    fn()
+    times: list[float] = []
+    began = time.perf_counter()
+    while len(times) < min_repeats or time.perf_counter() - began < min_seconds:
+        times.append(_timed(fn) * 1e3)
+    return times
+
+
+def peak_memory_mb(fn: Callable[[], object]) -> float:
+    """The largest amount of CPU memory that torch's allocator held at once during ``fn``,
+    beyond what it held before, at operator granularity."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    current = peak = 0
+    for event in sorted(prof.events(), key=lambda e: e.time_range.start):
+        current += event.self_cpu_memory_usage
+        peak = max(peak, current)
+    return peak / 2**20
+
+
+def gemm_flops(layer: nn.Module, steps: int, batch: int) -> float:
+    """Floating-point operations of the layer's matrix products over a sequence: every weight
+    matrix (W_ih, W_hh, W_hr, W_gg) is one multiply-add per element, per step and sequence."""
+    matrices = sum(p.numel() for p in layer.parameters() if p.dim() == 2)
+    return 2.0 * matrices * steps * batch
+
+
+def _workloads(layer: nn.Module, x: torch.Tensor) -> dict[str, Callable[[], object]]:
+    def inference() -> None:
+        with torch.no_grad():
+            layer(x)
+
+    def training() -> None:
+        out, _ = layer(x)
+        out.sum().backward()
+
+    return {"inference": inference, "training": training}
+
+
+def run_bench(
+    config: BenchConfig, *, progress: Callable[[str], None] | None = None
+) -> dict[str, Any]:
+    """Runs the benchmark and returns its results: the machine, the peak rate and the rows."""
+    torch.manual_seed(config.seed)
+    for variant in config.variants:
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown variant {variant!r}; expected one of {', '.join(VARIANTS)}")
+    for mode in config.modes:
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
+    peak = peak_gflops()
+    rows: list[Row] = []
+    for size_text in config.sizes:
+        name, (T, B, I, H) = parse_size(size_text)
+        x = torch.randn(T, B, I)
+        base = nn.LSTM(I, H)
+        base_time: dict[str, float] = {}
+        base_memory = peak_memory_mb(_workloads(base, x)["training"]) if config.memory else None
+        for mode, work in _workloads(base, x).items():
+            if mode not in config.modes:
+                continue
+            times = measure(work, min_repeats=config.min_repeats, min_seconds=config.min_seconds)
+            base_time[mode] = statistics.median(times)
+            rows.append(
+                _row(
+                    name,
+                    (T, B, I, H),
+                    "lstm",
+                    "torch.nn",
+                    "torch.nn",
+                    mode,
+                    times,
+                    base_time[mode],
+                    base,
+                    peak,
+                    base_memory if mode == "training" else None,
+                    base_memory,
+                )
+            )
+        if "inference" in config.modes and config.onnxruntime:
+            ort_times = _onnxruntime_times(base, x, config)
+            if ort_times is not None:
+                rows.append(
+                    _row(
+                        name,
+                        (T, B, I, H),
+                        "lstm",
+                        "onnxruntime",
+                        "onnxruntime",
+                        "inference",
+                        ort_times,
+                        base_time["inference"],
+                        base,
+                        peak,
+                        None,
+                        None,
+                    )
+                )
+        for variant in config.variants:
+            layer = VARIANTS[variant](I, H)
+            for engine in config.engines:
+                try:
+                    chosen = select_engine(engine, layer).name
+                except ValueError:
+                    continue  # e.g. native on a variant: nothing to measure
+                layer.engine = engine
+                if progress is not None:
+                    progress(f"{name} {variant} {engine}")
+                works = _workloads(layer, x)
+                memory = (
+                    peak_memory_mb(works["training"])
+                    if config.memory and "training" in config.modes
+                    else None
+                )
+                for mode in config.modes:
+                    times = measure(
+                        works[mode], min_repeats=config.min_repeats, min_seconds=config.min_seconds
+                    )
+                    rows.append(
+                        _row(
+                            name,
+                            (T, B, I, H),
+                            variant,
+                            engine,
+                            chosen,
+                            mode,
+                            times,
+                            base_time[mode],
+                            layer,
+                            peak,
+                            memory if mode == "training" else None,
+                            base_memory,
+                        )
+                    )
+    return {
+        "machine": describe_machine(),
+        "threads": torch.get_num_threads(),
+        "peak_gflops": peak,
+        "config": asdict(config),
+        "rows": [asdict(r) for r in rows],
+    }
+
+
+def _row(
+    size: str,
+    shape: tuple[int, int, int, int],
+    variant: str,
+    engine: str,
+    ran_on: str,
+    mode: str,
+    times: list[float],
+    base: float,
+    layer: nn.Module,
+    peak: float,
+    memory: float | None,
+    base_memory: float | None,
+) -> Row:
+    T, B, _, _ = shape
+    median = statistics.median(times)
+    limit_ms = gemm_flops(layer, T, B) * (3 if mode == "training" else 1) / (peak * 1e9) * 1e3
+    return Row(
+        size=size,
+        shape=shape,
+        variant=variant,
+        engine=engine,
+        ran_on=ran_on,
+        mode=mode,
+        median_ms=median,
+        min_ms=min(times),
+        max_ms=max(times),
+        ratio=median / base,
+        gemm_fraction=limit_ms / median,
+        peak_mb=memory,
+        memory_ratio=None if memory is None or not base_memory else memory / base_memory,
+    )
+
+
+def onnxruntime_lstm(
+    lstm: nn.LSTM, shape: tuple[int, int, int]
+) -> Callable[[torch.Tensor], Any] | None:
+    """onnxruntime's LSTM operator with the weights of a one-layer ``lstm`` (ONNX stacks the
+    gates i, o, f, c where torch.nn stacks i, f, g, o), as a function of the input; None when
+    onnx or onnxruntime is not installed."""
+    try:
+        import numpy as np
+        import onnx
+        import onnxruntime as ort  # type: ignore[import-untyped]
+        from onnx import TensorProto, helper
+    except ImportError:
+        return None
+
+    def onnx_order(w: torch.Tensor) -> Any:
+        i, f, g, o = w.detach().chunk(4, dim=0)
+        return torch.cat([i, o, f, g], dim=0).numpy()[None]
+
+    W = onnx_order(lstm.weight_ih_l0)  # type: ignore[arg-type]
+    R = onnx_order(lstm.weight_hh_l0)  # type: ignore[arg-type]
+    biases = [onnx_order(lstm.bias_ih_l0), onnx_order(lstm.bias_hh_l0)]  # type: ignore[arg-type]
+    Bias = np.concatenate(biases, axis=1)
+    graph = helper.make_graph(
+        [helper.make_node("LSTM", ["X", "W", "R", "B"], ["Y"], hidden_size=lstm.hidden_size)],
+        "lstm",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, list(shape))],
+        [
+            helper.make_tensor_value_info(
+                "Y", TensorProto.FLOAT, [shape[0], 1, shape[1], lstm.hidden_size]
+            )
+        ],
+        [
+            helper.make_tensor("W", TensorProto.FLOAT, W.shape, W.flatten()),
+            helper.make_tensor("R", TensorProto.FLOAT, R.shape, R.flatten()),
+            helper.make_tensor("B", TensorProto.FLOAT, Bias.shape, Bias.flatten()),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)], ir_version=9)
+    onnx.checker.check_model(model)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    session = ort.InferenceSession(
+        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+
+    def run(x: torch.Tensor) -> Any:
+        return session.run(None, {"X": x.numpy()})[0]  # Y: (T, 1, B, H)
+
+    return run
+
+
+def _onnxruntime_times(lstm: nn.LSTM, x: torch.Tensor, config: BenchConfig) -> list[float] | None:
+    run = onnxruntime_lstm(lstm, (x.shape[0], x.shape[1], x.shape[2]))
+    if run is None:
+        return None
+    return measure(lambda: run(x), min_repeats=config.min_repeats, min_seconds=config.min_seconds)
+
+
+def format_table(results: dict[str, Any]) -> str:
+    """A markdown table of the results, one row per size, variant, engine and mode."""
+    lines = [
+        f"Machine: {results['machine']}; torch.mm peak {results['peak_gflops']:.0f} GFLOP/s.",
+        "Times are medians in ms (min-max); ratio is to torch.nn.LSTM's standard LSTM in the same "
+        "mode; GEMM % is the share of the time the matrix products alone would take at that peak; "
+        "memory is the training step's peak of torch's CPU allocations.",
+        "",
+        "| size | variant | engine (ran on) | mode | ms (min-max) | ratio | GEMM % "
+        "| memory MB (ratio) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results["rows"]:
+        engine = r["engine"] if r["engine"] == r["ran_on"] else f"{r['engine']} ({r['ran_on']})"
+        memory = "-" if r["peak_mb"] is None else f"{r['peak_mb']:.1f}"
+        if r["memory_ratio"] is not None:
+            memory += f" ({r['memory_ratio']:.2f}x)"
+        T, B, I, H = r["shape"]
+        lines.append(
+            f"| {r['size']} ({T}, {B}, {I}, {H}) | {r['variant']} | {engine} | {r['mode']} | "
+            f"{r['median_ms']:.2f} ({r['min_ms']:.2f}-{r['max_ms']:.2f}) | {r['ratio']:.2f}x | "
+            f"{100 * r['gemm_fraction']:.0f} | {memory} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_results(results: dict[str, Any], json_path: Path | None, table_path: Path | None) -> None:
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    if table_path is not None:
+        table_path.parent.mkdir(parents=True, exist_ok=True)
+        table_path.write_text(format_table(results), encoding="utf-8")
+
+
+def summary(results: dict[str, Any], variants: Iterable[str] | None = None) -> str:
+    """The worst ratio per mode and size over the variants (the figure the targets speak of)."""
+    rows = [r for r in results["rows"] if r["engine"] not in ("torch.nn", "onnxruntime")]
+    if variants is not None:
+        keep = set(variants)
+        rows = [r for r in rows if r["variant"] in keep]
+    lines = [
+        "| size | worst inference ratio | worst training ratio | worst memory ratio |",
+        "|---|---|---|---|",
+    ]
+    for size in dict.fromkeys(r["size"] for r in rows):
+
+        def worst(key: str, mode: str | None = None, size: str = size) -> str:
+            values = [
+                r[key]
+                for r in rows
+                if r["size"] == size and (mode is None or r["mode"] == mode) and r[key] is not None
+            ]
+            if not values:
+                return "-"
+            top = max(values)
+            who = next(r["variant"] for r in rows if r["size"] == size and r[key] == top)
+            return f"{top:.2f}x ({who})"
+
+        cells = [worst("ratio", "inference"), worst("ratio", "training"), worst("memory_ratio")]
+        lines.append(f"| {size} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

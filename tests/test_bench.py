@@ -1,0 +1,89 @@
+"""The benchmark, as a smoke run with a tiny size (it is not timed here, only checked)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from lstmkit.bench import BenchConfig, gemm_flops, onnxruntime_lstm, parse_size, run_bench
+from lstmkit.cli import main
+from lstmkit.layers import LSTM
+
+
+def test_smoke_run_covers_every_engine_and_the_baselines() -> None:
+    config = BenchConfig(
+        sizes=("5,2,3,4",),
+        variants=("lstm", "FGR", "gru_cho"),
+        engines=("auto", "fused", "native", "reference"),
+        min_repeats=2,
+        min_seconds=0.0,
+    )
+    results = run_bench(config)
+    rows = results["rows"]
+    seen = {(r["variant"], r["engine"], r["mode"]) for r in rows}
+    assert ("lstm", "torch.nn", "training") in seen
+    assert ("lstm", "onnxruntime", "inference") in seen
+    assert ("FGR", "fused", "training") in seen
+    assert ("FGR", "native", "inference") not in seen  # native cannot run it, so it is not timed
+    assert ("gru_cho", "auto", "inference") in seen
+    for r in rows:
+        assert r["min_ms"] <= r["median_ms"] <= r["max_ms"]
+        assert r["ratio"] > 0
+        assert (r["peak_mb"] is None) == (r["mode"] == "inference" or r["engine"] == "onnxruntime")
+    base = [r for r in rows if r["engine"] == "torch.nn"]
+    assert all(r["ratio"] == 1.0 for r in base)
+    assert results["peak_gflops"] > 0
+    assert results["threads"] == torch.get_num_threads()
+
+
+def test_gemm_flops_count_every_weight_matrix() -> None:
+    layer = LSTM(3, 4, proj_size=2, variant="FGR")
+    # W_ih (16 x 3) + W_hh (16 x 2) + W_hr (2 x 4) + W_gg (12 x 12), times 2 per multiply-add
+    assert gemm_flops(layer, 5, 7) == 2 * (48 + 32 + 8 + 144) * 5 * 7
+
+
+def test_onnxruntime_lstm_computes_what_torch_does() -> None:
+    lstm = torch.nn.LSTM(3, 5)
+    x = torch.randn(6, 2, 3)
+    run = onnxruntime_lstm(lstm, (6, 2, 3))
+    assert run is not None
+    y = torch.from_numpy(run(x))[:, 0]  # (T, B, H)
+    torch.testing.assert_close(y, lstm(x)[0].detach(), rtol=0, atol=1e-5)
+
+
+def test_sizes_by_name_or_by_shape() -> None:
+    assert parse_size("S3") == ("S3", (500, 16, 128, 128))
+    assert parse_size("7,2,3,4") == ("7,2,3,4", (7, 2, 3, 4))
+    with pytest.raises(ValueError, match="'T,B,I,H' with positive ints, got '7,2,0,4'"):
+        parse_size("7,2,0,4")
+
+
+def test_the_bench_command_writes_json_and_a_table(
+    tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_json, out_md = tmp_path / "bench.json", tmp_path / "bench.md"
+    code = main(
+        [
+            "bench",
+            "--sizes",
+            "4,1,2,3",
+            "--variants",
+            "lstm",
+            "peepholes",
+            "--repeats",
+            "1",
+            "--seconds",
+            "0.001",
+            "--json",
+            str(out_json),
+            "--table",
+            str(out_md),
+        ]
+    )
+    assert code == 0
+    data = json.loads(out_json.read_text())
+    assert {r["variant"] for r in data["rows"]} == {"lstm", "peepholes"}
+    assert "| 4,1,2,3 (4, 1, 2, 3) | peepholes | auto (fused) |" in out_md.read_text()
+    assert "worst training ratio" in capsys.readouterr().out
