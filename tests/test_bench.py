@@ -86,4 +86,6 @@ def test_the_bench_command_writes_json_and_a_table(
     data = json.loads(out_json.read_text())
     assert {r["variant"] for r in data["rows"]} == {"lstm", "peepholes"}
     assert "| 4,1,2,3 (4, 1, 2, 3) | peepholes | auto (fused) |" in out_md.read_text()
-    assert "worst training ratio" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "worst training ratio" in printed
+    assert "| peepholes | " in printed  # the ratio matrix

@@ -13,9 +13,12 @@ onnx and onnxruntime installed it also times onnxruntime's LSTM for inference.
 from __future__ import annotations
 
 import json
+import os
 import statistics
+import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,13 +132,30 @@ def peak_memory_mb(fn: Callable[[], object]) -> float:
     beyond what it held before, at operator granularity."""
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with (
+        _native_stderr_silenced(),
+        profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof,
+    ):
         fn()
     current = peak = 0
     for event in sorted(prof.events(), key=lambda e: e.time_range.start):
         current += event.self_cpu_memory_usage
         peak = max(peak, current)
     return peak / 2**20
+
+
+@contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    # the profiler's C++ side logs two lines per use to stderr, which no setting turns off
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def gemm_flops(layer: nn.Module, steps: int, batch: int) -> float:
@@ -220,7 +240,7 @@ def run_bench(
             layer = VARIANTS[variant](I, H)
             for engine in config.engines:
                 try:
-                    chosen = select_engine(engine, layer).name
+                    select_engine(engine, layer)
                 except ValueError:
                     continue  # e.g. native on a variant: nothing to measure
                 layer.engine = engine
@@ -242,7 +262,7 @@ def run_bench(
                             (T, B, I, H),
                             variant,
                             engine,
-                            chosen,
+                            select_engine(engine, layer, training=mode == "training").name,
                             mode,
                             times,
                             base_time[mode],
@@ -386,6 +406,31 @@ def write_results(results: dict[str, Any], json_path: Path | None, table_path: P
     if table_path is not None:
         table_path.parent.mkdir(parents=True, exist_ok=True)
         table_path.write_text(format_table(results), encoding="utf-8")
+
+
+def ratio_matrix(results: dict[str, Any], engine: str = "auto") -> str:
+    """Variants down, sizes across: the inference and training ratios to torch.nn.LSTM of one
+    engine, and the training step's memory ratio, as a markdown table."""
+    rows = [r for r in results["rows"] if r["engine"] == engine]
+    sizes = list(dict.fromkeys(r["size"] for r in rows))
+    lines = [
+        f"Ratio to torch.nn.LSTM (engine {engine!r}): inference / training, then the training "
+        "step's peak memory.",
+        "",
+        "| variant | " + " | ".join(sizes) + " |",
+        "|---|" + "---|" * len(sizes),
+    ]
+    for variant in dict.fromkeys(r["variant"] for r in rows):
+        cells = []
+        for size in sizes:
+            found = {r["mode"]: r for r in rows if r["variant"] == variant and r["size"] == size}
+            inf, tr = found.get("inference"), found.get("training")
+            text = " / ".join(f"{r['ratio']:.2f}x" if r else "-" for r in (inf, tr))
+            if tr is not None and tr["memory_ratio"] is not None:
+                text += f", mem {tr['memory_ratio']:.2f}x"
+            cells.append(text)
+        lines.append(f"| {variant} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def summary(results: dict[str, Any], variants: Iterable[str] | None = None) -> str:

@@ -542,7 +542,7 @@ def _print_results(out: Path, start: float, plot: str) -> None:
 
 
 def bench_command(args: argparse.Namespace) -> int:
-    from lstmkit.bench import BenchConfig, format_table, run_bench, summary, write_results
+    from lstmkit.bench import BenchConfig, ratio_matrix, run_bench, summary, write_results
 
     config = BenchConfig(
         sizes=tuple(args.sizes),
@@ -555,7 +555,9 @@ def bench_command(args: argparse.Namespace) -> int:
     )
     results = run_bench(config, progress=lambda what: print(f"  timing {what}", file=sys.stderr))
     write_results(results, args.json, args.table)
-    print(format_table(results))
+    print(f"Machine: {results['machine']}; torch.mm peak {results['peak_gflops']:.0f} GFLOP/s.\n")
+    for engine in args.engines:
+        print(ratio_matrix(results, engine))
     print(summary(results))
     print(f"results in {args.json} and {args.table}")
     return 0

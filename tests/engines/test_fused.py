@@ -165,13 +165,32 @@ def test_auto_follows_the_measurements() -> None:
 
 
 def test_what_fused_does_not_run_says_why() -> None:
-    half = lstmkit.LSTM(3, 4, variant="vanilla", dtype=torch.bfloat16)
-    with pytest.raises(ValueError, match="the fused engine runs float32 and float64"):
-        half.engine = "fused"
-    assert select_engine("auto", half).name == "reference"
+    on_meta = lstmkit.LSTM(3, 4, variant="vanilla", device="meta")
+    with pytest.raises(
+        ValueError, match="its parameters are on meta; the fused engine runs on the CPU"
+    ):
+        on_meta.engine = "fused"
+    assert select_engine("auto", on_meta).name == "reference"
     layer = lstmkit.LSTM(3, 4, variant="vanilla")
-    layer.to(torch.bfloat16)  # the choice follows the parameters' dtype
+    assert layer._engine_for_call().name == "fused"
+    layer.to("meta")  # the choice follows the parameters
     assert layer._engine_for_call().name == "reference"
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precisions_compute_in_float32(dtype: torch.dtype) -> None:
+    layer = lstmkit.LSTM(3, 6, num_layers=2, variant="CIFG", dtype=dtype, engine="fused")
+    wide = lstmkit.LSTM(3, 6, num_layers=2, variant="CIFG", engine="reference")
+    wide.load_state_dict({k: v.float() for k, v in layer.state_dict().items()})
+    x = torch.randn(5, 2, 3).to(dtype)
+    out, (h, c) = layer(x)
+    assert out.dtype == h.dtype == c.dtype == dtype
+    expected, _ = wide(x.float())
+    # the same computation in float32, then rounded to the half precision: one rounding apart
+    torch.testing.assert_close(out.float(), expected.to(dtype).float(), rtol=0, atol=2e-2)
+    out.float().sum().backward()
+    assert layer.weight_hh_l1.grad is not None
+    assert layer.weight_hh_l1.grad.dtype == dtype
 
 
 def test_a_failed_build_falls_back_with_a_message(

@@ -8,6 +8,7 @@ the recurrence, its pointwise update and its backward pass are in ``fused.cpp``.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from lstmkit.layers import Recurrent
 
 _EMPTY = torch.empty(0)
+_NATIVE = (torch.float32, torch.float64)  # what the kernels compute in
+_WIDENED = (torch.bfloat16, torch.float16)  # computed in float32, results rounded back
 
 NATIVE_INFERENCE_FROM = 384
 """Hidden size from which "auto" leaves a standard LSTM's inference to torch's kernel."""
@@ -51,15 +54,12 @@ def lstm_flags(config: LSTMConfig) -> int:
     return sum(bit for on, bit in bits if on)
 
 
-def _or_empty(t: Tensor | None, like: Tensor) -> Tensor:
-    return _EMPTY.to(like) if t is None else t.contiguous()
-
-
 class FusedEngine(Engine):
     name = "fused"
     supports = (
         "lstmkit's own LSTMCell (every variant), GRUCell (both forms) and RNNCell on the CPU, "
-        "in float32 and float64, where its C++ kernels can be built"
+        "in float32, float64, bfloat16 and float16 (the last two computed in float32), where "
+        "its C++ kernels can be built"
     )
 
     def unsupported(self, layer: Recurrent) -> str | None:
@@ -69,8 +69,11 @@ class FusedEngine(Engine):
         weight = layer.cell(0).weight_ih
         if weight.device.type != "cpu":
             return f"its parameters are on {weight.device}; the fused engine runs on the CPU"
-        if weight.dtype not in (torch.float32, torch.float64):
-            return f"its parameters are {weight.dtype}; the fused engine runs float32 and float64"
+        if weight.dtype not in (*_NATIVE, *_WIDENED):
+            return (
+                f"its parameters are {weight.dtype}; the fused engine runs float32, float64, "
+                "bfloat16 and float16"
+            )
         reason = _build.failure()
         if reason is not None:
             return f"its C++ kernels could not be built ({reason})"
@@ -103,6 +106,12 @@ class FusedEngine(Engine):
             return select_engine("auto", layer).run(layer, x, batch_sizes, hx)
         from lstmkit.layers import stack_states, unstack_states
 
+        # bfloat16 and float16 run in float32: every cast is differentiable, so gradients reach
+        # the parameters in their own dtype
+        dtype = x.dtype
+        compute = torch.float32 if dtype in _WIDENED else dtype
+        x = x.to(compute)
+        hx = _cast_state(hx, compute)
         padded = batch_sizes is None
         steps, batch = (x.shape[0], x.shape[1]) if padded else (len(batch_sizes), 0)  # type: ignore[arg-type]
         sizes = torch.full((steps,), batch, dtype=torch.int64) if padded else batch_sizes
@@ -116,55 +125,72 @@ class FusedEngine(Engine):
             outputs = []
             for d in range(D):
                 cell, state = cells[k * D + d], states[k * D + d]
-                y, final = _run_direction(kernels, cell, data, sizes, state, reverse=d == 1)
+                y, final = _run_direction(
+                    kernels, cell, data, sizes, state, compute, reverse=d == 1
+                )
                 outputs.append(y)
                 finals.append(final)
             data = outputs[0] if D == 1 else torch.cat(outputs, dim=-1)  # (N, D·O)
             if k < layer.num_layers - 1 and layer.dropout > 0 and layer.training:
                 data = F.dropout(data, layer.dropout, training=True)
         out = data.view(steps, batch, -1) if padded else data
-        return out, stack_states(finals)
+        return out.to(dtype), _cast_state(stack_states(finals), dtype)
+
+
+def _cast_state(state: State, dtype: torch.dtype) -> State:
+    from lstmkit.cells.base import map_state
+
+    return map_state(lambda t: t.to(dtype), state)
 
 
 def _needs_grad(*tensors: Tensor | None) -> bool:
     return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
 
 
+Param = Callable[[str], Tensor]
+
+
 def _run_direction(
-    kernels: Any, cell: RecurrentCell, x: Tensor, sizes: Tensor, state: State, *, reverse: bool
+    kernels: Any,
+    cell: RecurrentCell,
+    x: Tensor,
+    sizes: Tensor,
+    state: State,
+    compute: torch.dtype,
+    *,
+    reverse: bool,
 ) -> tuple[Tensor, State]:
+    def p(name: str) -> Tensor:
+        """A parameter as the kernels take it: contiguous, in the compute dtype, empty if the
+        cell has none."""
+        t = getattr(cell, name)
+        return _EMPTY.to(x) if t is None else t.to(compute).contiguous()
+
     if isinstance(cell, LSTMCell):
-        return _lstm(kernels, cell, x, sizes, state, reverse)
+        return _lstm(kernels, cell, p, x, sizes, state, reverse)
     if isinstance(cell, GRUCell):
-        return _gru(kernels, cell, x, sizes, state, reverse)
+        return _gru(kernels, cell, p, x, sizes, state, reverse)
     assert isinstance(cell, RNNCell)
-    return _rnn(kernels, cell, x, sizes, state, reverse)
+    return _rnn(kernels, cell, p, x, sizes, state, reverse)
 
 
-def _bias(cell: LSTMCell | RNNCell, like: Tensor) -> Tensor:
+def _bias(p: Param) -> Tensor:
     # b_ih and b_hh add to the same pre-activation; the kernel adds them to W_ih·x in its
     # pointwise pass (cheaper than broadcasting them into the input projection)
-    if cell.bias_ih is None or cell.bias_hh is None:
-        return _EMPTY.to(like)
-    return cell.bias_ih + cell.bias_hh
+    b_ih = p("bias_ih")
+    return b_ih if b_ih.numel() == 0 else b_ih + p("bias_hh")
 
 
 def _lstm(
-    kernels: Any, cell: LSTMCell, x: Tensor, sizes: Tensor, state: Any, reverse: bool
+    kernels: Any, cell: LSTMCell, p: Param, x: Tensor, sizes: Tensor, state: Any, reverse: bool
 ) -> tuple[Tensor, State]:
     cfg = cell.config
-    xp = F.linear(x, cell.weight_ih)  # (N, G·H)
-    bias = _bias(cell, xp)
+    xp = F.linear(x, p("weight_ih"))  # (N, G·H)
+    bias = _bias(p)
     h0, c0 = state.h.contiguous(), state.c.contiguous()
     a0 = state.a.contiguous() if cfg.full_gate_recurrence else _EMPTY.to(xp)
-    params = [
-        cell.weight_hh.contiguous(),
-        _or_empty(cell.weight_ci, xp),
-        _or_empty(cell.weight_cf, xp),
-        _or_empty(cell.weight_co, xp),
-        _or_empty(cell.weight_gg, xp),
-        _or_empty(cell.weight_hr, xp),
-    ]
+    names = ("weight_hh", "weight_ci", "weight_cf", "weight_co", "weight_gg", "weight_hr")
+    params = [p(name) for name in names]
     flags = lstm_flags(cfg)
     if _needs_grad(xp, bias, h0, c0, a0, *params):
         out, hT, cT, aT = _LSTMFunction.apply(xp, bias, h0, c0, a0, *params, sizes, flags, reverse)  # type: ignore[no-untyped-call]
@@ -238,13 +264,11 @@ class _LSTMFunction(torch.autograd.Function):
 
 
 def _gru(
-    kernels: Any, cell: GRUCell, x: Tensor, sizes: Tensor, state: Any, reverse: bool
+    kernels: Any, cell: GRUCell, p: Param, x: Tensor, sizes: Tensor, state: Any, reverse: bool
 ) -> tuple[Tensor, State]:
-    xp = F.linear(x, cell.weight_ih)  # (N, 3H); the kernel adds b_ih
-    b_ih = _or_empty(cell.bias_ih, xp)
+    xp = F.linear(x, p("weight_ih"))  # (N, 3H); the kernel adds b_ih
+    b_ih, W_hh, b_hh = p("bias_ih"), p("weight_hh"), p("bias_hh")
     h0 = state.contiguous()
-    W_hh = cell.weight_hh.contiguous()
-    b_hh = _or_empty(cell.bias_hh, xp)
     if _needs_grad(xp, b_ih, h0, W_hh, b_hh):
         out, hT = _GRUFunction.apply(xp, b_ih, h0, W_hh, b_hh, sizes, cell.reset_after, reverse)  # type: ignore[no-untyped-call]
     else:
@@ -296,12 +320,11 @@ class _GRUFunction(torch.autograd.Function):
 
 
 def _rnn(
-    kernels: Any, cell: RNNCell, x: Tensor, sizes: Tensor, state: Any, reverse: bool
+    kernels: Any, cell: RNNCell, p: Param, x: Tensor, sizes: Tensor, state: Any, reverse: bool
 ) -> tuple[Tensor, State]:
-    xp = F.linear(x, cell.weight_ih)  # (N, H)
-    bias = _bias(cell, xp)
+    xp = F.linear(x, p("weight_ih"))  # (N, H)
+    bias, W_hh = _bias(p), p("weight_hh")
     h0 = state.contiguous()
-    W_hh = cell.weight_hh.contiguous()
     relu = cell.nonlinearity == "relu"
     if _needs_grad(xp, bias, h0, W_hh):
         out, hT = _RNNFunction.apply(xp, bias, h0, W_hh, sizes, relu, reverse)  # type: ignore[no-untyped-call]
