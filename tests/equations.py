@@ -34,6 +34,7 @@ class LSTMFlags:
     full_gate_recurrence: bool = False
     proj: bool = False
     bias: bool = True
+    layer_norm: bool = False
 
     @property
     def computed_gates(self) -> str:
@@ -52,7 +53,10 @@ def lstm_weights(state: dict[str, torch.Tensor], flags: LSTMFlags, suffix: str =
     b = np.zeros(len(blocks) * H)
     if flags.bias:
         b = np64(state["bias_ih" + suffix]) + np64(state["bias_hh" + suffix])
-    w: dict = {"H": H}
+    w: dict = {"H": H, "blocks": blocks, "Wx_all": W_ih, "Wh_all": W_hh, "b_all": b}
+    if flags.layer_norm:
+        for name in ("ln_ih", "ln_hh", "ln_c"):
+            w[name] = (np64(state[f"{name}_weight" + suffix]), np64(state[f"{name}_bias" + suffix]))
     for j, g in enumerate(blocks):
         rows = slice(j * H, (j + 1) * H)
         w["Wx_" + g], w["Wh_" + g], w["b_" + g] = W_ih[rows], W_hh[rows], b[rows]
@@ -65,18 +69,36 @@ def lstm_weights(state: dict[str, torch.Tensor], flags: LSTMFlags, suffix: str =
     return w
 
 
-def lstm_sequence(xs: Array, h: Array, c: Array, w: dict, flags: LSTMFlags, a: Array | None = None):
-    """Runs the LSTM equations over xs (T, B, I). Returns (hs (T, B, ·), h_T, c_T, a_T)."""
+def layer_norm(v: Array, gain: Array, bias: Array, eps: float = 1e-5) -> Array:
+    """Ba, Kiros & Hinton 2016: (v - mean) / sqrt(var + eps) * gain + bias, over the last axis."""
+    mean = v.mean(axis=-1, keepdims=True)
+    var = ((v - mean) ** 2).mean(axis=-1, keepdims=True)
+    return (v - mean) / np.sqrt(var + eps) * gain + bias
+
+
+def lstm_sequence(
+    xs: Array,
+    h: Array,
+    c: Array,
+    w: dict,
+    flags: LSTMFlags,
+    a: Array | None = None,
+    h_mask: Array | None = None,
+):
+    """Runs the LSTM equations over xs (T, B, I). Returns (hs (T, B, ·), h_T, c_T, a_T).
+    ``h_mask`` multiplies h_{t-1} where it enters the recurrent product (recurrent dropout)."""
     H = w["H"]
     gates = flags.computed_gates
     if a is None:
         a = np.zeros((h.shape[0], len(gates) * H))
     hs = []
     for x in xs:
-        pre = {}
-        for g in "ifgo":
-            if "Wx_" + g in w:
-                pre[g] = x @ w["Wx_" + g].T + h @ w["Wh_" + g].T + w["b_" + g]
+        h_in = h if h_mask is None else h * h_mask
+        wx, wh = x @ w["Wx_all"].T, h_in @ w["Wh_all"].T
+        if flags.layer_norm:
+            wx, wh = layer_norm(wx, *w["ln_ih"]), layer_norm(wh, *w["ln_hh"])
+        pre_all = wx + wh + w["b_all"]
+        pre = {g: pre_all[:, j * H : (j + 1) * H] for j, g in enumerate(w["blocks"])}
         if flags.full_gate_recurrence:
             # each gate receives R_gi·i_{t-1} + R_gf·f_{t-1} + R_go·o_{t-1}
             for j, g in enumerate(gates):
@@ -91,7 +113,8 @@ def lstm_sequence(xs: Array, h: Array, c: Array, w: dict, flags: LSTMFlags, a: A
         C_tilde = np.tanh(pre["g"]) if flags.input_activation else pre["g"]
         c = f * c + i * C_tilde
         o = sigmoid(pre["o"] + w.get("p_o", 0.0) * c) if flags.output_gate else 1.0
-        m = o * np.tanh(c) if flags.output_activation else o * c
+        c_out = layer_norm(c, *w["ln_c"]) if flags.layer_norm else c
+        m = o * np.tanh(c_out) if flags.output_activation else o * c_out
         h = m @ w["W_hr"].T if flags.proj else m
         acts = {"i": i, "f": f, "o": o}
         if gates:
@@ -101,32 +124,63 @@ def lstm_sequence(xs: Array, h: Array, c: Array, w: dict, flags: LSTMFlags, a: A
 
 
 def gru_sequence(
-    xs: Array, h: Array, state: dict, *, reset_after: bool, bias: bool = True, suffix: str = ""
+    xs: Array,
+    h: Array,
+    state: dict,
+    *,
+    reset_after: bool,
+    bias: bool = True,
+    suffix: str = "",
+    layer_norm: bool = False,
+    h_mask: Array | None = None,
 ):
-    """Cho et al. 2014 (reset_after=False) or torch.nn's form (True). Returns (hs, h_T)."""
+    """Cho et al. 2014 (reset_after=False) or torch.nn's form (True). Returns (hs, h_T).
+    With layer_norm, W_ih·x and the recurrent products are normalised (the latter over all 3H
+    rows after the reset, over the r, z rows and the n rows separately before it). ``h_mask``
+    multiplies h_{t-1} where it enters a product."""
     W_ih, W_hh = np64(state["weight_ih" + suffix]), np64(state["weight_hh" + suffix])
     H = W_hh.shape[1]
     zero = np.zeros(3 * H)
     b_ih = np64(state["bias_ih" + suffix]) if bias else zero
     b_hh = np64(state["bias_hh" + suffix]) if bias else zero
-    blk = {g: slice(j * H, (j + 1) * H) for j, g in enumerate("rzn")}
+    if layer_norm:
+        g_ih, be_ih = np64(state["ln_ih_weight" + suffix]), np64(state["ln_ih_bias" + suffix])
+        g_hh, be_hh = np64(state["ln_hh_weight" + suffix]), np64(state["ln_hh_bias" + suffix])
+    rz, nn_ = slice(0, 2 * H), slice(2 * H, 3 * H)
     hs = []
     for x in xs:
-        r = sigmoid(x @ W_ih[blk["r"]].T + b_ih[blk["r"]] + h @ W_hh[blk["r"]].T + b_hh[blk["r"]])
-        z = sigmoid(x @ W_ih[blk["z"]].T + b_ih[blk["z"]] + h @ W_hh[blk["z"]].T + b_hh[blk["z"]])
+        h_in = h if h_mask is None else h * h_mask
+        wx = x @ W_ih.T
+        if layer_norm:
+            wx = layer_norm_(wx, g_ih, be_ih)
+        gx = wx + b_ih
         if reset_after:
-            n = np.tanh(
-                x @ W_ih[blk["n"]].T + b_ih[blk["n"]] + r * (h @ W_hh[blk["n"]].T + b_hh[blk["n"]])
-            )
+            wh = h_in @ W_hh.T
+            if layer_norm:
+                wh = layer_norm_(wh, g_hh, be_hh)
+            gh = wh + b_hh
+            r = sigmoid(gx[:, :H] + gh[:, :H])
+            z = sigmoid(gx[:, H : 2 * H] + gh[:, H : 2 * H])
+            n = np.tanh(gx[:, 2 * H :] + r * gh[:, 2 * H :])
         else:
-            n = np.tanh(
-                x @ W_ih[blk["n"]].T + b_ih[blk["n"]] + (r * h) @ W_hh[blk["n"]].T + b_hh[blk["n"]]
-            )
+            wh = h_in @ W_hh[rz].T
+            if layer_norm:
+                wh = layer_norm_(wh, g_hh[rz], be_hh[rz])
+            gh = wh + b_hh[rz]
+            r = sigmoid(gx[:, :H] + gh[:, :H])
+            z = sigmoid(gx[:, H : 2 * H] + gh[:, H:])
+            wn = (r * h_in) @ W_hh[nn_].T
+            if layer_norm:
+                wn = layer_norm_(wn, g_hh[nn_], be_hh[nn_])
+            n = np.tanh(gx[:, 2 * H :] + wn + b_hh[nn_])
         # the post: h_t = (1 - z'_t) h_{t-1} + z'_t h~_t with z' = 1 - z
         z_post = 1.0 - z
         h = (1.0 - z_post) * h + z_post * n
         hs.append(h)
     return np.stack(hs), h
+
+
+layer_norm_ = layer_norm
 
 
 def rnn_sequence(

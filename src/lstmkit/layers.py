@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, TypeVar
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -36,7 +37,38 @@ if TYPE_CHECKING:
 
     from lstmkit.cells.lstm import LSTMOptions
 
+
 C = TypeVar("C", bound=RecurrentCell)
+
+
+@dataclass(frozen=True)
+class Regularizers:
+    """Dropout and zoneout inside the recurrence; all off by default. Active in training mode;
+    zoneout also shapes evaluation (as its expectation)."""
+
+    input_dropout: float = 0.0  # variational: one mask per sequence on every layer's input
+    recurrent_dropout: float = 0.0  # variational: one mask per sequence on h_{t-1} (Gal 2016)
+    zoneout_hidden: float = 0.0  # each unit of h keeps its previous value w.p. z (Krueger 2017)
+    zoneout_cell: float = 0.0  # the same for the cell state c of LSTM-family cells
+
+    @property
+    def active(self) -> bool:
+        return any(getattr(self, f.name) > 0 for f in fields(self))
+
+
+class RegularizerOptions(TypedDict, total=False):
+    """The keyword options of :class:`Regularizers`, taken by every sequence layer."""
+
+    input_dropout: float
+    recurrent_dropout: float
+    zoneout_hidden: float
+    zoneout_cell: float
+
+
+if TYPE_CHECKING:
+
+    class LSTMLayerOptions(LSTMOptions, RegularizerOptions, total=False):
+        """The LSTM cell's options and the regularisers, as LSTM takes them."""
 
 
 class Recurrent(nn.Module):
@@ -52,7 +84,18 @@ class Recurrent(nn.Module):
         dropout: dropout on the outputs of every layer but the last, in training mode.
         engine: how the recurrence is executed: "auto" (the fastest that supports the cells),
             "reference" (a Python loop over the cell, the truth), "native" (torch's fused
-            kernels, standard LSTM / GRU / RNN only), or any registered engine.
+            kernels, standard LSTM / GRU / RNN only), "fused" (lstmkit's C++ kernels), or any
+            registered engine.
+        input_dropout: variational dropout on every layer's input: one mask per sequence,
+            the same at every step (Gal & Ghahramani 2016), in training mode.
+        recurrent_dropout: variational dropout on h_{t-1} where it enters the recurrent
+            products (Gal & Ghahramani 2016), one mask per sequence, in training mode. The
+            cells must support it (lstmkit's do).
+        zoneout_hidden, zoneout_cell: zoneout (Krueger et al. 2017): in training each unit of
+            h (or c) keeps its previous value with this probability, at every step; in
+            evaluation it takes the expectation ``z * old + (1 - z) * new``. zoneout_cell needs
+            a state with a ``c`` field. The layer's outputs are the zoned-out h.
+        Layers with any of these run on the reference engine.
 
     Parameters: the layer takes over its cells' parameters and names them as torch.nn does,
     ``<name>_l{k}`` and ``<name>_l{k}_reverse`` (``weight_ih_l0``, ``weight_hh_l1_reverse``, ...),
@@ -82,10 +125,21 @@ class Recurrent(nn.Module):
         batch_first: bool = False,
         dropout: float = 0.0,
         engine: str = "auto",
+        **regularizers: Unpack[RegularizerOptions],
     ) -> None:
         super().__init__()
         if not isinstance(cell, RecurrentCell):
             raise TypeError(f"cell must be an lstmkit.RecurrentCell, got {describe(cell)}")
+        unknown = set(regularizers) - set(RegularizerOptions.__annotations__)
+        if unknown:
+            raise TypeError(
+                f"unexpected keyword argument(s) {sorted(unknown)}; the regularisers are "
+                f"{', '.join(RegularizerOptions.__annotations__)}"
+            )
+        for name, value in regularizers.items():
+            check_probability(name, value)
+        self.regularizers = Regularizers(**{k: float(v) for k, v in dict(regularizers).items()})  # type: ignore[arg-type]
+        self._check_regularizers(cell)
         check_positive_int("num_layers", num_layers)
         for name, flag in (("bidirectional", bidirectional), ("batch_first", batch_first)):
             if not isinstance(flag, bool):
@@ -113,6 +167,21 @@ class Recurrent(nn.Module):
         for key, c in self.cells.items():
             self._adopt(c, key)  # type: ignore[arg-type]
         self.engine = engine  # checked now, not at the first call
+
+    def _check_regularizers(self, cell: RecurrentCell) -> None:
+        reg = self.regularizers
+        if reg.recurrent_dropout > 0 and not cell.supports_recurrent_dropout:
+            raise ValueError(
+                f"recurrent_dropout needs a cell whose step takes h_mask; {type(cell).__name__} "
+                "does not (set supports_recurrent_dropout and accept h_mask to add it)"
+            )
+        if reg.zoneout_cell > 0:
+            state = cell.initial_state(1, dtype=torch.float32, device=torch.device("cpu"))
+            if "c" not in getattr(state, "_fields", ()):
+                raise ValueError(
+                    f"zoneout_cell needs a state with a cell state c; {type(cell).__name__}'s "
+                    "state has none (use zoneout_hidden)"
+                )
 
     def _adopt(self, cell: RecurrentCell, key: str) -> None:
         names: dict[str, str] = {}
@@ -294,6 +363,10 @@ class Recurrent(nn.Module):
             parts.append("batch_first=True")
         if self.dropout:
             parts.append(f"dropout={self.dropout}")
+        for f in fields(self.regularizers):
+            value = getattr(self.regularizers, f.name)
+            if value:
+                parts.append(f"{f.name}={value}")
         if self.engine != "auto":
             parts.append(f"engine={self.engine!r}")
         return ", ".join(parts)
@@ -361,8 +434,10 @@ class LSTM(Recurrent):
         engine: str = "auto",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
-        **options: Unpack[LSTMOptions],
+        **options: Unpack[LSTMLayerOptions],
     ) -> None:
+        given: dict[str, Any] = dict(options)
+        reg = {k: given.pop(k) for k in list(given) if k in RegularizerOptions.__annotations__}
         cell = LSTMCell(
             input_size,
             hidden_size,
@@ -370,7 +445,7 @@ class LSTM(Recurrent):
             proj_size=proj_size,
             device=device,
             dtype=dtype,
-            **options,
+            **given,
         )
         super().__init__(
             cell,
@@ -379,6 +454,7 @@ class LSTM(Recurrent):
             batch_first=batch_first,
             dropout=dropout,
             engine=engine,
+            **reg,
         )
 
     @property
@@ -415,12 +491,20 @@ class GRU(Recurrent):
         dropout: float = 0.0,
         bidirectional: bool = False,
         reset_after: bool = True,
+        layer_norm: bool = False,
         engine: str = "auto",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
+        **regularizers: Unpack[RegularizerOptions],
     ) -> None:
         cell = GRUCell(
-            input_size, hidden_size, bias=bias, reset_after=reset_after, device=device, dtype=dtype
+            input_size,
+            hidden_size,
+            bias=bias,
+            reset_after=reset_after,
+            layer_norm=layer_norm,
+            device=device,
+            dtype=dtype,
         )
         super().__init__(
             cell,
@@ -429,6 +513,7 @@ class GRU(Recurrent):
             batch_first=batch_first,
             dropout=dropout,
             engine=engine,
+            **regularizers,
         )
 
     @property
@@ -461,6 +546,7 @@ class RNN(Recurrent):
         engine: str = "auto",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
+        **regularizers: Unpack[RegularizerOptions],
     ) -> None:
         cell = RNNCell(
             input_size,
@@ -477,6 +563,7 @@ class RNN(Recurrent):
             batch_first=batch_first,
             dropout=dropout,
             engine=engine,
+            **regularizers,
         )
 
     @property

@@ -15,17 +15,25 @@ from tests.helpers import assert_step_gradients
 B, I, H = 3, 5, 6
 
 
+@pytest.mark.parametrize("layer_norm", [False, True])
 @pytest.mark.parametrize("reset_after", [True, False])
 @pytest.mark.parametrize("bias", [True, False])
-def test_steps_match_the_equations(reset_after: bool, bias: bool) -> None:
-    cell = GRUCell(I, H, bias=bias, reset_after=reset_after, dtype=torch.float64)
+def test_steps_match_the_equations(reset_after: bool, bias: bool, layer_norm: bool) -> None:
+    cell = GRUCell(
+        I, H, bias=bias, reset_after=reset_after, layer_norm=layer_norm, dtype=torch.float64
+    )
     with torch.no_grad():
         for p in cell.parameters():
             p.normal_(0.0, 0.6)
     xs = torch.randn(4, B, I, dtype=torch.float64)
     h = torch.randn(B, H, dtype=torch.float64)
     hs_ref, _ = gru_sequence(
-        np64(xs), np64(h), cell.state_dict(), reset_after=reset_after, bias=bias
+        np64(xs),
+        np64(h),
+        cell.state_dict(),
+        reset_after=reset_after,
+        bias=bias,
+        layer_norm=layer_norm,
     )
     for t, x in enumerate(xs):
         h = cell(x, h)
@@ -50,9 +58,10 @@ def test_matches_torch_grucell(dtype: torch.dtype) -> None:
     torch.testing.assert_close(cell(x[0], h[0]), ref(x[0], h[0]), rtol=0, atol=tol)
 
 
+@pytest.mark.parametrize("layer_norm", [False, True])
 @pytest.mark.parametrize("reset_after", [True, False])
-def test_gradcheck(reset_after: bool) -> None:
-    cell = GRUCell(3, 2, reset_after=reset_after, dtype=torch.float64)
+def test_gradcheck(reset_after: bool, layer_norm: bool) -> None:
+    cell = GRUCell(3, 2, reset_after=reset_after, layer_norm=layer_norm, dtype=torch.float64)
     x = torch.randn(2, 2, 3, dtype=torch.float64)
     assert_step_gradients(cell, x, torch.randn(2, 2, dtype=torch.float64))
 

@@ -52,6 +52,19 @@ CASES: dict[str, tuple[dict, LSTMFlags]] = {
         {"full_gate_recurrence": True, "output_gate": False, "proj_size": P},
         LSTMFlags(full_gate_recurrence=True, output_gate=False, proj=True),
     ),
+    "layer_norm": ({"layer_norm": True}, LSTMFlags(layer_norm=True)),
+    "vanilla_ln_proj": (
+        {"variant": "vanilla", "layer_norm": True, "proj_size": P},
+        LSTMFlags(peepholes="ifo", layer_norm=True, proj=True),
+    ),
+    "CIFG_ln_nobias": (
+        {"variant": "CIFG", "layer_norm": True, "bias": False},
+        LSTMFlags(peepholes="io", coupled=True, layer_norm=True, bias=False),
+    ),
+    "NOAF_ln_FGR": (
+        {"output_activation": False, "layer_norm": True, "full_gate_recurrence": True},
+        LSTMFlags(output_activation=False, layer_norm=True, full_gate_recurrence=True),
+    ),
     "all_off": (
         {
             "input_gate": False,

@@ -16,7 +16,7 @@ A state is a tensor ``h`` of shape ``(B, H)`` or a named tuple of such tensors w
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, TypeAlias
+from typing import Any, ClassVar, NamedTuple, TypeAlias
 
 import torch
 from torch import Tensor, nn
@@ -62,6 +62,9 @@ class RecurrentCell(nn.Module):
 
     input_size: int
     hidden_size: int
+    supports_recurrent_dropout: ClassVar[bool] = False
+    """Whether :meth:`step` takes ``h_mask``, a recurrent-dropout mask for h_{t-1} that it
+    applies where h_{t-1} enters a matrix product (and nowhere else)."""
 
     @property
     def output_size(self) -> int:

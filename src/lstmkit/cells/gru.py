@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from lstmkit._checks import describe
 from lstmkit.cells.base import (
@@ -33,19 +33,33 @@ class GRUCell(RecurrentCell):
     is let in, where torch's z_t is the fraction of the old state that is kept. Both forms here
     use torch's z_t and torch's weights, so a torch.nn.GRU state dict loads into either.
 
+    ``layer_norm=True`` normalises the input and the recurrent products as Ba, Kiros & Hinton
+    2016 do for the LSTM (their paper gives no GRU equations; this is the same rule):
+    ``W_i· x_t`` becomes ``LN(W_ih x_t)`` over all 3H rows and ``W_h· h_{t-1}`` becomes
+    ``LN(W_hh h_{t-1})``, each with its own gain and bias. Before the reset (``reset_after=False``)
+    the recurrent product comes in two parts, ``W_h{r,z} h_{t-1}`` and ``W_hn (r_t * h_{t-1})``,
+    and each part is normalised on its own, with the matching slice of the gain and bias.
+
     Parameters (torch.nn's names; inside a layer with the suffix ``_l{k}[_reverse]``)::
 
         weight_ih  (3H, I)   blocks r, z, n
         weight_hh  (3H, H)   blocks r, z, n
         bias_ih, bias_hh  (3H,)   with bias=True
+        ln_ih_weight, ln_ih_bias, ln_hh_weight, ln_hh_bias  (3H,)   with layer_norm=True
 
-    All start U(-1/√H, 1/√H), as torch.nn. State: a tensor h of shape ``(B, H)``.
+    All start U(-1/√H, 1/√H), as torch.nn (layer-norm gains 1, their biases 0). State: a tensor
+    h of shape ``(B, H)``.
     """
 
     weight_ih: Tensor
     weight_hh: Tensor
     bias_ih: Tensor | None
     bias_hh: Tensor | None
+    ln_ih_weight: Tensor | None
+    ln_ih_bias: Tensor | None
+    ln_hh_weight: Tensor | None
+    ln_hh_bias: Tensor | None
+    supports_recurrent_dropout = True
 
     def __init__(
         self,
@@ -54,18 +68,24 @@ class GRUCell(RecurrentCell):
         *,
         bias: bool = True,
         reset_after: bool = True,
+        layer_norm: bool = False,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         check_sizes(input_size, hidden_size)
-        for name, value in (("bias", bias), ("reset_after", reset_after)):
+        for name, value in (
+            ("bias", bias),
+            ("reset_after", reset_after),
+            ("layer_norm", layer_norm),
+        ):
             if not isinstance(value, bool):
                 raise TypeError(f"{name} must be a bool, got {describe(value)}")
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.bias = bias
         self.reset_after = reset_after
+        self.layer_norm = layer_norm
         H = hidden_size
         add_torch_weights(
             self,
@@ -76,31 +96,53 @@ class GRUCell(RecurrentCell):
             device=device,
             dtype=dtype,
         )
+        for name in ("ln_ih_weight", "ln_ih_bias", "ln_hh_weight", "ln_hh_bias"):
+            new = (
+                nn.Parameter(torch.empty(3 * H, device=device, dtype=dtype)) if layer_norm else None
+            )
+            self.register_parameter(name, new)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         init_uniform_(self, TORCH_WEIGHTS)
+        if self.layer_norm:
+            with torch.no_grad():
+                for name in ("ln_ih", "ln_hh"):
+                    getattr(self, f"{name}_weight").fill_(1.0)
+                    getattr(self, f"{name}_bias").zero_()
 
     def project_input(self, x: Tensor) -> Tensor:
-        """``W_ih·x + b_ih`` for the blocks r, z, n: ``(..., I)`` → ``(..., 3H)``."""
-        return F.linear(x, self.weight_ih, self.bias_ih)
+        """``W_ih·x + b_ih`` (``LN(W_ih·x) + b_ih`` with layer normalisation) for the blocks
+        r, z, n: ``(..., I)`` → ``(..., 3H)``."""
+        if not self.layer_norm:
+            return F.linear(x, self.weight_ih, self.bias_ih)
+        wx = _ln(F.linear(x, self.weight_ih), self.ln_ih_weight, self.ln_ih_bias)
+        return wx if self.bias_ih is None else wx + self.bias_ih
 
-    def step(self, xp_t: Tensor, state: Tensor) -> Tensor:  # type: ignore[override]
+    def _recurrent(self, h: Tensor, rows: slice) -> Tensor:
+        """``W_hh[rows]·h + b_hh[rows]``, layer-normalised over those rows if asked."""
+        W, b = self.weight_hh[rows], None if self.bias_hh is None else self.bias_hh[rows]
+        if not self.layer_norm:
+            return F.linear(h, W, b)
+        assert self.ln_hh_weight is not None
+        assert self.ln_hh_bias is not None
+        wh = _ln(F.linear(h, W), self.ln_hh_weight[rows], self.ln_hh_bias[rows])
+        return wh if b is None else wh + b
+
+    def step(self, xp_t: Tensor, state: Tensor, *, h_mask: Tensor | None = None) -> Tensor:  # type: ignore[override]
         h_prev, H = state, self.hidden_size
+        h_in = h_prev if h_mask is None else h_prev * h_mask  # recurrent dropout: products only
         x_r, x_z, x_n = xp_t.chunk(3, dim=-1)
         if self.reset_after:
-            h_r, h_z, h_n = F.linear(h_prev, self.weight_hh, self.bias_hh).chunk(3, dim=-1)
+            h_r, h_z, h_n = self._recurrent(h_in, slice(0, 3 * H)).chunk(3, dim=-1)
             r_t = torch.sigmoid(x_r + h_r)
             z_t = torch.sigmoid(x_z + h_z)
             n_t = torch.tanh(x_n + r_t * h_n)
         else:
-            W_hrz, W_hn = self.weight_hh[: 2 * H], self.weight_hh[2 * H :]
-            b_hh = self.bias_hh
-            b_hrz, b_hn = (None, None) if b_hh is None else (b_hh[: 2 * H], b_hh[2 * H :])
-            h_r, h_z = F.linear(h_prev, W_hrz, b_hrz).chunk(2, dim=-1)
+            h_r, h_z = self._recurrent(h_in, slice(0, 2 * H)).chunk(2, dim=-1)
             r_t = torch.sigmoid(x_r + h_r)
             z_t = torch.sigmoid(x_z + h_z)
-            n_t = torch.tanh(x_n + F.linear(r_t * h_prev, W_hn, b_hn))  # reset before the product
+            n_t = torch.tanh(x_n + self._recurrent(r_t * h_in, slice(2 * H, 3 * H)))  # reset before
         h_t = (1 - z_t) * n_t + z_t * h_prev
         return h_t
 
@@ -110,6 +152,7 @@ class GRUCell(RecurrentCell):
             self.hidden_size,
             bias=self.bias,
             reset_after=self.reset_after,
+            layer_norm=self.layer_norm,
             device=self.weight_ih.device,
             dtype=self.weight_ih.dtype,
         )
@@ -117,4 +160,9 @@ class GRUCell(RecurrentCell):
     def extra_repr(self) -> str:
         extra = "" if self.bias else ", bias=False"
         extra += "" if self.reset_after else ", reset_after=False"
+        extra += ", layer_norm=True" if self.layer_norm else ""
         return f"{self.input_size}, {self.hidden_size}{extra}"
+
+
+def _ln(x: Tensor, weight: Tensor | None, bias: Tensor | None) -> Tensor:
+    return F.layer_norm(x, x.shape[-1:], weight, bias)

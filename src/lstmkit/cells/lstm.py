@@ -53,6 +53,7 @@ class LSTMConfig:
     input_activation: bool = True  # False: C̃_t = W_C·[h, x] + b_C, no tanh (NIAF)
     output_activation: bool = True  # False: h_t = o_t * C_t (NOAF)
     full_gate_recurrence: bool = False  # gates also see i, f, o of the previous step (FGR)
+    layer_norm: bool = False  # normalise W_ih·x, W_hh·h and C_t (Ba, Kiros & Hinton 2016)
     forget_bias: float = 1.0  # b_f at initialisation (Jozefowicz et al. 2015)
     chrono: int | None = None  # T_max of chrono init (Tallec & Ollivier 2018), see LSTMCell
 
@@ -86,6 +87,7 @@ class LSTMConfig:
             and self.input_activation
             and self.output_activation
             and not self.full_gate_recurrence
+            and not self.layer_norm
         )
 
     def changes(self) -> dict[str, Any]:
@@ -173,6 +175,7 @@ class LSTMOptions(TypedDict, total=False):
     input_activation: bool | None
     output_activation: bool | None
     full_gate_recurrence: bool | None
+    layer_norm: bool | None
     forget_bias: float | None
     chrono: int | None
 
@@ -250,6 +253,7 @@ def lstm_pointwise(
     w_cf: Tensor | None = None,
     w_co: Tensor | None = None,
     gate_recurrence: Tensor | None = None,
+    ln_c: tuple[Tensor, Tensor] | None = None,
 ) -> LSTMStep:
     """The pointwise part of an LSTM step: from pre-activations to the new cell and hidden state.
 
@@ -259,6 +263,8 @@ def lstm_pointwise(
     w_ci, w_cf, w_co: ``(H,)`` peephole weights of the gates in ``config.peepholes``.
     gate_recurrence: ``(B, len(config.recurrent_gates)·H)``, the full-gate-recurrence term
         ``R·[i, f, o]_{t-1}`` of each gate, when ``config.full_gate_recurrence``.
+    ln_c: the gain and bias ``(H,)`` of the layer normalisation of C_t before the output
+        activation, when ``config.layer_norm``.
     """
     a = dict(zip(config.blocks, gates.chunk(len(config.blocks), dim=-1), strict=True))
     if gate_recurrence is not None:
@@ -282,7 +288,8 @@ def lstm_pointwise(
     if config.output_gate:
         pre_o = a["o"] if w_co is None else a["o"] + w_co * C_t  # peephole on the new C_t
         o_t = torch.sigmoid(pre_o)
-    h_t = o_t * torch.tanh(C_t) if config.output_activation else o_t * C_t
+    C_out = C_t if ln_c is None else F.layer_norm(C_t, C_t.shape[-1:], *ln_c)  # LN(C_t)
+    h_t = o_t * torch.tanh(C_out) if config.output_activation else o_t * C_out
     return LSTMStep(i_t, f_t, C_tilde, C_t, o_t, h_t)
 
 
@@ -322,6 +329,10 @@ class LSTMCell(RecurrentCell):
         input_activation: False makes C̃_t linear (NIAF).
         output_activation: False gives ``h_t = o_t * C_t`` (NOAF).
         full_gate_recurrence: each gate also receives ``R·[i, f, o]_{t-1}`` (FGR).
+        layer_norm: layer normalisation (Ba, Kiros & Hinton 2016, eqs. 20-22): the gates'
+            pre-activation is ``LN(W_hh h_{t-1}) + LN(W_ih x_t) + b`` (each LN over all G·H
+            pre-activations, with its own gain and bias), and ``h_t = o_t * tanh(LN(C_t))``;
+            the carried C_t itself is not normalised.
         variant: a preset of Greff et al. 2015: one of ``VARIANTS`` ("vanilla", "NIG", "NFG",
             "NOG", "NIAF", "NOAF", "NP", "CIFG", "FGR"); options given with it must agree.
         forget_bias: b_f at initialisation, default 1.0 (Jozefowicz et al. 2015; torch.nn uses
@@ -340,6 +351,8 @@ class LSTMCell(RecurrentCell):
         weight_ci, weight_cf, weight_co  (H,)   peephole weights of the gates in ``peepholes``
         weight_gg  (k·H, k·H)  full gate recurrence: rows are the receiving gates, columns the
                                previous activations, both in config.recurrent_gates order
+        ln_ih_weight, ln_ih_bias, ln_hh_weight, ln_hh_bias  (G·H,)   with layer_norm
+        ln_c_weight, ln_c_bias  (H,)   with layer_norm
 
     A gate that a variant removes has no rows, so the standard LSTM has exactly torch.nn.LSTM's
     ``4H`` rows in the order i, f, g, o. All weights start U(-1/√H, 1/√H), as torch.nn, except
@@ -358,6 +371,12 @@ class LSTMCell(RecurrentCell):
     weight_cf: Tensor | None
     weight_co: Tensor | None
     weight_gg: Tensor | None
+    ln_ih_weight: Tensor | None
+    ln_ih_bias: Tensor | None
+    ln_hh_weight: Tensor | None
+    ln_hh_bias: Tensor | None
+    ln_c_weight: Tensor | None
+    ln_c_bias: Tensor | None
 
     def __init__(
         self,
@@ -396,6 +415,9 @@ class LSTMCell(RecurrentCell):
         for gate in GATES:
             self._optional(f"weight_c{gate}", gate in config.peepholes, (H,), new)
         self._optional("weight_gg", config.full_gate_recurrence, (k * H, k * H), new)
+        for name, size in (("ln_ih", G * H), ("ln_hh", G * H), ("ln_c", H)):
+            self._optional(f"{name}_weight", config.layer_norm, (size,), new)
+            self._optional(f"{name}_bias", config.layer_norm, (size,), new)
         self.reset_parameters()
 
     def _optional(
@@ -412,9 +434,15 @@ class LSTMCell(RecurrentCell):
         return self.config.bias
 
     def reset_parameters(self) -> None:
-        """torch.nn's uniform initialisation, then the forget gate's bias (see the options)."""
+        """torch.nn's uniform initialisation, then the forget gate's bias (see the options);
+        layer-norm gains start at 1 and their biases at 0."""
         init_uniform_(self, _PARAMETER_NAMES)
         cfg, H = self.config, self.hidden_size
+        if cfg.layer_norm:
+            with torch.no_grad():
+                for name in ("ln_ih", "ln_hh", "ln_c"):
+                    getattr(self, f"{name}_weight").fill_(1.0)
+                    getattr(self, f"{name}_bias").zero_()
         if not (cfg.bias and cfg.forget_gate):
             return
         assert self.bias_ih is not None
@@ -435,16 +463,41 @@ class LSTMCell(RecurrentCell):
                 self.bias_ih[rows["i"]] = -b_f
                 self.bias_hh[rows["i"]] = 0.0
 
+    supports_recurrent_dropout = True
+
     def project_input(self, x: Tensor) -> Tensor:
-        """``W_ih·x + b_ih`` for every block: ``(..., I)`` → ``(..., G·H)``."""
-        return F.linear(x, self.weight_ih, self.bias_ih)
+        """``W_ih·x + b_ih`` for every block (``LN(W_ih·x) + b_ih`` with layer normalisation):
+        ``(..., I)`` → ``(..., G·H)``."""
+        if not self.config.layer_norm:
+            return F.linear(x, self.weight_ih, self.bias_ih)
+        wx = F.layer_norm(
+            F.linear(x, self.weight_ih),
+            (self.weight_ih.shape[0],),
+            self.ln_ih_weight,
+            self.ln_ih_bias,
+        )
+        return wx if self.bias_ih is None else wx + self.bias_ih
 
-    def recurrent_product(self, state: LSTMState | FullGateState) -> Tensor:
-        """``W_hh·h_{t-1} + b_hh``: ``(B, P or H)`` → ``(B, G·H)``."""
-        return F.linear(state.h, self.weight_hh, self.bias_hh)
+    def recurrent_product(
+        self, state: LSTMState | FullGateState, h_mask: Tensor | None = None
+    ) -> Tensor:
+        """``W_hh·h_{t-1} + b_hh`` (``LN(W_hh·h_{t-1}) + b_hh`` with layer normalisation):
+        ``(B, P or H)`` → ``(B, G·H)``. ``h_mask`` is a recurrent dropout mask on h_{t-1}."""
+        h = state.h if h_mask is None else state.h * h_mask
+        if not self.config.layer_norm:
+            return F.linear(h, self.weight_hh, self.bias_hh)
+        wh = F.layer_norm(
+            F.linear(h, self.weight_hh),
+            (self.weight_hh.shape[0],),
+            self.ln_hh_weight,
+            self.ln_hh_bias,
+        )
+        return wh if self.bias_hh is None else wh + self.bias_hh
 
-    def step(self, xp_t: Tensor, state: Any) -> LSTMState | FullGateState:
-        gates = xp_t + self.recurrent_product(state)  # (B, G·H)
+    def step(
+        self, xp_t: Tensor, state: Any, *, h_mask: Tensor | None = None
+    ) -> LSTMState | FullGateState:
+        gates = xp_t + self.recurrent_product(state, h_mask)  # (B, G·H)
         gate_recurrence = None
         if self.weight_gg is not None:
             gate_recurrence = F.linear(state.a, self.weight_gg)  # (B, k·H)
@@ -456,6 +509,7 @@ class LSTMCell(RecurrentCell):
             w_cf=self.weight_cf,
             w_co=self.weight_co,
             gate_recurrence=gate_recurrence,
+            ln_c=self._ln_c(),
         )
         h_t = s.h_t if self.weight_hr is None else F.linear(s.h_t, self.weight_hr)  # (B, P)
         if self.config.full_gate_recurrence:
@@ -463,6 +517,11 @@ class LSTMCell(RecurrentCell):
             a_t = torch.cat([activations[g] for g in self.config.recurrent_gates], dim=-1)  # type: ignore[misc]
             return FullGateState(h_t, s.C_t, a_t)
         return LSTMState(h_t, s.C_t)
+
+    def _ln_c(self) -> tuple[Tensor, Tensor] | None:
+        if self.ln_c_weight is None or self.ln_c_bias is None:
+            return None
+        return self.ln_c_weight, self.ln_c_bias
 
     def initial_state(
         self, batch_size: int, *, dtype: torch.dtype, device: torch.device

@@ -78,8 +78,10 @@ class RNNCell(RecurrentCell):
         """``W_ih·x + b_ih``: ``(..., I)`` → ``(..., H)``."""
         return F.linear(x, self.weight_ih, self.bias_ih)
 
-    def step(self, xp_t: Tensor, state: Tensor) -> Tensor:  # type: ignore[override]
-        h_prev = state
+    supports_recurrent_dropout = True
+
+    def step(self, xp_t: Tensor, state: Tensor, *, h_mask: Tensor | None = None) -> Tensor:  # type: ignore[override]
+        h_prev = state if h_mask is None else state * h_mask  # recurrent dropout on h_{t-1}
         pre = xp_t + F.linear(h_prev, self.weight_hh, self.bias_hh)
         h_t = torch.tanh(pre) if self.nonlinearity == "tanh" else torch.relu(pre)
         return h_t

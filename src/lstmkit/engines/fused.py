@@ -63,9 +63,17 @@ class FusedEngine(Engine):
     )
 
     def unsupported(self, layer: Recurrent) -> str | None:
+        if layer.regularizers.active:
+            return "it has recurrent regularisers (input/recurrent dropout, zoneout)"
         for cell in layer.iter_cells():
             if type(cell) not in (LSTMCell, GRUCell, RNNCell):
                 return f"its cell is a {type(cell).__name__}"
+            if (
+                cell.config.layer_norm
+                if isinstance(cell, LSTMCell)
+                else getattr(cell, "layer_norm", False)
+            ):
+                return "its cells are layer-normalised"
         weight = layer.cell(0).weight_ih
         if weight.device.type != "cpu":
             return f"its parameters are on {weight.device}; the fused engine runs on the CPU"

@@ -29,6 +29,8 @@ class NativeEngine(Engine):
     )
 
     def unsupported(self, layer: Recurrent) -> str | None:
+        if layer.regularizers.active:
+            return "it has recurrent regularisers (input/recurrent dropout, zoneout)"
         cells = list(layer.iter_cells())
         first = cells[0]
         reason = _cell_unsupported(first)
@@ -83,6 +85,8 @@ def _cell_unsupported(cell: RecurrentCell) -> str | None:
             return f"its LSTM cell is a variant ({cell.extra_repr()})"
         return None
     if type(cell) is GRUCell:
+        if cell.layer_norm:
+            return "its GRU is layer-normalised"
         return (
             None
             if cell.reset_after
@@ -97,6 +101,6 @@ def _signature(cell: RecurrentCell) -> object:
     if isinstance(cell, LSTMCell):
         return (cell.hidden_size, cell.config)
     if isinstance(cell, GRUCell):
-        return (cell.hidden_size, cell.bias, cell.reset_after)
+        return (cell.hidden_size, cell.bias, cell.reset_after, cell.layer_norm)
     assert isinstance(cell, RNNCell)
     return (cell.hidden_size, cell.bias, cell.nonlinearity)

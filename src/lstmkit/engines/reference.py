@@ -4,6 +4,7 @@ projection of all time steps is one product before the loop."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import torch
@@ -14,7 +15,7 @@ from lstmkit.cells.base import RecurrentCell, State, map_state
 from lstmkit.engines.registry import Engine
 
 if TYPE_CHECKING:
-    from lstmkit.layers import Recurrent
+    from lstmkit.layers import Recurrent, Regularizers
 
 
 class ReferenceEngine(Engine):
@@ -33,13 +34,16 @@ class ReferenceEngine(Engine):
         cells = list(layer.iter_cells())
         states = unstack_states(hx, len(cells))
         D = layer.num_directions
+        reg = layer.regularizers
         finals: list[State] = []
         for k in range(layer.num_layers):
             outputs = []
             for d in range(D):
-                y, state = run_direction(
-                    cells[k * D + d], x, sizes, states[k * D + d], reverse=d == 1
-                )
+                cell, state = cells[k * D + d], states[k * D + d]
+                x_in, step = x, None
+                if reg.active:
+                    x_in, step = _regularized(cell, x, sizes, state, reg, training=layer.training)
+                y, state = run_direction(cell, x_in, sizes, state, reverse=d == 1, step=step)
                 outputs.append(y)
                 finals.append(state)
             x = outputs[0] if D == 1 else torch.cat(outputs, dim=-1)  # (T, B, D·O) or (N, D·O)
@@ -48,22 +52,33 @@ class ReferenceEngine(Engine):
         return x, stack_states(finals)
 
 
+Step = Callable[[Tensor, State], State]
+
+
 def run_direction(
-    cell: RecurrentCell, x: Tensor, batch_sizes: list[int] | None, state: State, *, reverse: bool
+    cell: RecurrentCell,
+    x: Tensor,
+    batch_sizes: list[int] | None,
+    state: State,
+    *,
+    reverse: bool,
+    step: Step | None = None,
 ) -> tuple[Tensor, State]:
     """Runs one cell over one sequence batch, forward in time or in reverse.
 
     ``x``: padded ``(T, B, F)`` with ``batch_sizes=None``, or packed data ``(N, F)`` whose step t
     holds the first ``batch_sizes[t]`` sequences. Returns outputs in the same layout and the state
-    after each sequence's last step (its first, in reverse).
+    after each sequence's last step (its first, in reverse). ``step`` replaces ``cell.step``
+    (the regularisers wrap it).
     """
+    advance = cell.step if step is None else step
     xp = cell.project_input(x)  # (T, B, G) or (N, G): one product for every step
     outputs: list[Tensor] = []
     if batch_sizes is None:
         # unbind, not xp[t]: indexing makes autograd allocate a full-size gradient per step.
         steps = xp.unbind(0)
         for xp_t in reversed(steps) if reverse else steps:
-            state = cell.step(xp_t, state)
+            state = advance(xp_t, state)
             outputs.append(cell.output(state))
         if reverse:
             outputs.reverse()
@@ -80,7 +95,7 @@ def run_direction(
                 ended.append(_rows(state, n, rows))
                 state = _rows(state, 0, n)
                 rows = n
-            state = cell.step(xp_t, state)
+            state = advance(xp_t, state)
             outputs.append(cell.output(state))
         ended.append(state)
         return torch.cat(outputs), _cat_states(ended[::-1])
@@ -92,10 +107,71 @@ def run_direction(
         if n > rows:
             state = _cat_states([state, _rows(initial, rows, n)])
             rows = n
-        state = cell.step(xp_t, state)
+        state = advance(xp_t, state)
         outputs.append(cell.output(state))
     outputs.reverse()
     return torch.cat(outputs), state
+
+
+def _regularized(
+    cell: RecurrentCell,
+    x: Tensor,
+    batch_sizes: list[int] | None,
+    initial: State,
+    reg: Regularizers,
+    *,
+    training: bool,
+) -> tuple[Tensor, Step]:
+    """The layer input after variational input dropout, and a step with recurrent dropout and
+    zoneout around ``cell.step``. Masks are drawn per sequence (dropout) or per step (zoneout),
+    for every sequence of the batch; a step of a packed batch takes the rows it runs."""
+    batch = initial.shape[0] if isinstance(initial, Tensor) else initial[0].shape[0]
+    if training and reg.input_dropout > 0:
+        mask = _dropout_mask(x.new_empty(batch, x.shape[-1]), reg.input_dropout)  # (B, F)
+        if batch_sizes is None:
+            x = x * mask  # (T, B, F): the same mask at every step
+        else:
+            rows = torch.cat([torch.arange(n, device=x.device) for n in batch_sizes])
+            x = x * mask[rows]  # packed rows: step t holds sequences 0 .. n_t - 1
+    h_mask = None
+    if training and reg.recurrent_dropout > 0:
+        h = initial if isinstance(initial, Tensor) else initial[0]
+        h_mask = _dropout_mask(torch.empty_like(h), reg.recurrent_dropout)  # (B, O)
+
+    def step(xp_t: Tensor, state: State) -> State:
+        n = xp_t.shape[0]
+        if h_mask is None:
+            new = cell.step(xp_t, state)
+        else:
+            new = cell.step(xp_t, state, h_mask=h_mask[:n])  # type: ignore[call-arg]
+        return _zoneout(state, new, reg.zoneout_hidden, reg.zoneout_cell, training=training)
+
+    return x, step
+
+
+def _dropout_mask(like: Tensor, p: float) -> Tensor:
+    return torch.bernoulli(torch.full_like(like, 1.0 - p)) / (1.0 - p)
+
+
+def _zoneout(old: State, new: State, z_h: float, z_c: float, *, training: bool) -> State:
+    """Each unit keeps its old value with probability z (training), or mixes in expectation."""
+
+    def mix(before: Tensor, after: Tensor, z: float) -> Tensor:
+        if z == 0:
+            return after
+        if training:
+            keep = torch.rand_like(after) < z
+            return torch.where(keep, before, after)
+        return z * before + (1.0 - z) * after
+
+    if isinstance(new, Tensor):
+        assert isinstance(old, Tensor)
+        return mix(old, new, z_h)
+    values = list(new)
+    values[0] = mix(old[0], new[0], z_h)  # h
+    if z_c > 0:
+        values[1] = mix(old[1], new[1], z_c)  # c
+    return type(new)(*values)
 
 
 def _rows(state: State, start: int, stop: int) -> State:
