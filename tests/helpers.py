@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
 import torch
 from torch import Tensor
 from torch.func import functional_call
@@ -27,3 +31,16 @@ def assert_step_gradients(cell: RecurrentCell, x: Tensor, state: State) -> None:
     inputs = (x.detach().requires_grad_(), *params, *(f.detach().requires_grad_() for f in fields))
     assert torch.autograd.gradcheck(steps, inputs)
     assert torch.autograd.gradgradcheck(steps, inputs)
+
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def load_example(name: str) -> ModuleType:
+    """An example script of examples/ as a module, so a test can call its functions."""
+    spec = importlib.util.spec_from_file_location(f"examples.{name}", EXAMPLES / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,6 +1,7 @@
 """lstmkit: the LSTM of "Understanding LSTM Networks" and every variant it names, as
 torch.nn-compatible PyTorch layers."""
 
+from lstmkit.attention import AttentionDecoder, AttentionOutput, doubly_stochastic_penalty
 from lstmkit.cells import (
     VARIANT_DESCRIPTIONS,
     VARIANTS,
@@ -27,6 +28,8 @@ __all__ = [
     "RNN",
     "VARIANTS",
     "VARIANT_DESCRIPTIONS",
+    "AttentionDecoder",
+    "AttentionOutput",
     "Engine",
     "FullGateState",
     "GRUCell",
@@ -39,6 +42,7 @@ __all__ = [
     "RecurrentCell",
     "State",
     "__version__",
+    "doubly_stochastic_penalty",
     "engine_names",
     "from_torch",
     "lstm_pointwise",
