@@ -48,8 +48,12 @@ def setup(device: str | None = None, *, timeout_s: float = 300.0) -> Distributed
     return Distributed(rank=rank, world_size=world, local_rank=local, device=where)
 
 
-def teardown(info: Distributed) -> None:
+def teardown(info: Distributed, *, clean: bool = True) -> None:
+    """Leaves the process group. After a clean run every process first waits for the others:
+    gloo aborts a process whose peer tears its connections down while it is still sending."""
     if info.enabled and dist.is_initialized():
+        if clean:
+            dist.barrier()
         dist.destroy_process_group()
 
 

@@ -192,13 +192,16 @@ class Trainer:
     def fit(self) -> TrainResult:
         info = distributed.setup(self.device)
         flush = self.config.run.flush_denormal and torch.set_flush_denormal(True)
+        clean = False
         try:
             with self._signals():
-                return self._fit(info)
+                result = self._fit(info)
+            clean = True
+            return result
         finally:
             if flush:
                 torch.set_flush_denormal(False)  # torch's default
-            distributed.teardown(info)
+            distributed.teardown(info, clean=clean)
 
     @contextmanager
     def _signals(self) -> Iterator[None]:
