@@ -171,6 +171,7 @@ VARIANT_LAYERS = {
     "CIFG": lambda: lstmkit.LSTM(I, H, bidirectional=True, variant="CIFG"),
     "GRU_cho": lambda: lstmkit.GRU(I, H, num_layers=2, bidirectional=True, reset_after=False),
     "RNN": lambda: lstmkit.RNN(I, H, num_layers=2, bidirectional=True),
+    "MUT3": lambda: lstmkit.MUT(I, H, kind=3, num_layers=2, bidirectional=True),
 }
 
 

@@ -11,6 +11,7 @@ from lstmkit.cells import (
     LSTMConfig,
     LSTMState,
     LSTMStep,
+    MUTCell,
     RecurrentCell,
     RNNCell,
     State,
@@ -18,13 +19,14 @@ from lstmkit.cells import (
 )
 from lstmkit.engines import Engine, engine_names, register_engine, unregister_engine
 from lstmkit.interop import from_torch, to_torch
-from lstmkit.layers import GRU, LSTM, RNN, Recurrent
+from lstmkit.layers import GRU, LSTM, MUT, RNN, Recurrent
 
 __version__ = "0.1.0"
 
 __all__ = [
     "GRU",
     "LSTM",
+    "MUT",
     "RNN",
     "VARIANTS",
     "VARIANT_DESCRIPTIONS",
@@ -37,6 +39,7 @@ __all__ = [
     "LSTMConfig",
     "LSTMState",
     "LSTMStep",
+    "MUTCell",
     "RNNCell",
     "Recurrent",
     "RecurrentCell",

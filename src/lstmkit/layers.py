@@ -23,6 +23,7 @@ from lstmkit._checks import (
 from lstmkit.cells.base import RecurrentCell, State, map_state
 from lstmkit.cells.gru import GRUCell
 from lstmkit.cells.lstm import LSTMCell, LSTMConfig
+from lstmkit.cells.mut import MUTCell
 from lstmkit.cells.rnn import RNNCell
 from lstmkit.engines.registry import (
     Engine,
@@ -573,6 +574,52 @@ class RNN(Recurrent):
     @property
     def nonlinearity(self) -> str:
         return _first_cell(self, RNNCell).nonlinearity
+
+
+class MUT(Recurrent):
+    r"""A multi-layer MUT1, MUT2 or MUT3 network (Jozefowicz et al. 2015; see lstmkit.MUTCell).
+
+    ``output, h_n = mut(input, h_0)``; shapes as :class:`Recurrent`. Parameters: the cell's
+    matrices by the paper's names, ``weight_xz_l{k}``, ``weight_hr_l{k}``, ..., ``bias_z_l{k}``,
+    and ``_reverse``. MUT1 and MUT2 need ``input_size == hidden_size`` in every layer, so a
+    bidirectional MUT1 or MUT2 has one layer (the next would read 2·hidden_size features).
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        *,
+        kind: int = 1,
+        num_layers: int = 1,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        engine: str = "auto",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        **regularizers: Unpack[RegularizerOptions],
+    ) -> None:
+        cell = MUTCell(input_size, hidden_size, kind=kind, device=device, dtype=dtype)
+        if kind in (1, 2) and bidirectional and num_layers > 1:
+            raise ValueError(
+                f"MUT{kind} needs input_size == hidden_size in every layer, but layer 1 of a "
+                f"bidirectional network reads 2·hidden_size = {2 * hidden_size} features; use "
+                "num_layers=1, bidirectional=False, or kind=3"
+            )
+        super().__init__(
+            cell,
+            num_layers=num_layers,
+            bidirectional=bidirectional,
+            batch_first=batch_first,
+            dropout=dropout,
+            engine=engine,
+            **regularizers,
+        )
+
+    @property
+    def kind(self) -> int:
+        return _first_cell(self, MUTCell).kind
 
 
 def _first_cell(layer: Recurrent, kind: type[C]) -> C:

@@ -11,6 +11,7 @@ from lstmkit.cells.lstm import (
     LSTMStep,
     lstm_pointwise,
 )
+from lstmkit.cells.mut import MUTCell
 from lstmkit.cells.rnn import RNNCell
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "LSTMConfig",
     "LSTMState",
     "LSTMStep",
+    "MUTCell",
     "RNNCell",
     "RecurrentCell",
     "State",
