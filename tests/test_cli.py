@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lstmkit.cell_table import DemoConfig, run_demo
+from lstmkit.cell_table import DemoConfig, demo_cells, run_demo
 from lstmkit.cli import main
 from lstmkit.train import load_checkpoint
 
@@ -44,9 +44,14 @@ def lstmkit(*args: str, timeout: float = 240, **kwargs) -> subprocess.CompletedP
 def test_cells_prints_one_row_per_cell(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["cells", *TINY_CELLS]) == 0
     out = capsys.readouterr().out
-    rows = [line for line in out.splitlines() if line.startswith(("RNN(", "GRU(", "LSTM("))]
-    assert len(rows) == 18
+    config = DemoConfig(steps=4, batch=2, input_size=3, hidden_size=4)
+    codes = [cell.code(config) for cell in demo_cells(config)]
+    assert len(set(codes)) == len(codes) == 23
+    lines = out.splitlines()
+    for code in codes:
+        assert sum(line.startswith(code + " ") for line in lines) == 1, code
     assert "LSTM(3, 4, variant='FGR')" in out
+    assert "MUT(4, 4, kind=1)" in out
     assert "GRU(3, 4, reset_after=False)" in out
 
 

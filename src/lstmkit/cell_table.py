@@ -17,7 +17,7 @@ from lstmkit.cells.lstm import VARIANT_DESCRIPTIONS
 from lstmkit.engines.native import _NO_ONEDNN_PROJ, NativeEngine
 from lstmkit.engines.registry import select_engine
 from lstmkit.interop.torch_nn import to_torch
-from lstmkit.layers import GRU, LSTM, RNN, Recurrent
+from lstmkit.layers import GRU, LSTM, MUT, RNN, Recurrent
 
 
 @dataclass(frozen=True)
@@ -44,17 +44,22 @@ class DemoRow:
 
 @dataclass(frozen=True)
 class DemoCell:
-    kind: type[LSTM] | type[GRU] | type[RNN]
+    kind: type[Recurrent]
     options: dict[str, Any]
     what: str
     paper: str
+    square: bool = False  # the cell needs input_size == hidden_size
+
+    def input_size(self, config: DemoConfig) -> int:
+        return config.hidden_size if self.square else config.input_size
 
     def build(self, config: DemoConfig) -> Recurrent:
-        return self.kind(config.input_size, config.hidden_size, **self.options)
+        size = self.input_size(config)
+        return self.kind(size, config.hidden_size, **self.options)  # type: ignore[arg-type,call-arg]
 
     def code(self, config: DemoConfig) -> str:
         """The Python that builds this layer."""
-        args = [str(config.input_size), str(config.hidden_size)]
+        args = [str(self.input_size(config)), str(config.hidden_size)]
         args += [f"{k}={v!r}" for k, v in self.options.items()]
         return f"{self.kind.__name__}({', '.join(args)})"
 
@@ -76,14 +81,21 @@ def demo_cells(config: DemoConfig) -> list[DemoCell]:
     ]
     for variant, what in VARIANT_DESCRIPTIONS.items():
         cells.append(DemoCell(LSTM, {"variant": variant}, what, "Greff et al. 2015"))
+    cells += [
+        DemoCell(LSTM, {"layer_norm": True}, "layer-normalised LSTM", "Ba et al. 2016"),
+        DemoCell(GRU, {"layer_norm": True}, "layer-normalised GRU", "Ba et al. 2016"),
+        DemoCell(MUT, {"kind": 1}, "MUT1", "Jozefowicz et al. 2015", square=True),
+        DemoCell(MUT, {"kind": 2}, "MUT2", "Jozefowicz et al. 2015", square=True),
+        DemoCell(MUT, {"kind": 3}, "MUT3", "Jozefowicz et al. 2015"),
+    ]
     return cells
 
 
 def run_demo(config: DemoConfig) -> list[DemoRow]:
     torch.manual_seed(config.seed)
-    x = torch.randn(config.steps, config.batch, config.input_size)
     rows = []
     for cell in demo_cells(config):
+        x = torch.randn(config.steps, config.batch, cell.input_size(config))
         layer = cell.build(config).eval()
         engine = select_engine("auto", layer).name
         times = []
