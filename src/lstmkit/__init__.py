@@ -5,6 +5,8 @@ from lstmkit.attention import AttentionDecoder, AttentionOutput, doubly_stochast
 from lstmkit.cells import (
     VARIANT_DESCRIPTIONS,
     VARIANTS,
+    ClockworkCell,
+    ClockworkState,
     FullGateState,
     GRUCell,
     LSTMCell,
@@ -17,9 +19,10 @@ from lstmkit.cells import (
     State,
     lstm_pointwise,
 )
+from lstmkit.depth_gated import DepthGatedLSTM, DepthGatedLSTMCell
 from lstmkit.engines import Engine, engine_names, register_engine, unregister_engine
 from lstmkit.interop import from_torch, to_torch
-from lstmkit.layers import GRU, LSTM, MUT, RNN, Recurrent
+from lstmkit.layers import GRU, LSTM, MUT, RNN, ClockworkRNN, Recurrent
 
 __version__ = "0.1.0"
 
@@ -32,6 +35,11 @@ __all__ = [
     "VARIANT_DESCRIPTIONS",
     "AttentionDecoder",
     "AttentionOutput",
+    "ClockworkCell",
+    "ClockworkRNN",
+    "ClockworkState",
+    "DepthGatedLSTM",
+    "DepthGatedLSTMCell",
     "Engine",
     "FullGateState",
     "GRUCell",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
@@ -21,6 +21,7 @@ from lstmkit._checks import (
     parameter_of,
 )
 from lstmkit.cells.base import RecurrentCell, State, map_state
+from lstmkit.cells.clockwork import ClockworkCell
 from lstmkit.cells.gru import GRUCell
 from lstmkit.cells.lstm import LSTMCell, LSTMConfig
 from lstmkit.cells.mut import MUTCell
@@ -620,6 +621,73 @@ class MUT(Recurrent):
     @property
     def kind(self) -> int:
         return _first_cell(self, MUTCell).kind
+
+
+class ClockworkRNN(Recurrent):
+    r"""A multi-layer Clockwork RNN (Koutník et al. 2014; see :class:`lstmkit.ClockworkCell`).
+
+    ``output, (h_n, t_n) = layer(input, (h_0, t_0))``; shapes as :class:`lstmkit.Recurrent`, with
+    the state a :class:`ClockworkState` of ``h (L·D, B, H)`` and the clock ``t (L·D, B, 1)``
+    (None gives zeros: every layer, direction and sequence starts at t = 0). Every layer and
+    direction gets the same modules. Parameters: ``weight_ih_l{k}``, ``weight_hh_l{k}``,
+    ``bias_l{k}``, and ``_reverse``.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        *,
+        num_layers: int = 1,
+        num_modules: int | None = None,
+        periods: Sequence[int] | None = None,
+        module_sizes: Sequence[int] | None = None,
+        nonlinearity: str = "tanh",
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        engine: str = "auto",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        **regularizers: Unpack[RegularizerOptions],
+    ) -> None:
+        cell = ClockworkCell(
+            input_size,
+            hidden_size,
+            num_modules=num_modules,
+            periods=periods,
+            module_sizes=module_sizes,
+            bias=bias,
+            nonlinearity=nonlinearity,
+            device=device,
+            dtype=dtype,
+        )
+        super().__init__(
+            cell,
+            num_layers=num_layers,
+            bidirectional=bidirectional,
+            batch_first=batch_first,
+            dropout=dropout,
+            engine=engine,
+            **regularizers,
+        )
+
+    @property
+    def periods(self) -> tuple[int, ...]:
+        return _first_cell(self, ClockworkCell).periods
+
+    @property
+    def module_sizes(self) -> tuple[int, ...]:
+        return _first_cell(self, ClockworkCell).module_sizes
+
+    @property
+    def bias(self) -> bool:
+        return _first_cell(self, ClockworkCell).bias is not None
+
+    @property
+    def nonlinearity(self) -> str:
+        return _first_cell(self, ClockworkCell).nonlinearity
 
 
 def _first_cell(layer: Recurrent, kind: type[C]) -> C:

@@ -10,11 +10,19 @@ from torch import Tensor, nn
 
 from lstmkit._checks import check_choice, check_positive_int, describe
 from lstmkit._spec import Spec
-from lstmkit.layers import GRU, LSTM, MUT, RNN, Recurrent
+from lstmkit.depth_gated import DepthGatedLSTM
+from lstmkit.layers import GRU, LSTM, MUT, RNN, ClockworkRNN, Recurrent
 
 LayerFactory = Callable[..., Recurrent]
 
-LAYERS: dict[str, LayerFactory] = {"rnn": RNN, "gru": GRU, "lstm": LSTM, "mut": MUT}
+LAYERS: dict[str, LayerFactory] = {
+    "rnn": RNN,
+    "gru": GRU,
+    "lstm": LSTM,
+    "mut": MUT,
+    "clockwork": ClockworkRNN,
+    "dglstm": DepthGatedLSTM,
+}
 """Sequence layers by name; each is called as ``factory(input_size, hidden_size, **options)``."""
 
 

@@ -1,6 +1,7 @@
 """Cells: one step of one cell family each."""
 
 from lstmkit.cells.base import LSTMState, RecurrentCell, State
+from lstmkit.cells.clockwork import ClockworkCell, ClockworkState
 from lstmkit.cells.gru import GRUCell
 from lstmkit.cells.lstm import (
     VARIANT_DESCRIPTIONS,
@@ -17,6 +18,8 @@ from lstmkit.cells.rnn import RNNCell
 __all__ = [
     "VARIANTS",
     "VARIANT_DESCRIPTIONS",
+    "ClockworkCell",
+    "ClockworkState",
     "FullGateState",
     "GRUCell",
     "LSTMCell",

@@ -142,4 +142,3 @@ class MUTCell(RecurrentCell):
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}, kind={self.kind}"
-

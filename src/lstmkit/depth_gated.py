@@ -1,0 +1,429 @@
+"""The Depth-Gated LSTM (Yao, Cohn, Vylomova, Duh & Dyer 2015, arXiv 1508.03790): a stack of
+LSTMs in which each layer's memory cell also receives the memory cell of the layer below,
+through a gate of its own, the depth gate."""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence
+
+from lstmkit._checks import (
+    check_positive_int,
+    check_probability,
+    check_state,
+    describe,
+)
+from lstmkit.cells.base import (
+    LSTMState,
+    RecurrentCell,
+    State,
+    check_sizes,
+    init_uniform_,
+    map_state,
+)
+from lstmkit.layers import Recurrent, RegularizerOptions
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+
+class DepthGatedLSTMCell(RecurrentCell):
+    r"""One time step of a whole depth-gated stack: layers 0, 1, …, L-1, bottom-up.
+
+    Layer k is an LSTM (lstmkit's standard cell, h_t = o_t * tanh(C_t)) whose input is the
+    output of the layer below, ``x_t^k = h_t^{k-1}`` (``x_t^0 = x_t``). From layer 1 up, the
+    cell also takes in the lower layer's cell of the same step through the depth gate d_t^k.
+    Per layer (B a batch, H the hidden size, I_k = I for k = 0 and H above; every line
+    ``(B, H)``)::
+
+        i_t^k = σ(W_ii^k x_t^k + b_ii^k + W_hi^k h_{t-1}^k + b_hi^k + w_ci^k * C_{t-1}^k)
+        f_t^k = σ(W_if^k x_t^k + b_if^k + W_hf^k h_{t-1}^k + b_hf^k + w_cf^k * C_{t-1}^k)
+        C̃_t^k = tanh(W_ig^k x_t^k + b_ig^k + W_hg^k h_{t-1}^k + b_hg^k)
+        d_t^k = σ(b_d^k + W_xd^k x_t^k + w_cd^k * C_{t-1}^k + w_ld^k * C_t^{k-1})   (6), k >= 1
+        C_t^k = d_t^k * C_t^{k-1} + f_t^k * C_{t-1}^k + i_t^k * C̃_t^k               (7), k >= 1
+        C_t^0 = f_t^0 * C_{t-1}^0 + i_t^0 * C̃_t^0
+        o_t^k = σ(W_io^k x_t^k + b_io^k + W_ho^k h_{t-1}^k + b_ho^k + w_co^k * C_t^k)
+        h_t^k = o_t^k * tanh(C_t^k)
+
+    (6) and (7) are the depth gate and the cell update of arXiv 1508.03790 as we read them,
+    written with the paper's symbols for the step from layer L = k - 1 to L + 1 = k; the
+    authors' workshop code (dglstm.cc of the JSALT 2015 team) computes the same forms.
+    ``W_xd`` is a full ``(H, H)`` matrix; ``w_cd`` and ``w_ld`` are diagonal, stored as
+    ``(H,)`` vectors and applied elementwise.
+
+    Choices where the paper leaves them open or where we depart from that code:
+
+    * layer 0 has no cell below it, so it is a plain LSTM with no depth gate (the code gates a
+      projection of the input into layer 1's cell; that term is not in the paper);
+    * the gates i, f, o are those of lstmkit's LSTMCell, each with its own weights (the code
+      couples f = 1 - i); the peephole terms ``w_c· * C`` of the paper's base LSTM
+      (its eqs. (1)-(5)) are there only with ``peepholes=True``, diagonal, i and f looking at
+      C_{t-1}, o at the new C_t of (7), the depth term included;
+    * dropout between layers (the ``dropout`` option) acts on x_t^k = h_t^{k-1} where it
+      enters layer k, for its gates and its depth gate alike; the lower cell C_t^{k-1} goes up
+      untouched.
+
+    Args:
+        input_size: I, the features of x_t.
+        hidden_size: H, the same in every layer.
+        num_layers: L, the depth of the stack (keyword, required). With L = 1 the cell is a
+            plain LSTM.
+        bias: whether b_ih, b_hh and b_d exist.
+        peepholes: peephole weights w_ci, w_cf, w_co in every layer.
+        forget_bias: b_f at initialisation; None gives 1.0, as lstmkit.LSTMCell (after
+            Jozefowicz et al. 2015). Needs ``bias=True``.
+        dropout: dropout on h_t^{k-1} where it enters layer k, in training mode.
+
+    Parameters of layer k (torch.nn.LSTM's names for the LSTM part, so its state dict loads;
+    inside :class:`DepthGatedLSTM` the reverse stack adds ``_reverse``)::
+
+        weight_ih_l{k}  (4H, I_k)   blocks i, f, g, o
+        weight_hh_l{k}  (4H, H)     blocks i, f, g, o
+        bias_ih_l{k}, bias_hh_l{k}  (4H,)        with bias=True
+        weight_ci_l{k}, weight_cf_l{k}, weight_co_l{k}  (H,)   with peepholes=True
+        weight_xd_l{k}  (H, H)      W_xd, k >= 1
+        weight_cd_l{k}, weight_ld_l{k}  (H,)    w_cd, w_ld, k >= 1
+        bias_d_l{k}     (H,)        b_d, k >= 1, with bias=True
+
+    All start U(-1/√H, 1/√H), as torch.nn, except the forget bias (b_if = forget_bias,
+    b_hf = 0).
+
+    State: :class:`LSTMState` ``(h, c)``, each ``(B, L·H)``, the layers side by side (layer k in
+    columns ``k·H … (k+1)·H - 1``). ``output(state)`` is the top layer's h_t^{L-1}, ``(B, H)``.
+    """
+
+    supports_recurrent_dropout = True
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        *,
+        num_layers: int,
+        bias: bool = True,
+        peepholes: bool = False,
+        forget_bias: float | None = None,
+        dropout: float = 0.0,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        check_sizes(input_size, hidden_size)
+        check_positive_int("num_layers", num_layers)
+        for name, flag in (("bias", bias), ("peepholes", peepholes)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name} must be a bool, got {describe(flag)}")
+        if forget_bias is not None:
+            if isinstance(forget_bias, bool) or not isinstance(forget_bias, (int, float)):
+                raise TypeError(f"forget_bias must be a number, got {describe(forget_bias)}")
+            if not bias:
+                raise ValueError("forget_bias sets the forget gate's bias, but bias=False")
+        check_probability("dropout", dropout)
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.bias, self.peepholes = bias, peepholes
+        self.forget_bias = None if forget_bias is None else float(forget_bias)
+        self.dropout = float(dropout)
+        H = hidden_size
+        new: dict[str, Any] = {"device": device, "dtype": dtype}
+        self._names: list[str] = []
+        for k in range(num_layers):
+            self._add(f"weight_ih_l{k}", (4 * H, input_size if k == 0 else H), new)
+            self._add(f"weight_hh_l{k}", (4 * H, H), new)
+            self._add(f"bias_ih_l{k}", (4 * H,), new, present=bias)
+            self._add(f"bias_hh_l{k}", (4 * H,), new, present=bias)
+            for gate in "ifo":
+                self._add(f"weight_c{gate}_l{k}", (H,), new, present=peepholes)
+            if k > 0:
+                self._add(f"weight_xd_l{k}", (H, H), new)
+                self._add(f"weight_cd_l{k}", (H,), new)
+                self._add(f"weight_ld_l{k}", (H,), new)
+                self._add(f"bias_d_l{k}", (H,), new, present=bias)
+        self.reset_parameters()
+
+    def _add(
+        self, name: str, shape: tuple[int, ...], new: dict[str, Any], *, present: bool = True
+    ) -> None:
+        self.register_parameter(name, nn.Parameter(torch.empty(shape, **new)) if present else None)
+        self._names.append(name)
+
+    def _get(self, name: str, k: int) -> Tensor | None:
+        value: Tensor | None = getattr(self, f"{name}_l{k}")
+        return value
+
+    def _weight(self, name: str, k: int) -> Tensor:
+        value = self._get(name, k)
+        assert value is not None
+        return value
+
+    def reset_parameters(self) -> None:
+        """torch.nn's U(-1/√H, 1/√H) for everything, then b_if = forget_bias and b_hf = 0."""
+        init_uniform_(self, tuple(self._names))
+        if not self.bias:
+            return
+        H = self.hidden_size
+        b_f = 1.0 if self.forget_bias is None else self.forget_bias
+        with torch.no_grad():
+            for k in range(self.num_layers):
+                self._weight("bias_ih", k)[H : 2 * H] = b_f  # block f of i, f, g, o
+                self._weight("bias_hh", k)[H : 2 * H] = 0.0
+
+    def project_input(self, x: Tensor) -> Tensor:
+        """Layer 0's ``W_ih^0·x + b_ih^0`` (blocks i, f, g, o): ``(..., I)`` → ``(..., 4H)``.
+        The layers above read h_t of the layer below, known only inside the step."""
+        return F.linear(x, self._weight("weight_ih", 0), self._get("bias_ih", 0))
+
+    def step(  # type: ignore[override]
+        self, xp_t: Tensor, state: LSTMState, *, h_mask: Tensor | None = None
+    ) -> LSTMState:
+        L = self.num_layers
+        h_prev = state.h.chunk(L, dim=-1)  # L × (B, H)
+        C_prev = state.c.chunk(L, dim=-1)
+        h_rec = h_prev if h_mask is None else (state.h * h_mask).chunk(L, dim=-1)  # products only
+        hs: list[Tensor] = []
+        Cs: list[Tensor] = []
+        for k in range(self.num_layers):
+            recurrent = F.linear(h_rec[k], self._weight("weight_hh", k), self._get("bias_hh", k))
+            if k == 0:
+                gates = xp_t + recurrent  # (B, 4H); layer 0's input projection came hoisted
+                h_t, C_t = self._pointwise(k, gates, C_prev[k], None)
+            else:
+                x_k = hs[-1]  # x_t^k = h_t^{k-1}
+                if self.dropout > 0:
+                    x_k = F.dropout(x_k, self.dropout, self.training)
+                gates = F.linear(x_k, self._weight("weight_ih", k), self._get("bias_ih", k))
+                gates = gates + recurrent  # (B, 4H)
+                C_lower = Cs[-1]  # C_t^{k-1}
+                d_t = torch.sigmoid(
+                    F.linear(x_k, self._weight("weight_xd", k), self._get("bias_d", k))
+                    + self._weight("weight_cd", k) * C_prev[k]
+                    + self._weight("weight_ld", k) * C_lower
+                )  # (6)
+                h_t, C_t = self._pointwise(k, gates, C_prev[k], d_t * C_lower)
+            hs.append(h_t)
+            Cs.append(C_t)
+        return LSTMState(torch.cat(hs, dim=-1), torch.cat(Cs, dim=-1))  # (B, L·H) each
+
+    def _pointwise(
+        self, k: int, gates: Tensor, C_prev: Tensor, depth: Tensor | None
+    ) -> tuple[Tensor, Tensor]:
+        """Layer k's LSTM update from its pre-activations ``(B, 4H)``; ``depth`` is the term
+        ``d_t^k * C_t^{k-1}`` of (7), None in layer 0. Returns ``(h_t, C_t)``."""
+        a_i, a_f, a_g, a_o = gates.chunk(4, dim=-1)
+        w_ci, w_cf, w_co = (self._get(f"weight_c{g}", k) for g in "ifo")
+        i_t = torch.sigmoid(a_i if w_ci is None else a_i + w_ci * C_prev)
+        f_t = torch.sigmoid(a_f if w_cf is None else a_f + w_cf * C_prev)
+        C_tilde = torch.tanh(a_g)
+        C_t = f_t * C_prev + i_t * C_tilde
+        if depth is not None:
+            C_t = depth + C_t  # (7): the lower layer's cell, through the depth gate
+        o_t = torch.sigmoid(a_o if w_co is None else a_o + w_co * C_t)
+        h_t = o_t * torch.tanh(C_t)
+        return h_t, C_t
+
+    def output(self, state: State) -> Tensor:
+        """The top layer's h_t, ``(B, H)``."""
+        assert isinstance(state, tuple)
+        return state[0][..., -self.hidden_size :]
+
+    def initial_state(
+        self, batch_size: int, *, dtype: torch.dtype, device: torch.device
+    ) -> LSTMState:
+        width = self.num_layers * self.hidden_size
+        zeros = torch.zeros(batch_size, width, dtype=dtype, device=device)
+        return LSTMState(zeros, zeros.clone())
+
+    def spawn(self, input_size: int) -> DepthGatedLSTMCell:
+        like = self._weight("weight_hh", 0)
+        return DepthGatedLSTMCell(
+            input_size,
+            self.hidden_size,
+            num_layers=self.num_layers,
+            bias=self.bias,
+            peepholes=self.peepholes,
+            forget_bias=self.forget_bias,
+            dropout=self.dropout,
+            device=like.device,
+            dtype=like.dtype,
+        )
+
+    def extra_repr(self) -> str:
+        parts = [f"{self.input_size}, {self.hidden_size}", f"num_layers={self.num_layers}"]
+        parts += [] if self.bias else ["bias=False"]
+        parts += ["peepholes=True"] if self.peepholes else []
+        parts += [] if self.forget_bias is None else [f"forget_bias={self.forget_bias}"]
+        parts += [f"dropout={self.dropout}"] if self.dropout else []
+        return ", ".join(parts)
+
+
+class DepthGatedLSTM(Recurrent):
+    r"""A depth-gated LSTM over sequences, in torch.nn.LSTM's calling convention.
+
+    ``output, (h_n, c_n) = dglstm(input, (h_0, c_0))``. Each step runs the whole stack of
+    :class:`DepthGatedLSTMCell` (see its equations): the lower layer's cell C_t^{k-1} is needed
+    at the same step, so the layers advance together rather than one after the other as in
+    torch.nn.LSTM. The :class:`lstmkit.Recurrent` underneath therefore holds one cell per
+    direction (its own ``num_layers`` attribute is 1); the depth is :attr:`depth`.
+
+    Args:
+        input_size, hidden_size: I and H.
+        num_layers: L, the depth of the gated stack (default 1: a plain LSTM; depth gates join
+            from the second layer).
+        bias, peepholes, forget_bias: as :class:`DepthGatedLSTMCell`.
+        batch_first: input and output ``(B, T, ·)``.
+        dropout: dropout on each layer's output where it enters the layer above (not on the
+            cells the depth gates carry up), in training mode; needs num_layers > 1.
+        bidirectional: a second, independent stack runs from the last step to the first; the
+            outputs of the two top layers are concatenated. Unlike torch.nn.LSTM, layer k of one
+            direction reads only layer k - 1 of the same direction, so each direction's layers
+            have the same sizes and its cells form one chain of depth gates.
+        engine: as :class:`lstmkit.Recurrent`; only the reference engine runs this cell.
+        input_dropout, recurrent_dropout, zoneout_hidden, zoneout_cell: as
+            :class:`lstmkit.Recurrent`, applied to every layer of the stack (recurrent dropout
+            on each h_{t-1}^k where it enters W_hh^k).
+
+    Shapes (T steps, B sequences, D = 2 if bidirectional else 1, L = num_layers), as
+    torch.nn.LSTM::
+
+        input       (T, B, I), (B, T, I) with batch_first, unbatched (T, I), or PackedSequence
+        h_0, c_0    (L·D, B, H), or (L·D, H) for unbatched input; row k·D + d is layer k of
+                    direction d (d = 1 the reverse stack); None gives zeros
+        output      (T, B, D·H): the top layer's h_t (batch-first, unbatched or packed as input)
+        h_n, c_n    (L·D, B, H), at each sequence's last step (lengths= and packed input too)
+
+    Parameters: the cell's, ``weight_ih_l{k}``, ``weight_hh_l{k}``, ``bias_ih_l{k}``,
+    ``bias_hh_l{k}``, ``weight_c{i,f,o}_l{k}``, ``weight_xd_l{k}``, ``weight_cd_l{k}``,
+    ``weight_ld_l{k}``, ``bias_d_l{k}``, and the same with ``_reverse``. The LSTM part has
+    torch.nn.LSTM's names and shapes, so a unidirectional torch.nn.LSTM's state dict loads with
+    ``strict=False`` (the depth gates' parameters are then the ones left missing).
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        *,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        peepholes: bool = False,
+        forget_bias: float | None = None,
+        engine: str = "auto",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        **regularizers: Unpack[RegularizerOptions],
+    ) -> None:
+        cell = DepthGatedLSTMCell(
+            input_size,
+            hidden_size,
+            num_layers=num_layers,
+            bias=bias,
+            peepholes=peepholes,
+            forget_bias=forget_bias,
+            dropout=dropout,
+            device=device,
+            dtype=dtype,
+        )
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(
+                "dropout acts between layers, so it needs num_layers > 1; "
+                f"got dropout={dropout} and num_layers=1",
+                stacklevel=2,
+            )
+        super().__init__(
+            cell,
+            bidirectional=bidirectional,
+            batch_first=batch_first,
+            engine=engine,
+            **regularizers,
+        )
+
+    def _adopt(self, cell: RecurrentCell, key: str) -> None:
+        # The cell's names already carry the layer (weight_ih_l2); the layer adds only the
+        # direction, so the names are torch.nn.LSTM's.
+        suffix = key.removeprefix("l0")  # "" or "_reverse"
+        names: dict[str, str] = {}
+        for name, p in list(cell._parameters.items()):
+            if p is None:
+                continue
+            self.register_parameter(name + suffix, p)
+            del cell._parameters[name]
+            names[name] = name + suffix
+        object.__setattr__(cell, "_lstmkit_binding", (self, names))
+
+    @property
+    def stack(self) -> DepthGatedLSTMCell:
+        """The forward direction's cell (the reverse one is ``cell(0, reverse=True)``)."""
+        cell = self.cell(0)
+        assert isinstance(cell, DepthGatedLSTMCell)
+        return cell
+
+    @property
+    def depth(self) -> int:
+        """L, the number of depth-gated layers (``num_layers`` as given)."""
+        return self.stack.num_layers
+
+    @property
+    def bias(self) -> bool:
+        return self.stack.bias
+
+    @property
+    def peepholes(self) -> bool:
+        return self.stack.peepholes
+
+    def initial_state(
+        self, batch_size: int, *, dtype: torch.dtype, device: torch.device
+    ) -> LSTMState:
+        """Zeros in torch.nn's layout: ``(h_0, c_0)``, each ``(L·D, B, H)``."""
+        shape = (self.depth * self.num_directions, batch_size, self.hidden_size)
+        zeros = torch.zeros(shape, dtype=dtype, device=device)
+        return LSTMState(zeros, zeros.clone())
+
+    def _initial_or_given(
+        self, hx: Any, *, batch_size: int, like: Tensor, unbatched: bool
+    ) -> State:
+        if hx is None:
+            return super()._initial_or_given(
+                None, batch_size=batch_size, like=like, unbatched=False
+            )
+        one = LSTMState(*(like.new_zeros(batch_size, self.hidden_size) for _ in range(2)))
+        rows = self.depth * self.num_directions
+        given = check_state(hx, one, unbatched=unbatched, what="hx", stacked=rows)
+        return map_state(self._to_stack_layout, given)  # (D, B, L·H)
+
+    def forward(
+        self,
+        input: Tensor | PackedSequence,
+        hx: Any = None,
+        *,
+        lengths: Tensor | list[int] | None = None,
+    ) -> tuple[Tensor | PackedSequence, State]:
+        output, h_n = super().forward(input, hx, lengths=lengths)
+        return output, map_state(self._to_torch_layout, h_n)
+
+    def _to_torch_layout(self, t: Tensor) -> Tensor:
+        """``(D, *batch, L·H)`` → ``(L·D, *batch, H)``, row k·D + d."""
+        split = t.reshape(*t.shape[:-1], self.depth, self.hidden_size)  # (D, *batch, L, H)
+        return split.movedim(-2, 0).flatten(0, 1)
+
+    def _to_stack_layout(self, t: Tensor) -> Tensor:
+        """``(L·D, B, H)`` → ``(D, B, L·H)``, the inverse of :meth:`_to_torch_layout`."""
+        split = t.reshape(self.depth, self.num_directions, *t.shape[1:])  # (L, D, B, H)
+        return split.movedim(0, -2).flatten(-2)
+
+    def extra_repr(self) -> str:
+        parts = [self.stack.extra_repr()]
+        if self.bidirectional:
+            parts.append("bidirectional=True")
+        if self.batch_first:
+            parts.append("batch_first=True")
+        parts += [f"{k}={v}" for k, v in vars(self.regularizers).items() if v]
+        if self.engine != "auto":
+            parts.append(f"engine={self.engine!r}")
+        return ", ".join(parts)
