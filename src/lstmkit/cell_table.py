@@ -14,10 +14,11 @@ import torch
 
 from lstmkit._machine import describe_machine
 from lstmkit.cells.lstm import VARIANT_DESCRIPTIONS
+from lstmkit.depth_gated import DepthGatedLSTM
 from lstmkit.engines.native import _NO_ONEDNN_PROJ, NativeEngine
 from lstmkit.engines.registry import select_engine
 from lstmkit.interop.torch_nn import to_torch
-from lstmkit.layers import GRU, LSTM, MUT, RNN, Recurrent
+from lstmkit.layers import GRU, LSTM, MUT, RNN, ClockworkRNN, Recurrent
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,10 @@ def demo_cells(config: DemoConfig) -> list[DemoCell]:
         DemoCell(MUT, {"kind": 1}, "MUT1", "Jozefowicz et al. 2015", square=True),
         DemoCell(MUT, {"kind": 2}, "MUT2", "Jozefowicz et al. 2015", square=True),
         DemoCell(MUT, {"kind": 3}, "MUT3", "Jozefowicz et al. 2015"),
+        DemoCell(ClockworkRNN, {}, "Clockwork RNN, periods 1, 2, 4, 8", "Koutník et al. 2014"),
+        DemoCell(
+            DepthGatedLSTM, {"num_layers": 3}, "Depth-Gated LSTM, 3 layers", "Yao et al. 2015"
+        ),
     ]
     return cells
 
