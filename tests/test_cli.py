@@ -46,7 +46,7 @@ def test_cells_prints_one_row_per_cell(capsys: pytest.CaptureFixture[str]) -> No
     out = capsys.readouterr().out
     config = DemoConfig(steps=4, batch=2, input_size=3, hidden_size=4)
     codes = [cell.code(config) for cell in demo_cells(config)]
-    assert len(set(codes)) == len(codes) == 25
+    assert len(set(codes)) == len(codes) == 26
     lines = out.splitlines()
     for code in codes:
         assert sum(line.startswith(code + " ") for line in lines) == 1, code

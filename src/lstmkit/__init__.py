@@ -21,6 +21,15 @@ from lstmkit.cells import (
 )
 from lstmkit.depth_gated import DepthGatedLSTM, DepthGatedLSTMCell
 from lstmkit.engines import Engine, engine_names, register_engine, unregister_engine
+from lstmkit.grid import (
+    Grid2dOutput,
+    GridLSTM,
+    GridLSTM2d,
+    GridLSTMCell,
+    GridLSTMState,
+    LSTMTransform,
+    lstm_transform,
+)
 from lstmkit.interop import from_torch, to_torch
 from lstmkit.layers import GRU, LSTM, MUT, RNN, ClockworkRNN, Recurrent
 
@@ -43,10 +52,16 @@ __all__ = [
     "Engine",
     "FullGateState",
     "GRUCell",
+    "Grid2dOutput",
+    "GridLSTM",
+    "GridLSTM2d",
+    "GridLSTMCell",
+    "GridLSTMState",
     "LSTMCell",
     "LSTMConfig",
     "LSTMState",
     "LSTMStep",
+    "LSTMTransform",
     "MUTCell",
     "RNNCell",
     "Recurrent",
@@ -57,6 +72,7 @@ __all__ = [
     "engine_names",
     "from_torch",
     "lstm_pointwise",
+    "lstm_transform",
     "register_engine",
     "to_torch",
     "unregister_engine",

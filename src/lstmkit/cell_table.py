@@ -17,6 +17,7 @@ from lstmkit.cells.lstm import VARIANT_DESCRIPTIONS
 from lstmkit.depth_gated import DepthGatedLSTM
 from lstmkit.engines.native import _NO_ONEDNN_PROJ, NativeEngine
 from lstmkit.engines.registry import select_engine
+from lstmkit.grid import GridLSTM
 from lstmkit.interop.torch_nn import to_torch
 from lstmkit.layers import GRU, LSTM, MUT, RNN, ClockworkRNN, Recurrent
 
@@ -92,6 +93,7 @@ def demo_cells(config: DemoConfig) -> list[DemoCell]:
         DemoCell(
             DepthGatedLSTM, {"num_layers": 3}, "Depth-Gated LSTM, 3 layers", "Yao et al. 2015"
         ),
+        DemoCell(GridLSTM, {"depth": 3}, "Grid LSTM, time × depth, 3 blocks", "Kalchbrenner 2015"),
     ]
     return cells
 

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from lstmkit._checks import check_choice, check_positive_int, describe
 from lstmkit._spec import Spec
 from lstmkit.depth_gated import DepthGatedLSTM
+from lstmkit.grid import GridLSTM
 from lstmkit.layers import GRU, LSTM, MUT, RNN, ClockworkRNN, Recurrent
 
 LayerFactory = Callable[..., Recurrent]
@@ -22,6 +23,7 @@ LAYERS: dict[str, LayerFactory] = {
     "mut": MUT,
     "clockwork": ClockworkRNN,
     "dglstm": DepthGatedLSTM,
+    "grid": GridLSTM,
 }
 """Sequence layers by name; each is called as ``factory(input_size, hidden_size, **options)``."""
 
