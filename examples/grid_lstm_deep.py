@@ -8,6 +8,8 @@ be held across the gap. Prints each network's held-out accuracy beside chance; u
 a 2-core CPU:
 
     python examples/grid_lstm_deep.py
+
+The same from the command line: ``lstmkit train --cell grid:depth=8,forget_bias=3 ...``.
 """
 
 from __future__ import annotations
@@ -15,41 +17,9 @@ from __future__ import annotations
 import argparse
 import time
 
-import torch
-import torch.nn.functional as F
+from lstmkit.train import fit
 
-import lstmkit
-from lstmkit import GridLSTM
-from lstmkit.models import SequenceModel
-from lstmkit.tasks import GapTask
-
-HIDDEN, FORGET_BIAS = 32, 3.0
-
-
-def build(name: str, depth: int) -> lstmkit.Recurrent:
-    if name == "grid":
-        return GridLSTM(HIDDEN, HIDDEN, depth=depth, batch_first=True, forget_bias=FORGET_BIAS)
-    return lstmkit.LSTM(HIDDEN, HIDDEN, num_layers=depth, batch_first=True, forget_bias=FORGET_BIAS)
-
-
-def train(name: str, task: GapTask, depth: int, steps: int, seed: int) -> float:
-    """Held-out accuracy of ``name`` ("grid" or "stacked") after ``steps`` steps of Adam."""
-    torch.manual_seed(seed)
-    model = SequenceModel(
-        build(name, depth), vocab_size=task.vocab_size, output_size=task.output_size, readout="last"
-    )
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    generator = torch.Generator().manual_seed(seed)
-    for _ in range(steps):
-        batch = task.batch(64, generator)
-        loss = F.cross_entropy(model(batch.inputs), batch.targets)
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-    held_out = task.batch(1000, torch.Generator().manual_seed(seed + 1))
-    with torch.no_grad():
-        return task.metrics(model(held_out.inputs), held_out)["accuracy"]
+HIDDEN = 32
 
 
 def main(
@@ -59,17 +29,30 @@ def main(
     models: tuple[str, ...] = ("grid", "stacked"),
     seed: int = 0,
 ) -> dict[str, float]:
-    task = GapTask(gap=gap, classes=4, distractors=8)
-    print(
-        f"gap task, gap {gap}, depth {depth}, {steps} steps of batch 64; chance {task.baseline:.2f}"
-    )
+    print(f"gap task, gap {gap}, depth {depth}, {steps} steps of batch 64")
+    cells = {  # (label, cell spec, layers)
+        "grid": ("Grid LSTM", f"grid:depth={depth},forget_bias=3", 1),
+        "stacked": ("stacked LSTM", "lstm:forget_bias=3", depth),
+    }
     results = {}
     for name in models:
+        label, cell, layers = cells[name]
         start = time.perf_counter()
-        results[name] = train(name, task, depth, steps, seed)
-        label = "Grid LSTM" if name == "grid" else "stacked LSTM"
+        result = fit(
+            cell,
+            f"gap:gap={gap},classes=4,distractors=8",
+            steps=steps,
+            hidden_size=HIDDEN,
+            num_layers=layers,
+            embedding_size=HIDDEN,
+            seed=seed,
+        )
+        results[name] = result.metrics["accuracy"]
         seconds = time.perf_counter() - start
-        print(f"{label:12s} held-out accuracy {results[name]:.3f}  ({seconds:.0f} s)")
+        print(
+            f"{label:12s} held-out accuracy {results[name]:.3f}   (chance {result.baseline:.2f}, "
+            f"{seconds:.0f} s)"
+        )
     return results
 
 
@@ -77,9 +60,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=300, help="training steps (default: 300)")
     parser.add_argument("--depth", type=int, default=8, help="blocks / layers (default: 8)")
-    parser.add_argument(
-        "--gap", type=int, default=20, help="distractors per sequence (default: 20)"
-    )
+    parser.add_argument("--gap", type=int, default=20, help="distractors per cue (default: 20)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     args = parser.parse_args()
     main(args.steps, args.depth, args.gap, seed=args.seed)

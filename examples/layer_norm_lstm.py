@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from lstmkit.train import ModelConfig, OptimConfig, RunConfig, TaskConfig, TrainConfig, Trainer
+from lstmkit.train import fit
 
 CELLS = ("lstm", "lstm:layer_norm=true", "gru", "gru:layer_norm=true")
 
@@ -19,13 +19,9 @@ CELLS = ("lstm", "lstm:layer_norm=true", "gru", "gru:layer_norm=true")
 def main(steps: int = 400, length: int = 50, seed: int = 0) -> dict[str, float]:
     results = {}
     for cell in CELLS:
-        config = TrainConfig(
-            model=ModelConfig(cell=cell, hidden_size=32),
-            task=TaskConfig("adding", {"length": length}),
-            optim=OptimConfig(lr=1e-2),
-            run=RunConfig(steps, batch_size=32, eval_every=steps, early_stop=False, seed=seed),
+        result = fit(
+            cell, f"adding:length={length}", steps=steps, hidden_size=32, batch_size=32, seed=seed
         )
-        result = Trainer(config, progress=False).fit()
         results[cell] = result.metrics[result.metric]
         baseline = f"{result.baseline:.3f} ({result.baseline_note})"
         print(f"{cell:22s} held-out {result.metric} {results[cell]:.4f}   baseline {baseline}")

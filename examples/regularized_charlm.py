@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from lstmkit.train import ModelConfig, OptimConfig, RunConfig, TaskConfig, TrainConfig, Trainer
+from lstmkit.train import fit
 
 SETTINGS = {
     "none": "lstm",
@@ -27,14 +27,18 @@ SETTINGS = {
 def train(cell: str, steps: int, chars: int, seed: int) -> tuple[float, float, float]:
     """Training bits per character (the mean of the last 50 steps), held-out bits per character,
     and the unigram baseline, after ``steps`` steps of ``cell``."""
-    config = TrainConfig(
-        model=ModelConfig(cell=cell, hidden_size=192, embedding_size=32),
-        task=TaskConfig("charlm", {"max_chars": chars, "length": 64}),
-        optim=OptimConfig(lr=5e-3),
-        run=RunConfig(steps, batch_size=32, eval_every=steps, early_stop=False, seed=seed),
-    )
     losses: list[float] = []
-    result = Trainer(config, progress=False, on_step=lambda _, loss: losses.append(loss)).fit()
+    result = fit(
+        cell,
+        f"charlm:max_chars={chars},length=64",
+        steps=steps,
+        hidden_size=192,
+        embedding_size=32,
+        batch_size=32,
+        lr=5e-3,
+        seed=seed,
+        on_step=lambda _, loss: losses.append(loss),
+    )
     train_bpc = sum(losses[-50:]) / len(losses[-50:]) / math.log(2)
     return train_bpc, result.metrics["bpc"], result.baseline
 

@@ -43,3 +43,20 @@ def test_training_example_runs(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "runs" / "gap80" / "checkpoint.pt").is_file()
+
+
+def test_one_call_training_example_runs(tmp_path: Path) -> None:
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    one_call = [b for b in blocks if "= fit(" in b]
+    assert len(one_call) == 1
+    script = tmp_path / "fit.py"
+    script.write_text(one_call[0] + "\nassert result.metrics['accuracy'] > 0.9, result\n")
+    done = subprocess.run(
+        [sys.executable, "-W", "error", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert list(tmp_path.iterdir()) == [script]  # nothing written beside it

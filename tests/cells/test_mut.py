@@ -132,6 +132,6 @@ def test_recurrent_dropout_masks_only_the_products() -> None:
 
 
 def test_the_three_learn_a_gap() -> None:
-    results = load_example("mut_cells").main(steps=150, gap=12, kinds=(1, 3))
+    results = load_example("mut_cells").main(steps=150, gap=12, kinds=(1, 3), seeds=1)
     for kind in (1, 3):
-        assert results[f"MUT{kind}"] > 0.9  # chance is 1/4
+        assert results[f"MUT{kind}"][0] > 0.9  # chance is 1/4

@@ -22,6 +22,7 @@ from lstmkit.train import (
     TaskConfig,
     TrainConfig,
     Trainer,
+    fit,
     load_checkpoint,
     save_checkpoint,
     step_seed,
@@ -266,3 +267,28 @@ def test_training_lowers_the_loss_and_logs(tmp_path: Path) -> None:
     evals = [line for line in lines if "eval" in line]
     assert [e["step"] for e in evals] == [8, 16, 24, 32, 40]
     assert result.metrics == evals[-1]["eval"]
+
+
+def test_fit_is_the_trainer_in_one_call(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    losses: list[float] = []
+    result = fit(
+        "gru:reset_after=false",
+        "gap:gap=4,classes=3",
+        steps=30,
+        hidden_size=12,
+        lr=5e-3,
+        seed=3,
+        on_step=lambda _, loss: losses.append(loss),
+    )
+    config = TrainConfig(
+        model=ModelConfig(cell="gru:reset_after=false", hidden_size=12),
+        task=TaskConfig("gap", {"gap": 4, "classes": 3}),
+        optim=OptimConfig(lr=5e-3),
+        run=RunConfig(steps=30, eval_every=30, early_stop=False, seed=3),
+    )
+    same = Trainer(config, progress=False).fit()
+    assert len(losses) == 30
+    assert result.steps == same.steps == 30
+    assert result.metrics == same.metrics  # bitwise: the same run
+    assert list(tmp_path.iterdir()) == []  # nothing written

@@ -8,6 +8,7 @@ from lstmkit.train.trainer import (
     TrainResult,
     build_model,
     evaluate,
+    fit,
     step_seed,
 )
 
@@ -22,6 +23,7 @@ __all__ = [
     "Trainer",
     "build_model",
     "evaluate",
+    "fit",
     "load_checkpoint",
     "save_checkpoint",
     "step_seed",

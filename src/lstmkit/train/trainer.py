@@ -17,11 +17,19 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from lstmkit._spec import Spec
 from lstmkit.models import SequenceModel, build_layer
 from lstmkit.tasks import Batch, Task, make_task
 from lstmkit.train import distributed
 from lstmkit.train.checkpoint import load_checkpoint, save_checkpoint
-from lstmkit.train.config import OptimConfig, TrainConfig, validate
+from lstmkit.train.config import (
+    ModelConfig,
+    OptimConfig,
+    RunConfig,
+    TaskConfig,
+    TrainConfig,
+    validate,
+)
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
@@ -503,3 +511,34 @@ def _progress_bar(show: bool | None, total: int, initial: int, cfg: TrainConfig,
         dynamic_ncols=True,
         leave=False,
     )
+
+
+def fit(
+    cell: str,
+    task: str,
+    *,
+    steps: int,
+    hidden_size: int = 64,
+    num_layers: int = 1,
+    embedding_size: int = 16,
+    batch_size: int = 64,
+    lr: float = 1e-2,
+    seed: int = 0,
+    on_step: Callable[[int, float], None] | None = None,
+) -> TrainResult:
+    """Trains a layer named by a spec (``"lstm"``, ``"grid:depth=4"``) on a task named by a spec
+    (``"gap:gap=20"``, ``"adding:length=50"``) for ``steps`` steps and evaluates it once at the
+    end, in memory: no files, no progress bar, no early stop. The short form of building a
+    :class:`TrainConfig` and calling :class:`Trainer`, for notebooks and examples."""
+    task_spec = Spec.parse(task)
+    config = TrainConfig(
+        model=ModelConfig(
+            cell=cell, hidden_size=hidden_size, num_layers=num_layers, embedding_size=embedding_size
+        ),
+        task=TaskConfig(task_spec.name, dict(task_spec.options)),
+        optim=OptimConfig(lr=lr),
+        run=RunConfig(
+            steps=steps, batch_size=batch_size, eval_every=steps, early_stop=False, seed=seed
+        ),
+    )
+    return Trainer(config, progress=False, on_step=on_step).fit()
