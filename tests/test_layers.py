@@ -172,6 +172,12 @@ VARIANT_LAYERS = {
     "GRU_cho": lambda: lstmkit.GRU(I, H, num_layers=2, bidirectional=True, reset_after=False),
     "RNN": lambda: lstmkit.RNN(I, H, num_layers=2, bidirectional=True),
     "MUT3": lambda: lstmkit.MUT(I, H, kind=3, num_layers=2, bidirectional=True),
+    "LN_LSTM_peep_proj": lambda: lstmkit.LSTM(
+        I, H, num_layers=2, bidirectional=True, layer_norm=True, peepholes="ifo", proj_size=P
+    ),
+    "LN_GRU_cho": lambda: lstmkit.GRU(
+        I, H, num_layers=2, bidirectional=True, layer_norm=True, reset_after=False
+    ),
 }
 
 
@@ -244,6 +250,20 @@ def test_state_dict_round_trip_through_a_file(tmp_path) -> None:
     x = torch.randn(T, B, I)
     torch.testing.assert_close(other(x)[0], layer(x)[0], rtol=0, atol=0)
     assert set(layer.state_dict()) >= {"weight_gg_l1_reverse", "weight_ci_l0", "weight_hr_l1"}
+
+
+@pytest.mark.parametrize("name", ["LN_LSTM_peep_proj", "LN_GRU_cho"])
+def test_layer_norm_state_dict_round_trip(name: str, tmp_path) -> None:
+    layer = VARIANT_LAYERS[name]()
+    with torch.no_grad():  # gains and biases away from their initial 1 and 0
+        for p in layer.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    torch.save(layer.state_dict(), tmp_path / "layer.pt")
+    other = VARIANT_LAYERS[name]()
+    other.load_state_dict(torch.load(tmp_path / "layer.pt", weights_only=True))
+    x = torch.randn(T, B, I)
+    torch.testing.assert_close(other(x)[0], layer(x)[0], rtol=0, atol=0)
+    assert any(k.startswith("ln_") for k in layer.state_dict())
 
 
 @pytest.mark.parametrize("copier", [lambda m: pickle.loads(pickle.dumps(m)), copy.deepcopy])
