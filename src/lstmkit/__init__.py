@@ -21,6 +21,7 @@ from lstmkit.cells import (
 )
 from lstmkit.depth_gated import DepthGatedLSTM, DepthGatedLSTMCell
 from lstmkit.engines import Engine, engine_names, register_engine, unregister_engine
+from lstmkit.gradient_flow import GradientFlow, gradient_flow
 from lstmkit.grid import (
     Grid2dOutput,
     GridLSTM,
@@ -32,6 +33,7 @@ from lstmkit.grid import (
 )
 from lstmkit.interop import from_torch, to_torch
 from lstmkit.layers import GRU, LSTM, MUT, RNN, ClockworkRNN, Recurrent
+from lstmkit.tracing import Trace, trace
 
 __version__ = "0.1.0"
 
@@ -52,6 +54,7 @@ __all__ = [
     "Engine",
     "FullGateState",
     "GRUCell",
+    "GradientFlow",
     "Grid2dOutput",
     "GridLSTM",
     "GridLSTM2d",
@@ -67,13 +70,16 @@ __all__ = [
     "Recurrent",
     "RecurrentCell",
     "State",
+    "Trace",
     "__version__",
     "doubly_stochastic_penalty",
     "engine_names",
     "from_torch",
+    "gradient_flow",
     "lstm_pointwise",
     "lstm_transform",
     "register_engine",
     "to_torch",
+    "trace",
     "unregister_engine",
 ]

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lstmkit import tracing
 from lstmkit._checks import check_input_tensor, check_positive_int, describe
 from lstmkit.cells.base import LSTMState
 from lstmkit.cells.lstm import LSTMCell
@@ -173,6 +174,8 @@ class AttentionDecoder(nn.Module):
             else h_prev.new_ones(h_prev.shape[0], 1)
         )
         z = beta * torch.bmm(alpha.unsqueeze(1), annotations).squeeze(1)  # (B, D)
+        if tracing.RECORDING is not None:
+            tracing.record(self, alpha_t=alpha, beta_t=beta)
         return z, alpha, beta
 
     def _check(self, inputs: Tensor, annotations: Tensor, mask: Tensor | None) -> Tensor:

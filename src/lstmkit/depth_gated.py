@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
+from lstmkit import tracing
 from lstmkit._checks import (
     check_positive_int,
     check_probability,
@@ -186,11 +187,14 @@ class DepthGatedLSTMCell(RecurrentCell):
         h_rec = h_prev if h_mask is None else (state.h * h_mask).chunk(L, dim=-1)  # products only
         hs: list[Tensor] = []
         Cs: list[Tensor] = []
+        seen: dict[str, list[Tensor]] | None = None
+        if tracing.RECORDING is not None:
+            seen = {"i_t": [], "f_t": [], "C_tilde": [], "o_t": [], "d_t": []}
         for k in range(self.num_layers):
             recurrent = F.linear(h_rec[k], self._weight("weight_hh", k), self._get("bias_hh", k))
             if k == 0:
                 gates = xp_t + recurrent  # (B, 4H); layer 0's input projection came hoisted
-                h_t, C_t = self._pointwise(k, gates, C_prev[k], None)
+                h_t, C_t = self._pointwise(k, gates, C_prev[k], None, seen)
             else:
                 x_k = hs[-1]  # x_t^k = h_t^{k-1}
                 if self.dropout > 0:
@@ -203,16 +207,28 @@ class DepthGatedLSTMCell(RecurrentCell):
                     + self._weight("weight_cd", k) * C_prev[k]
                     + self._weight("weight_ld", k) * C_lower
                 )  # (6)
-                h_t, C_t = self._pointwise(k, gates, C_prev[k], d_t * C_lower)
+                if seen is not None:
+                    seen["d_t"].append(d_t)
+                h_t, C_t = self._pointwise(k, gates, C_prev[k], d_t * C_lower, seen)
             hs.append(h_t)
             Cs.append(C_t)
-        return LSTMState(torch.cat(hs, dim=-1), torch.cat(Cs, dim=-1))  # (B, L·H) each
+        new = LSTMState(torch.cat(hs, dim=-1), torch.cat(Cs, dim=-1))  # (B, L·H) each
+        if seen is not None:  # every layer side by side, as in the state
+            joined = {name: torch.cat(v, dim=-1) for name, v in seen.items() if v}
+            tracing.record(self, **joined, C_t=new.c, h_t=new.h)
+        return new
 
     def _pointwise(
-        self, k: int, gates: Tensor, C_prev: Tensor, depth: Tensor | None
+        self,
+        k: int,
+        gates: Tensor,
+        C_prev: Tensor,
+        depth: Tensor | None,
+        seen: dict[str, list[Tensor]] | None,
     ) -> tuple[Tensor, Tensor]:
         """Layer k's LSTM update from its pre-activations ``(B, 4H)``; ``depth`` is the term
-        ``d_t^k * C_t^{k-1}`` of (7), None in layer 0. Returns ``(h_t, C_t)``."""
+        ``d_t^k * C_t^{k-1}`` of (7), None in layer 0. Returns ``(h_t, C_t)`` and appends the
+        gates to ``seen`` when a trace is recording."""
         a_i, a_f, a_g, a_o = gates.chunk(4, dim=-1)
         w_ci, w_cf, w_co = (self._get(f"weight_c{g}", k) for g in "ifo")
         i_t = torch.sigmoid(a_i if w_ci is None else a_i + w_ci * C_prev)
@@ -223,6 +239,9 @@ class DepthGatedLSTMCell(RecurrentCell):
             C_t = depth + C_t  # (7): the lower layer's cell, through the depth gate
         o_t = torch.sigmoid(a_o if w_co is None else a_o + w_co * C_t)
         h_t = o_t * torch.tanh(C_t)
+        if seen is not None:
+            for name, value in (("i_t", i_t), ("f_t", f_t), ("C_tilde", C_tilde), ("o_t", o_t)):
+                seen[name].append(value)
         return h_t, C_t
 
     def output(self, state: State) -> Tensor:

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lstmkit import tracing
 from lstmkit._checks import check_choice, check_input_tensor, check_positive_int, describe
 from lstmkit.cells.base import RecurrentCell, check_sizes
 from lstmkit.layers import Recurrent
@@ -342,7 +343,10 @@ class GridLSTMCell(RecurrentCell):
                 h_t = h_t_new
             h_time.append(h_t)
             m_time.append(m_t)
-        return GridLSTMState(h_d, torch.cat(h_time, dim=-1), torch.cat(m_time, dim=-1))
+        new = GridLSTMState(h_d, torch.cat(h_time, dim=-1), torch.cat(m_time, dim=-1))
+        if tracing.RECORDING is not None:  # the blocks side by side, as in the state
+            tracing.record(self, h_time=new.h_time, m_time=new.m_time, h_t=new.h)
+        return new
 
     def spawn(self, input_size: int) -> GridLSTMCell:
         return GridLSTMCell(

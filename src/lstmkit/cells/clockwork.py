@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lstmkit import tracing
 from lstmkit._checks import check_choice, check_positive_int, describe
 from lstmkit.cells.base import RecurrentCell, check_sizes, init_uniform_
 
@@ -156,7 +157,10 @@ class ClockworkCell(RecurrentCell):
         h_in = h_prev if h_mask is None else h_prev * h_mask  # recurrent dropout: product only
         a_t = xp_t + F.linear(h_in, self.weight_hh * self.recurrent_mask)  # slow feeds fast only
         h_new = torch.tanh(a_t) if self.nonlinearity == "tanh" else torch.relu(a_t)
-        h_t = torch.where(self.active(t), h_new, h_prev)  # inactive modules keep their value
+        active = self.active(t)
+        h_t = torch.where(active, h_new, h_prev)  # inactive modules keep their value
+        if tracing.RECORDING is not None:
+            tracing.record(self, active=active.to(h_t.dtype), h_t=h_t)
         t_next = torch.remainder(torch.round(t) + 1, self.cycle)
         return ClockworkState(h_t, t_next)
 

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lstmkit import tracing
 from lstmkit._checks import describe
 from lstmkit.cells.base import (
     TORCH_WEIGHTS,
@@ -144,6 +145,8 @@ class GRUCell(RecurrentCell):
             z_t = torch.sigmoid(x_z + h_z)
             n_t = torch.tanh(x_n + self._recurrent(r_t * h_in, slice(2 * H, 3 * H)))  # reset before
         h_t = (1 - z_t) * n_t + z_t * h_prev
+        if tracing.RECORDING is not None:
+            tracing.record(self, r_t=r_t, z_t=z_t, n_t=n_t, h_t=h_t)
         return h_t
 
     def spawn(self, input_size: int) -> GRUCell:

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lstmkit import tracing
 from lstmkit._checks import check_choice, describe
 from lstmkit.cells.base import (
     TORCH_WEIGHTS,
@@ -512,6 +513,11 @@ class LSTMCell(RecurrentCell):
             ln_c=self._ln_c(),
         )
         h_t = s.h_t if self.weight_hr is None else F.linear(s.h_t, self.weight_hr)  # (B, P)
+        if tracing.RECORDING is not None:
+            m_t = {} if self.weight_hr is None else {"m_t": s.h_t}
+            tracing.record(
+                self, i_t=s.i_t, f_t=s.f_t, C_tilde=s.C_tilde, C_t=s.C_t, o_t=s.o_t, h_t=h_t, **m_t
+            )
         if self.config.full_gate_recurrence:
             activations = {"i": s.i_t, "f": s.f_t, "o": s.o_t}
             a_t = torch.cat([activations[g] for g in self.config.recurrent_gates], dim=-1)  # type: ignore[misc]

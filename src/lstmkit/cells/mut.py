@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lstmkit import tracing
 from lstmkit._checks import describe
 from lstmkit.cells.base import RecurrentCell, check_sizes, init_uniform_
 
@@ -129,6 +130,8 @@ class MUTCell(RecurrentCell):
             r = torch.sigmoid(x_r + F.linear(h_in, self.weight_hr))
         candidate = torch.tanh(F.linear(r * h_in, self.weight_hh) + x_h)
         h_next = candidate * z + h * (1 - z)
+        if tracing.RECORDING is not None:
+            tracing.record(self, z_t=z, r_t=r, h_t=h_next)
         return h_next
 
     def spawn(self, input_size: int) -> MUTCell:

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from lstmkit import tracing
 from lstmkit._checks import check_choice, describe
 from lstmkit.cells.base import (
     TORCH_WEIGHTS,
@@ -84,6 +85,8 @@ class RNNCell(RecurrentCell):
         h_prev = state if h_mask is None else state * h_mask  # recurrent dropout on h_{t-1}
         pre = xp_t + F.linear(h_prev, self.weight_hh, self.bias_hh)
         h_t = torch.tanh(pre) if self.nonlinearity == "tanh" else torch.relu(pre)
+        if tracing.RECORDING is not None:
+            tracing.record(self, h_t=h_t)
         return h_t
 
     def spawn(self, input_size: int) -> RNNCell:

@@ -1,0 +1,263 @@
+"""Traces: every named intermediate of every cell at every step of a real forward pass.
+
+``lstmkit.trace(model, inputs)`` runs ``model(*inputs)`` once with every lstmkit layer on the
+reference engine and records what each cell computes at each step, under keys
+``"<cell>.<name>"``: ``<cell>`` is the cell's place in the model (``rnn.l0``,
+``rnn.l1_reverse``, ``decoder.cell``), ``<name>`` the post's symbol for the quantity::
+
+    LSTM family   i_t, f_t, C_tilde, C_t, o_t, h_t   (a gate that a variant removes is absent;
+                  with a projection h_t is the projected output, m_t the hidden state before it)
+X
+    RNN           h_t
+    MUT1-3        z_t, r_t, h_t
+    Clockwork     active (1.0 where a unit's module updated), h_t
+    Depth-Gated   i_t, f_t, C_tilde, d_t (the depth gate), C_t, o_t, h_t: every layer side by
+                  side, (B, L·H) ((B, (L-1)·H) for d_t), as in the cell's state
+    Grid (time)   h_time, m_time (every block's time vectors side by side), h_t (the output)
+    attention     alpha_t (the weights over the annotations), beta_t (the context gate)
+
+Every traced tensor is time-major, ``(T, B, ...)``, one entry per step in the order of the input
+(a reverse direction's steps are put back in input order). Recording is a module-level switch
+that the cells test once per step; with no trace running it is never on, so a forward pass
+that is not traced does no recording work at all (cells test
+``lstmkit.tracing.RECORDING is not None`` and nothing more).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence
+
+from lstmkit._checks import describe
+
+
+class Recorder:
+    """Collects what the cells report during one traced forward pass."""
+
+    def __init__(self, places: dict[int, str], *, keep_graph: bool) -> None:
+        self.places = places  # id(module) -> its key in the trace
+        self.keep_graph = keep_graph
+        self.steps: dict[str, list[dict[str, Tensor]]] = {}
+
+    def add(self, module: nn.Module, values: dict[str, Tensor | float]) -> None:
+        place = self.places.get(id(module))
+        if place is None:
+            return  # a module outside the traced model
+        kept = {
+            name: (v if self.keep_graph else v.detach())
+            for name, v in values.items()
+            if isinstance(v, Tensor)
+        }
+        self.steps.setdefault(place, []).append(kept)
+
+
+RECORDING: Recorder | None = None
+"""The recorder of the trace now running, or None (always, outside :func:`trace`)."""
+
+
+def record(cell: nn.Module, **values: Tensor | float) -> None:
+    """Reports one step's intermediates of ``cell``. Cells call it only when
+    ``lstmkit.tracing.RECORDING is not None``; values that are not tensors (a gate a variant
+    removed, fixed at 1.0) are left out."""
+    if RECORDING is not None:
+        RECORDING.add(cell, values)
+
+
+@dataclass
+class Trace:
+    """The recorded intermediates of one forward pass: ``values["rnn.l0.f_t"]`` is ``(T, B, H)``.
+
+    ``outputs`` is what the model returned (not saved with the trace); ``meta`` holds plain
+    JSON-able facts: for each traced cell its class and whether it runs in reverse.
+    """
+
+    values: dict[str, Tensor]
+    meta: dict[str, Any] = field(default_factory=dict)
+    outputs: Any = None
+
+    def __getitem__(self, key: str) -> Tensor:
+        try:
+            return self.values[key]
+        except KeyError:
+            raise KeyError(
+                f"no {key!r} in this trace; it has {', '.join(sorted(self.values))}"
+            ) from None
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.values
+
+    def keys(self) -> list[str]:
+        return sorted(self.values)
+
+    @property
+    def cells(self) -> list[str]:
+        """The traced cells' keys (``rnn.l0``, ...), in the order they ran."""
+        return list(self.meta.get("cells", {}))
+
+    def names(self, cell: str) -> list[str]:
+        """The quantities recorded for ``cell`` (``["C_t", "C_tilde", "f_t", ...]``)."""
+        prefix = cell + "."
+        found = sorted(k[len(prefix) :] for k in self.values if k.startswith(prefix))
+        if not found:
+            raise KeyError(f"no cell {cell!r} in this trace; it has {', '.join(self.cells)}")
+        return found
+
+    def save(self, path: str | Path) -> Path:
+        """Writes the trace to ``.npz`` (NumPy) or ``.safetensors``, chosen by the suffix."""
+        target = Path(path)
+        arrays = {k: v.detach().cpu().contiguous() for k, v in self.values.items()}
+        meta = json.dumps(self.meta)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.suffix == ".npz":
+            entries = {k: _to_numpy(v) for k, v in arrays.items()}
+            entries["__meta__"] = np.array(meta)
+            np.savez_compressed(target, **entries)  # type: ignore[arg-type]
+        elif target.suffix == ".safetensors":
+            from safetensors.torch import save_file
+
+            save_file(arrays, str(target), metadata={"lstmkit": meta})
+        else:
+            raise ValueError(f"a trace is saved as .npz or .safetensors, got {target.name!r}")
+        return target
+
+    @classmethod
+    def load(cls, path: str | Path) -> Trace:
+        """Reads a trace that :meth:`save` wrote; never runs code from the file."""
+        source = Path(path)
+        if not source.is_file():
+            raise FileNotFoundError(f"no trace at {source}")
+        if source.suffix == ".npz":
+            with np.load(source, allow_pickle=False) as data:
+                if "__meta__" not in data.files:
+                    raise ValueError(f"{source} is not an lstmkit trace (no __meta__ entry)")
+                meta = json.loads(str(data["__meta__"]))
+                values = {k: torch.from_numpy(data[k]) for k in data.files if k != "__meta__"}
+        elif source.suffix == ".safetensors":
+            from safetensors import safe_open
+
+            with safe_open(str(source), framework="pt") as f:
+                header = f.metadata() or {}
+                if "lstmkit" not in header:
+                    raise ValueError(f"{source} is not an lstmkit trace (no lstmkit metadata)")
+                meta = json.loads(header["lstmkit"])
+                values = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+        else:
+            raise ValueError(f"a trace is read from .npz or .safetensors, got {source.name!r}")
+        return cls(values, meta)
+
+
+def _to_numpy(t: Tensor) -> np.ndarray:
+    if t.dtype == torch.bfloat16:
+        t = t.float()
+    return t.numpy()
+
+
+def trace(model: nn.Module, inputs: Tensor | Sequence[Any], *, keep_graph: bool = False) -> Trace:
+    """Runs ``model(*inputs)`` (or ``model(inputs)`` for one tensor) once and records every
+    intermediate of every lstmkit cell in it; see the module's docstring for the names.
+
+    The layers run on the reference engine for the pass (their engine setting is put back
+    after), so the outputs equal an untraced pass on the reference engine exactly and the
+    faster engines' within their tested tolerance. The model runs as it is: call ``.eval()``
+    first for evaluation behaviour. Without ``keep_graph`` the pass runs under
+    ``torch.no_grad()``; with it, the recorded tensors stay in the autograd graph (as
+    :func:`lstmkit.gradient_flow` needs).
+
+    Sequences must all have the same length: a packed batch, or ``lengths=``, changes the
+    number of rows from step to step, which a ``(T, B, ...)`` trace cannot hold.
+    """
+    outputs, recorder, cells = run_recorded(model, inputs, keep_graph=keep_graph)
+    values: dict[str, Tensor] = {}
+    for key, steps in recorder.steps.items():
+        reverse = key in cells and cells[key][1]
+        ordered = steps[::-1] if reverse else steps
+        for name in ordered[0]:
+            per_step = [s[name] for s in ordered]
+            shapes = {tuple(t.shape) for t in per_step}
+            if len(shapes) > 1:
+                raise ValueError(
+                    f"{key}.{name} changed shape from step to step ({sorted(shapes)}): the "
+                    "sequences differ in length (a packed batch or lengths=); trace a batch of "
+                    "equal-length sequences"
+                )
+            values[f"{key}.{name}"] = torch.stack(per_step)
+    classes = {path or type(m).__name__: type(m).__name__ for path, m in model.named_modules()}
+    meta = {
+        "cells": {
+            key: {
+                "class": type(cells[key][0]).__name__ if key in cells else classes[key],
+                "reverse": key in cells and cells[key][1],
+            }
+            for key in recorder.steps
+        }
+    }
+    return Trace(values, meta, outputs)
+
+
+def run_recorded(
+    model: nn.Module, inputs: Tensor | Sequence[Any], *, keep_graph: bool
+) -> tuple[Any, Recorder, dict[str, tuple[nn.Module, bool]]]:
+    """Runs ``model`` once with recording on: its outputs, the recorder with every step's
+    values (in the order the steps ran), and the traced cells by key with their direction."""
+    global RECORDING
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {describe(model)}")
+    one = isinstance(inputs, (Tensor, PackedSequence))  # a PackedSequence is a tuple too
+    args = (inputs,) if one else tuple(inputs)
+    cells = _traced_cells(model)
+    if not cells:
+        raise ValueError(f"{type(model).__name__} has no lstmkit cell to trace")
+    if RECORDING is not None:
+        raise RuntimeError("a trace is already running; traces do not nest")
+    places = {id(m): path or type(m).__name__ for path, m in model.named_modules()}
+    places |= {id(cell): key for key, (cell, _) in cells.items()}
+    recorder = Recorder(places, keep_graph=keep_graph)
+    with _reference_engines(model), torch.enable_grad() if keep_graph else torch.no_grad():
+        RECORDING = recorder
+        try:
+            outputs = model(*args)
+        finally:
+            RECORDING = None
+    return outputs, recorder, cells
+
+
+def _traced_cells(model: nn.Module) -> dict[str, tuple[nn.Module, bool]]:
+    """The cells of ``model``'s lstmkit layers by key (``rnn.l0_reverse``), with whether each runs
+    in reverse; a cell used on its own is traced under its module path."""
+    from lstmkit.cells.base import RecurrentCell
+    from lstmkit.layers import Recurrent
+
+    found: dict[str, tuple[nn.Module, bool]] = {}
+    for path, module in model.named_modules():
+        if isinstance(module, Recurrent):
+            for key, cell in module.cells.items():
+                found[f"{path}.{key}" if path else key] = (cell, key.endswith("_reverse"))
+    inside = {id(cell) for cell, _ in found.values()}
+    for path, module in model.named_modules():
+        if isinstance(module, RecurrentCell) and id(module) not in inside:
+            found[path or type(module).__name__] = (module, False)
+    return found
+
+
+@contextmanager
+def _reference_engines(model: nn.Module) -> Iterator[None]:
+    from lstmkit.layers import Recurrent
+
+    layers = [m for m in model.modules() if isinstance(m, Recurrent)]
+    before = [layer.engine for layer in layers]
+    try:
+        for layer in layers:
+            layer.engine = "reference"
+        yield
+    finally:
+        for layer, engine in zip(layers, before, strict=True):
+            layer.engine = engine
