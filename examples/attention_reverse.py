@@ -64,7 +64,7 @@ def batch(
     return digits, previous, target
 
 
-def main(steps: int = 600, length: int = 8, seed: int = 0) -> float:
+def main(steps: int = 600, length: int = 8, seed: int = 0, plot: str | None = None) -> float:
     torch.manual_seed(seed)
     model = Reverser()
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
@@ -85,6 +85,12 @@ def main(steps: int = 600, length: int = 8, seed: int = 0) -> float:
     print(f"held-out accuracy of greedy decoding: {accuracy:.3f} (chance {1 / DIGITS:.2f})")
     looked = alphas.mean(0).argmax(-1).tolist()  # where step t attends most, on average
     print(f"step t attends most to position {looked} (reversing: {list(range(length))[::-1]})")
+    if plot is not None:
+        from lstmkit import plots
+
+        shown = "".join(map(str, digits[0].tolist()))
+        plots.attention(alphas[0], inputs=shown, outputs=shown[::-1], path=plot)
+        print(f"the attention of the first held-out sequence is in {plot}")
     return accuracy
 
 
@@ -97,5 +103,6 @@ if __name__ == "__main__":
         "--length", type=int, default=8, help="digits per sequence (default: %(default)s)"
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    parser.add_argument("--plot", help="save the attention weights of one sequence (.png, .svg)")
     args = parser.parse_args()
-    main(args.steps, args.length, args.seed)
+    main(args.steps, args.length, args.seed, args.plot)

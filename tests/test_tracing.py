@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -9,9 +12,19 @@ import torch.nn.functional as F
 
 import lstmkit
 from lstmkit import Trace, tracing
+from lstmkit.cli import main as cli_main
 from lstmkit.gradient_flow import gradient_flow
 from lstmkit.models import SequenceModel
 from lstmkit.tasks import make_task
+from lstmkit.train import (
+    ModelConfig,
+    RunConfig,
+    TaskConfig,
+    TrainConfig,
+    Trainer,
+    build_model,
+    load_run,
+)
 from tests.equations import np64, sigmoid
 
 T, B, I, H = 6, 3, 4, 5
@@ -291,3 +304,61 @@ def test_gradient_flow_refuses_sequences_of_different_lengths() -> None:
     )
     with pytest.raises(ValueError, match="needs sequences of one length"):
         gradient_flow(model, task)
+
+
+def _tiny_charlm_run(out: Path) -> Path:
+    config = TrainConfig(
+        model=ModelConfig(cell="lstm", hidden_size=8),
+        task=TaskConfig("charlm", {"max_chars": 5000, "length": 20}),
+        run=RunConfig(steps=3, batch_size=4, eval_every=3, eval_size=4, early_stop=False),
+    )
+    Trainer(config, out_dir=out, progress=False).fit()
+    return out / "checkpoint.pt"
+
+
+def test_trace_command_records_a_trained_model(tmp_path: Path) -> None:
+    checkpoint = _tiny_charlm_run(tmp_path / "run")
+    text = 'print("x")\n'
+    assert cli_main(["trace", str(checkpoint), "--text", text, "-o", str(tmp_path / "t.npz")]) == 0
+    saved = Trace.load(tmp_path / "t.npz")
+    model, task = load_run(checkpoint)
+    again = lstmkit.trace(model, task.encode(text)[None])
+    assert (
+        saved.keys()
+        == again.keys()
+        == sorted(f"rnn.l0.{n}" for n in ("C_t", "C_tilde", "f_t", "h_t", "i_t", "o_t"))
+    )
+    for key in saved.values:
+        assert torch.equal(saved[key], again[key])
+    assert saved["rnn.l0.C_t"].shape == (len(text), 1, 8)
+    assert cli_main(["trace", str(checkpoint), "-o", str(tmp_path / "b.safetensors")]) == 0
+    assert Trace.load(tmp_path / "b.safetensors")["rnn.l0.h_t"].shape == (20, 1, 8)
+
+
+def test_gradient_flow_command_plots_and_writes_the_numbers(tmp_path: Path) -> None:
+    out = tmp_path / "flow.png"
+    argv = ["gradient-flow", "--cell", "rnn", "--cell", "lstm", "--task", "gap:gap=6"]
+    assert cli_main([*argv, "--hidden-size", "8", "--batch-size", "4", "-o", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    numbers = json.loads(out.with_suffix(".json").read_text())
+    assert [n["label"] for n in numbers] == ["rnn", "lstm"]
+    task = make_task("gap", gap=6)
+    torch.manual_seed(0)
+    config = TrainConfig(model=ModelConfig(cell="lstm", hidden_size=8), task=TaskConfig("gap"))
+    direct = gradient_flow(build_model(config, task), "gap:gap=6", batch_size=4)
+    np.testing.assert_allclose(numbers[1]["h_norm"], direct.h_norm, rtol=1e-6, atol=0)
+    assert numbers[0]["c_norm"] is None
+
+
+def test_plot_and_explain_commands_on_a_trained_model(tmp_path: Path) -> None:
+    checkpoint = _tiny_charlm_run(tmp_path / "run")
+    text = 'if a < b:\n    print("x")\n'
+    assert cli_main(["plot", str(checkpoint), "--text", text, "-o", str(tmp_path / "p")]) == 0
+    names = sorted(p.name for p in (tmp_path / "p").iterdir())
+    quantities = ("C_t", "C_tilde", "f_t", "h_t", "i_t", "o_t", "units")
+    assert names == sorted([*(f"rnn.l0.{q}.png" for q in quantities), "saturation.png"])
+    page = tmp_path / "page.html"
+    assert cli_main(["explain", str(checkpoint), "--text", text, "-o", str(page)]) == 0
+    html = page.read_text()
+    assert "a < b" not in html  # the user's text never lands unescaped
+    assert html.count("<script") == html.count("</script>")

@@ -21,6 +21,7 @@ from lstmkit.cells import (
 )
 from lstmkit.depth_gated import DepthGatedLSTM, DepthGatedLSTMCell
 from lstmkit.engines import Engine, engine_names, register_engine, unregister_engine
+from lstmkit.explain import explain_checkpoint, explain_page, interpretable_units
 from lstmkit.gradient_flow import GradientFlow, gradient_flow
 from lstmkit.grid import (
     Grid2dOutput,
@@ -74,8 +75,11 @@ __all__ = [
     "__version__",
     "doubly_stochastic_penalty",
     "engine_names",
+    "explain_checkpoint",
+    "explain_page",
     "from_torch",
     "gradient_flow",
+    "interpretable_units",
     "lstm_pointwise",
     "lstm_transform",
     "register_engine",

@@ -7,6 +7,7 @@ loss, an LSTM's ‖∂L/∂C_t‖ much more slowly: the picture of the post's ce
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,7 +60,7 @@ def gradient_flow(
         spec = Spec.parse(task)
         task_obj, task_name = make_task(spec.name, **spec.options), task
     elif isinstance(task, Task):
-        task_obj, task_name = task, task.describe()
+        task_obj, task_name = task, _spec(task)
     else:
         raise TypeError(f"task must be a Task or a task spec string, got {describe(task)}")
     check_positive_int("batch_size", batch_size)
@@ -95,3 +96,10 @@ def gradient_flow(
         h_norm=norms(grads[:T], hs),
         c_norm=norms(grads[T:], cs) if cs else None,
     )
+
+
+def _spec(task: Task) -> str:
+    """A task as the spec that builds it, its options at their defaults left out."""
+    defaults = {name: p.default for name, p in inspect.signature(type(task)).parameters.items()}
+    changed = [f"{k}={v}" for k, v in task.options().items() if k in defaults and v != defaults[k]]
+    return task.name + (":" + ",".join(changed) if changed else "")

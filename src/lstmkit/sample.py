@@ -6,9 +6,22 @@ from pathlib import Path
 
 import torch
 
+from lstmkit.models import SequenceModel
 from lstmkit.train.checkpoint import load_checkpoint
-from lstmkit.train.config import TrainConfig
-from lstmkit.train.trainer import model_for
+from lstmkit.train.trainer import model_from_checkpoint
+
+
+def load_charlm(checkpoint: str | Path) -> tuple[SequenceModel, str]:
+    """The model of a ``charlm`` checkpoint, in eval mode, and its vocabulary: character ``k`` of
+    the vocabulary is token ``k``, and any character outside it is token ``len(vocabulary)``."""
+    state = load_checkpoint(checkpoint)
+    if state["task"]["name"] != "charlm":
+        raise ValueError(
+            f"{checkpoint} was trained on the {state['task']['name']!r} task; expected a "
+            "'charlm' checkpoint"
+        )
+    vocabulary: str = state["task"]["state"]["vocabulary"]
+    return model_from_checkpoint(state), vocabulary
 
 
 @torch.no_grad()
@@ -32,25 +45,10 @@ def sample_text(
         raise ValueError(f"length must be >= 0, got {length}")
     if not temperature > 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
-    state = load_checkpoint(checkpoint)
-    if state["task"]["name"] != "charlm":
-        raise ValueError(
-            f"{checkpoint} was trained on the {state['task']['name']!r} task; sampling needs a "
-            "'charlm' checkpoint"
-        )
-    vocabulary: str = state["task"]["state"]["vocabulary"]
-    info = state["model_info"]
-    if top_k is not None and not 1 <= top_k <= info["output_size"]:
-        raise ValueError(f"top_k must be in [1, {info['output_size']}], got {top_k}")
-    model = model_for(
-        TrainConfig.from_dict(state["config"]),
-        vocab_size=info["vocab_size"],
-        input_size=info["input_size"],
-        output_size=info["output_size"],
-        readout=info["readout"],
-    )
-    model.load_state_dict(state["model"])
-    model.eval()
+    model, vocabulary = load_charlm(checkpoint)
+    output_size = model.head.out_features
+    if top_k is not None and not 1 <= top_k <= output_size:
+        raise ValueError(f"top_k must be in [1, {output_size}], got {top_k}")
     index = {c: i for i, c in enumerate(vocabulary)}
     unknown = len(vocabulary)
     codes = torch.tensor([[index.get(c, unknown) for c in prompt]])  # (1, T)

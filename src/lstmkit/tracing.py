@@ -7,7 +7,7 @@ reference engine and records what each cell computes at each step, under keys
 
     LSTM family   i_t, f_t, C_tilde, C_t, o_t, h_t   (a gate that a variant removes is absent;
                   with a projection h_t is the projected output, m_t the hidden state before it)
-X
+    GRU           r_t, z_t, n_t, h_t   (z_t as torch.nn's: h_t = (1 - z_t)·n_t + z_t·h_{t-1})
     RNN           h_t
     MUT1-3        z_t, r_t, h_t
     Clockwork     active (1.0 where a unit's module updated), h_t
@@ -97,6 +97,9 @@ class Trace:
 
     def keys(self) -> list[str]:
         return sorted(self.values)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
 
     @property
     def cells(self) -> list[str]:

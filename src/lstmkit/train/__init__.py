@@ -9,6 +9,7 @@ from lstmkit.train.trainer import (
     build_model,
     evaluate,
     fit,
+    load_run,
     step_seed,
 )
 
@@ -25,6 +26,7 @@ __all__ = [
     "evaluate",
     "fit",
     "load_checkpoint",
+    "load_run",
     "save_checkpoint",
     "step_seed",
 ]

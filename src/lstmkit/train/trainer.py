@@ -542,3 +542,27 @@ def fit(
         ),
     )
     return Trainer(config, progress=False, on_step=on_step).fit()
+
+
+def model_from_checkpoint(state: dict[str, Any]) -> SequenceModel:
+    """The trained model of a loaded checkpoint (see :func:`load_checkpoint`), in eval mode."""
+    info = state["model_info"]
+    model = model_for(
+        TrainConfig.from_dict(state["config"]),
+        vocab_size=info["vocab_size"],
+        input_size=info["input_size"],
+        output_size=info["output_size"],
+        readout=info["readout"],
+    )
+    model.load_state_dict(state["model"])
+    return model.eval()
+
+
+def load_run(checkpoint: str | Path) -> tuple[SequenceModel, Task]:
+    """The trained model of a checkpoint (in evaluation mode) and the task it was trained on,
+    rebuilt as the run built it (a character model's vocabulary included). Reads the file
+    without running code from it."""
+    state = load_checkpoint(checkpoint)
+    config = TrainConfig.from_dict(state["config"])
+    task = make_task(config.task.name, **{**config.task.options, **state["task"]["state"]})
+    return model_from_checkpoint(state), task
