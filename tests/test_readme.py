@@ -28,35 +28,29 @@ def test_quickstart_runs(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
 
 
-def test_training_example_runs(tmp_path: Path) -> None:
+def run_block(containing: str, checks: str, script: Path) -> None:
+    """Runs the README's one Python block that contains ``containing``, then ``checks``, as a
+    script in the script's folder, with warnings as errors."""
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
-    training = [b for b in blocks if "Trainer(" in b]
-    assert len(training) == 1
-    script = tmp_path / "train.py"
-    script.write_text(training[0] + "\nassert result.solved, result\n")
+    found = [b for b in blocks if containing in b]
+    assert len(found) == 1, f"expected one README block with {containing!r}, found {len(found)}"
+    script.write_text(found[0] + checks)
     done = subprocess.run(
         [sys.executable, "-W", "error", str(script)],
         capture_output=True,
         text=True,
         timeout=240,
-        cwd=tmp_path,
+        cwd=script.parent,
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_training_example_runs(tmp_path: Path) -> None:
+    run_block("Trainer(", "\nassert result.solved, result\n", tmp_path / "train.py")
     assert (tmp_path / "runs" / "gap80" / "checkpoint.pt").is_file()
 
 
 def test_one_call_training_example_runs(tmp_path: Path) -> None:
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
-    one_call = [b for b in blocks if "= fit(" in b]
-    assert len(one_call) == 1
     script = tmp_path / "fit.py"
-    script.write_text(one_call[0] + "\nassert result.metrics['accuracy'] > 0.9, result\n")
-    done = subprocess.run(
-        [sys.executable, "-W", "error", str(script)],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        cwd=tmp_path,
-    )
-    assert done.returncode == 0, done.stderr
+    run_block("= fit(", "\nassert result.metrics['accuracy'] > 0.9, result\n", script)
     assert list(tmp_path.iterdir()) == [script]  # nothing written beside it
