@@ -192,13 +192,21 @@ def test_bad_trace_files_and_arguments(tmp_path) -> None:
         lstmkit.trace(torch.nn.Linear(I, H), torch.randn(B, I))
 
 
-def test_sequences_of_different_lengths_are_refused() -> None:
-    layer = lstmkit.LSTM(I, H, batch_first=True)
+def test_sequences_of_different_lengths_are_traced_in_batch_order() -> None:
+    layer = lstmkit.LSTM(I, H, num_layers=2, bidirectional=True, batch_first=True)
+    x = torch.randn(B, T, I)
+    lengths = [3, T, 2]  # unsorted: the packed batch runs them in another order
+    by_lengths = lstmkit.trace(layer, (x,), lengths=lengths)
     packed = torch.nn.utils.rnn.pack_padded_sequence(
-        torch.randn(B, T, I), torch.tensor([T, 3, 2]), batch_first=True
+        x, torch.tensor(lengths), batch_first=True, enforce_sorted=False
     )
-    with pytest.raises(ValueError, match="differ in length"):
-        lstmkit.trace(layer, packed)
+    by_packing = lstmkit.trace(layer, packed)
+    for b, n in enumerate(lengths):
+        alone = lstmkit.trace(layer, x[b : b + 1, :n])
+        for key in alone:
+            for traced in (by_lengths, by_packing):
+                torch.testing.assert_close(traced[key][:n, b], alone[key][:, 0], rtol=0, atol=1e-6)
+                assert torch.isnan(traced[key][n:, b]).all()  # nothing past the length
 
 
 def test_the_other_cells_record_what_they_have() -> None:

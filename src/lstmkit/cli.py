@@ -769,10 +769,9 @@ def _trace_checkpoint(checkpoint: Path, text: str | None, batch_size: int, seed:
             raise ValueError(f"--text needs a charlm checkpoint; {checkpoint} is {task.name}")
         if not text:
             raise ValueError("--text must have at least one character")
-        inputs = task.encode(text)[None]  # (1, T)
-    else:
-        inputs = task.batch(batch_size, torch.Generator().manual_seed(seed)).inputs
-    return trace(model, inputs)
+        return trace(model, task.encode(text)[None])  # (1, T)
+    batch = task.batch(batch_size, torch.Generator().manual_seed(seed))
+    return trace(model, (batch.inputs, batch.lengths))  # NaN past each sequence's length
 
 
 def trace_command(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
+from lstmkit import tracing
 from lstmkit._checks import (
     check_input_tensor,
     check_lengths,
@@ -322,6 +323,8 @@ class Recurrent(nn.Module):
         if input.sorted_indices is not None:
             order = input.sorted_indices
             state = map_state(lambda s: s.index_select(1, order), state)
+        if tracing.RECORDING is not None:
+            tracing.RECORDING.layout(self.cells.values(), input.sorted_indices)
         data, h_n = self._engine_for_call().run(self, input.data, input.batch_sizes, state)
         if input.unsorted_indices is not None:
             back = input.unsorted_indices

@@ -26,7 +26,7 @@ that is not traced does no recording work at all (cells test
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +47,15 @@ class Recorder:
         self.places = places  # id(module) -> its key in the trace
         self.keep_graph = keep_graph
         self.steps: dict[str, list[dict[str, Tensor]]] = {}
+        self.layouts: dict[str, Tensor | None] = {}  # key -> a packed batch's sorted_indices
+
+    def layout(self, cells: Iterable[nn.Module], sorted_indices: Tensor | None) -> None:
+        """Notes that ``cells`` run over a packed batch: their step t holds the first n_t
+        sequences of the batch sorted by length, ``sorted_indices`` (None: unsorted)."""
+        for cell in cells:
+            key = self.places.get(id(cell))
+            if key is not None:
+                self.layouts[key] = sorted_indices
 
     def add(self, module: nn.Module, values: dict[str, Tensor | float]) -> None:
         place = self.places.get(id(module))
@@ -164,9 +173,16 @@ def _to_numpy(t: Tensor) -> np.ndarray:
     return t.numpy()
 
 
-def trace(model: nn.Module, inputs: Tensor | Sequence[Any], *, keep_graph: bool = False) -> Trace:
-    """Runs ``model(*inputs)`` (or ``model(inputs)`` for one tensor) once and records every
-    intermediate of every lstmkit cell in it; see the module's docstring for the names.
+def trace(
+    model: nn.Module,
+    inputs: Tensor | PackedSequence | Sequence[Any],
+    *,
+    keep_graph: bool = False,
+    **kwargs: Any,
+) -> Trace:
+    """Runs ``model(*inputs, **kwargs)`` (``model(inputs, **kwargs)`` for one tensor or packed
+    batch) once and records every intermediate of every lstmkit cell in it; see the module's
+    docstring for the names. ``kwargs`` go to the model (``lengths=`` for instance).
 
     The layers run on the reference engine for the pass (their engine setting is put back
     after), so the outputs equal an untraced pass on the reference engine exactly and the
@@ -175,24 +191,20 @@ def trace(model: nn.Module, inputs: Tensor | Sequence[Any], *, keep_graph: bool 
     ``torch.no_grad()``; with it, the recorded tensors stay in the autograd graph (as
     :func:`lstmkit.gradient_flow` needs).
 
-    Sequences must all have the same length: a packed batch, or ``lengths=``, changes the
-    number of rows from step to step, which a ``(T, B, ...)`` trace cannot hold.
+    Sequences of different lengths (a packed batch, or ``lengths=``) are traced too: each
+    traced tensor is still ``(T, B, ...)`` in the batch's order, NaN past a sequence's length.
     """
-    outputs, recorder, cells = run_recorded(model, inputs, keep_graph=keep_graph)
+    outputs, recorder, cells = run_recorded(model, inputs, keep_graph=keep_graph, **kwargs)
     values: dict[str, Tensor] = {}
     for key, steps in recorder.steps.items():
         reverse = key in cells and cells[key][1]
         ordered = steps[::-1] if reverse else steps
         for name in ordered[0]:
             per_step = [s[name] for s in ordered]
-            shapes = {tuple(t.shape) for t in per_step}
-            if len(shapes) > 1:
-                raise ValueError(
-                    f"{key}.{name} changed shape from step to step ({sorted(shapes)}): the "
-                    "sequences differ in length (a packed batch or lengths=); trace a batch of "
-                    "equal-length sequences"
-                )
-            values[f"{key}.{name}"] = torch.stack(per_step)
+            if key in recorder.layouts:
+                values[f"{key}.{name}"] = _unpack(per_step, recorder.layouts[key])
+            else:
+                values[f"{key}.{name}"] = torch.stack(per_step)
     classes = {path or type(m).__name__: type(m).__name__ for path, m in model.named_modules()}
     meta = {
         "cells": {
@@ -206,8 +218,23 @@ def trace(model: nn.Module, inputs: Tensor | Sequence[Any], *, keep_graph: bool 
     return Trace(values, meta, outputs)
 
 
+def _unpack(per_step: list[Tensor], sorted_indices: Tensor | None) -> Tensor:
+    """Steps of a packed batch, ``(n_t, ...)`` each in input order, as ``(T, B, ...)`` in the
+    batch's own order, NaN past each sequence's length."""
+    first = per_step[0]  # the longest step: every sequence takes part
+    full = first.new_full((len(per_step), *first.shape), float("nan"))
+    rows = torch.arange(first.shape[0]) if sorted_indices is None else sorted_indices.cpu()
+    for t, value in enumerate(per_step):
+        full[t, rows[: value.shape[0]].to(full.device)] = value
+    return full
+
+
 def run_recorded(
-    model: nn.Module, inputs: Tensor | Sequence[Any], *, keep_graph: bool
+    model: nn.Module,
+    inputs: Tensor | PackedSequence | Sequence[Any],
+    *,
+    keep_graph: bool,
+    **kwargs: Any,
 ) -> tuple[Any, Recorder, dict[str, tuple[nn.Module, bool]]]:
     """Runs ``model`` once with recording on: its outputs, the recorder with every step's
     values (in the order the steps ran), and the traced cells by key with their direction."""
@@ -227,7 +254,7 @@ def run_recorded(
     with _reference_engines(model), torch.enable_grad() if keep_graph else torch.no_grad():
         RECORDING = recorder
         try:
-            outputs = model(*args)
+            outputs = model(*args, **kwargs)
         finally:
             RECORDING = None
     return outputs, recorder, cells
