@@ -15,7 +15,7 @@ from lstmkit import Trace, tracing
 from lstmkit.cli import main as cli_main
 from lstmkit.gradient_flow import gradient_flow
 from lstmkit.models import SequenceModel
-from lstmkit.tasks import make_task
+from lstmkit.tasks import Task, make_task
 from lstmkit.train import (
     ModelConfig,
     RunConfig,
@@ -241,15 +241,18 @@ def test_attention_weights_are_traced() -> None:
     assert trace["cell.C_t"].shape == (4, 2, H)  # the decoder's own LSTM cell, step by step
 
 
+def model_for(layer: lstmkit.Recurrent, task: Task) -> SequenceModel:
+    """A float64 model of ``layer`` sized for ``task``, read at the last step."""
+    model = SequenceModel(
+        layer, vocab_size=task.vocab_size, output_size=task.output_size, readout="last"
+    )
+    return model.to(F64)
+
+
 def test_gradient_flow_equals_autograd_through_an_unrolled_rnn() -> None:
     task = make_task("gap", gap=7, classes=3, distractors=4)
     torch.manual_seed(0)
-    model = SequenceModel(
-        lstmkit.RNN(6, H, batch_first=True, dtype=F64),
-        vocab_size=task.vocab_size,
-        output_size=task.output_size,
-        readout="last",
-    ).to(F64)
+    model = model_for(lstmkit.RNN(6, H, batch_first=True), task)
     flow = gradient_flow(model, task, batch_size=8, seed=4)
     # by hand: the same batch, the recurrence unrolled, autograd on every h_t
     batch = task.batch(8, torch.Generator().manual_seed(4))
@@ -278,12 +281,7 @@ def test_gradient_flow_equals_autograd_through_an_unrolled_rnn() -> None:
 def test_gradient_flow_of_the_lstm_cell_state() -> None:
     task = make_task("gap", gap=5, classes=3, distractors=4)
     torch.manual_seed(1)
-    model = SequenceModel(
-        lstmkit.LSTM(6, H, batch_first=True, dtype=F64),
-        vocab_size=task.vocab_size,
-        output_size=task.output_size,
-        readout="last",
-    ).to(F64)
+    model = model_for(lstmkit.LSTM(6, H, batch_first=True), task)
     flow = gradient_flow(model, "gap:gap=5,classes=3,distractors=4", batch_size=4, label="lstm")
     batch = task.batch(4, torch.Generator().manual_seed(0))
     cell = model.rnn.cell(0)
@@ -304,12 +302,7 @@ def test_gradient_flow_of_the_lstm_cell_state() -> None:
 
 def test_gradient_flow_refuses_sequences_of_different_lengths() -> None:
     task = make_task("gap", gap=3, max_gap=6)
-    model = SequenceModel(
-        lstmkit.RNN(4, H, batch_first=True),
-        vocab_size=task.vocab_size,
-        output_size=task.output_size,
-        readout="last",
-    )
+    model = model_for(lstmkit.RNN(4, H, batch_first=True), task)
     with pytest.raises(ValueError, match="needs sequences of one length"):
         gradient_flow(model, task)
 
