@@ -86,7 +86,7 @@ def main(steps: int = 600, length: int = 8, seed: int = 0, plot: str | None = No
     looked = alphas.mean(0).argmax(-1).tolist()  # where step t attends most, on average
     print(f"step t attends most to position {looked} (reversing: {list(range(length))[::-1]})")
     if plot is not None:
-        from lstmkit import plots
+        from lstmkit.analysis import plots
 
         shown = "".join(map(str, digits[0].tolist()))
         plots.attention(alphas[0], inputs=shown, outputs=shown[::-1], path=plot)

@@ -1,42 +1,63 @@
 """lstmkit: the LSTM of "Understanding LSTM Networks" and every variant it names, as
 torch.nn-compatible PyTorch layers."""
 
-from lstmkit.attention import AttentionDecoder, AttentionOutput, doubly_stochastic_penalty
+from lstmkit import _moved
+from lstmkit._warnings import EngineFallbackWarning, LstmkitWarning
+from lstmkit.analysis import (
+    GradientFlow,
+    Trace,
+    explain_checkpoint,
+    explain_page,
+    gradient_flow,
+    interpretable_units,
+    trace,
+)
 from lstmkit.cells import (
     VARIANT_DESCRIPTIONS,
     VARIANTS,
     ClockworkCell,
     ClockworkState,
+    DepthGatedLSTMCell,
     FullGateState,
+    GridLSTMCell,
+    GridLSTMState,
     GRUCell,
     LSTMCell,
     LSTMConfig,
     LSTMState,
     LSTMStep,
+    LSTMTransform,
     MUTCell,
     RecurrentCell,
     RNNCell,
     State,
     lstm_pointwise,
-)
-from lstmkit.depth_gated import DepthGatedLSTM, DepthGatedLSTMCell
-from lstmkit.engines import Engine, engine_names, register_engine, unregister_engine
-from lstmkit.explain import explain_checkpoint, explain_page, interpretable_units
-from lstmkit.gradient_flow import GradientFlow, gradient_flow
-from lstmkit.grid import (
-    Grid2dOutput,
-    GridLSTM,
-    GridLSTM2d,
-    GridLSTMCell,
-    GridLSTMState,
-    LSTMTransform,
     lstm_transform,
 )
+from lstmkit.engines import Engine, engine_names, register_engine, unregister_engine
 from lstmkit.interop import from_torch, to_torch
-from lstmkit.layers import GRU, LSTM, MUT, RNN, ClockworkRNN, Recurrent
-from lstmkit.tracing import Trace, trace
+from lstmkit.layers import (
+    GRU,
+    LSTM,
+    MUT,
+    RNN,
+    ClockworkRNN,
+    DepthGatedLSTM,
+    GridLSTM,
+    Recurrent,
+    register_layer,
+)
+from lstmkit.modules import (
+    AttentionDecoder,
+    AttentionOutput,
+    Grid2dOutput,
+    GridLSTM2d,
+    doubly_stochastic_penalty,
+)
 
 __version__ = "0.1.0"
+
+_moved.install()  # the first layout's module paths, with a DeprecationWarning
 
 __all__ = [
     "GRU",
@@ -53,6 +74,7 @@ __all__ = [
     "DepthGatedLSTM",
     "DepthGatedLSTMCell",
     "Engine",
+    "EngineFallbackWarning",
     "FullGateState",
     "GRUCell",
     "GradientFlow",
@@ -66,6 +88,7 @@ __all__ = [
     "LSTMState",
     "LSTMStep",
     "LSTMTransform",
+    "LstmkitWarning",
     "MUTCell",
     "RNNCell",
     "Recurrent",
@@ -83,6 +106,7 @@ __all__ = [
     "lstm_pointwise",
     "lstm_transform",
     "register_engine",
+    "register_layer",
     "to_torch",
     "trace",
     "unregister_engine",

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import Tensor
 
-if TYPE_CHECKING:
-    from lstmkit.cells.base import RecurrentCell, State
+from lstmkit._state import State
 
 
 def describe(value: object) -> str:
@@ -43,15 +42,6 @@ def check_choice(name: str, value: object, choices: Sequence[str]) -> None:
         raise ValueError(f"unknown {name} {value!r}; expected one of {valid}")
 
 
-def parameter_of(cell: RecurrentCell) -> Tensor | None:
-    """A tensor that carries the cell's dtype and device, or None for a parameter-free cell."""
-    bound = cell.__dict__.get("_lstmkit_binding")
-    if bound is not None:
-        for name in bound[1]:
-            return getattr(cell, name)  # type: ignore[no-any-return]
-    return next(iter(cell.parameters()), None)
-
-
 def check_input_tensor(input: object, *, what: str, like: Tensor | None) -> Tensor:
     if not isinstance(input, Tensor):
         raise TypeError(f"{what} must be a Tensor, got {describe(input)}")
@@ -69,22 +59,6 @@ def check_input_tensor(input: object, *, what: str, like: Tensor | None) -> Tens
                 "move one of them"
             )
     return input
-
-
-def check_step_input(cell: RecurrentCell, input: object) -> bool:
-    """Validates one step's input for a cell; returns whether it is unbatched."""
-    x = check_input_tensor(input, what="input", like=parameter_of(cell))
-    if x.dim() not in (1, 2):
-        raise ValueError(
-            f"input must be (batch, input_size) or unbatched (input_size,), got {x.dim()}-D "
-            f"with shape {tuple(x.shape)}"
-        )
-    if x.shape[-1] != cell.input_size:
-        raise ValueError(
-            f"input.size(-1) must be equal to input_size. Expected {cell.input_size}, "
-            f"got {x.shape[-1]}"
-        )
-    return x.dim() == 1
 
 
 def check_state(

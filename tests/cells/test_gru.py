@@ -9,8 +9,9 @@ from torch import nn
 
 import lstmkit
 from lstmkit import GRUCell
-from tests.equations import gru_sequence, np64
 from tests.helpers import assert_step_gradients
+from tests.references import np64
+from tests.references.gru import gru_sequence
 
 B, I, H = 3, 5, 6
 

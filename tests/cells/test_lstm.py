@@ -11,8 +11,9 @@ from torch import nn
 
 import lstmkit
 from lstmkit import FullGateState, LSTMCell, LSTMState
-from tests.equations import LSTMFlags, lstm_sequence, lstm_weights, np64
 from tests.helpers import assert_step_gradients
+from tests.references import np64
+from tests.references.lstm import LSTMFlags, lstm_sequence, lstm_weights
 
 B, I, H, P = 3, 5, 6, 4
 

@@ -10,8 +10,9 @@ import torch
 
 import lstmkit
 from lstmkit import MUTCell
-from tests.equations import mut_sequence, np64
 from tests.helpers import assert_step_gradients, load_example
+from tests.references import np64
+from tests.references.mut import mut_sequence
 
 B, H = 3, 5
 

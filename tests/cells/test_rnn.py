@@ -9,8 +9,9 @@ from torch import nn
 
 import lstmkit
 from lstmkit import RNNCell
-from tests.equations import np64, rnn_sequence
 from tests.helpers import assert_step_gradients
+from tests.references import np64
+from tests.references.rnn import rnn_sequence
 
 B, I, H = 3, 5, 6
 

@@ -16,15 +16,15 @@ A state is a tensor ``h`` of shape ``(B, H)`` or a named tuple of such tensors w
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, NamedTuple, TypeAlias
+from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
 import torch
 from torch import Tensor, nn
 
-from lstmkit._checks import check_positive_int, check_state, check_step_input
+from lstmkit._checks import check_input_tensor, check_state
+from lstmkit._state import State, map_state
 
-State: TypeAlias = Tensor | tuple[Tensor, ...]
-"""A cell's state: one tensor, or a named tuple of tensors whose first field is ``h``."""
+__all__ = ["LSTMState", "RecurrentCell", "State", "parameter_of"]
 
 
 class LSTMState(NamedTuple):
@@ -36,18 +36,11 @@ class LSTMState(NamedTuple):
     """Cell state C_t (the post's "conveyor belt"), ``(B, H)``."""
 
 
-def map_state(fn: Any, state: State) -> State:
-    """Applies ``fn`` to every tensor of ``state``, keeping its structure."""
-    if isinstance(state, Tensor):
-        return fn(state)  # type: ignore[no-any-return]
-    return type(state)(*(fn(s) for s in state)) if _is_namedtuple(state) else tuple(map(fn, state))
+S = TypeVar("S", bound=State)
+"""A cell's own state type: ``Tensor``, :class:`LSTMState`, ..."""
 
 
-def _is_namedtuple(value: object) -> bool:
-    return isinstance(value, tuple) and hasattr(value, "_fields")
-
-
-class RecurrentCell(nn.Module):
+class RecurrentCell(nn.Module, Generic[S]):
     """Base class of every cell: one step of a recurrent network.
 
     Subclasses set ``input_size`` and ``hidden_size`` and implement :meth:`step`; they override
@@ -55,7 +48,8 @@ class RecurrentCell(nn.Module):
     when part of the step depends on the input alone, and :meth:`spawn` so that
     :class:`lstmkit.Recurrent` can build further layers and directions of the same kind.
 
-    Calling a cell takes one step, the way ``torch.nn.LSTMCell`` does::
+    A cell is generic in its state type ``S`` (``RecurrentCell[LSTMState]``). Calling it takes
+    one step, the way ``torch.nn.LSTMCell`` does::
 
         state = cell(x_t, state)   # x_t: (B, input_size) or unbatched (input_size,)
     """
@@ -78,22 +72,26 @@ class RecurrentCell(nn.Module):
         """
         return x
 
-    def step(self, xp_t: Tensor, state: State) -> State:
-        """One step from an already projected input slice ``xp_t`` of shape ``(B, G)``."""
+    def step(self, xp_t: Tensor, state: S, *, h_mask: Tensor | None = None) -> S:
+        """One step from an already projected input slice ``xp_t`` of shape ``(B, G)``.
+
+        ``h_mask`` ``(B, O)``, given only when :attr:`supports_recurrent_dropout`, is a
+        recurrent-dropout mask the step multiplies h_{t-1} by where it enters a matrix product.
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement step(xp_t, state)")
 
-    def output(self, state: State) -> Tensor:
+    def output(self, state: S) -> Tensor:
         """What the layer emits for this state: ``h``, the state's first field."""
         return state if isinstance(state, Tensor) else state[0]
 
-    def initial_state(self, batch_size: int, *, dtype: torch.dtype, device: torch.device) -> State:
+    def initial_state(self, batch_size: int, *, dtype: torch.dtype, device: torch.device) -> S:
         """The zero state for a batch of ``batch_size``; a given state must have its shapes.
 
         By default one tensor h of shape ``(B, hidden_size)``; cells with more state override it.
         """
-        return torch.zeros(batch_size, self.hidden_size, dtype=dtype, device=device)
+        return torch.zeros(batch_size, self.hidden_size, dtype=dtype, device=device)  # type: ignore[return-value]
 
-    def spawn(self, input_size: int) -> RecurrentCell:
+    def spawn(self, input_size: int) -> RecurrentCell[S]:
         """A fresh, independently initialised cell like this one that takes ``input_size`` features.
 
         :class:`lstmkit.Recurrent` calls it to build layers above the first and reverse directions.
@@ -104,18 +102,32 @@ class RecurrentCell(nn.Module):
             "the same configuration with the given input size"
         )
 
-    def forward(self, input: Tensor, hx: State | None = None) -> State:
+    def forward(self, input: Tensor, hx: State | None = None) -> S:
         """One step. ``input``: ``(B, input_size)`` or ``(input_size,)``; ``hx`` as
         :meth:`initial_state` gives it (zeros when omitted), unbatched when ``input`` is."""
-        unbatched = check_step_input(self, input)
+        unbatched = self._check_step_input(input)
         x = input.unsqueeze(0) if unbatched else input
         expected = self.initial_state(x.shape[0], dtype=x.dtype, device=x.device)
-        if hx is None:
-            state = expected
-        else:
-            state = check_state(hx, expected, unbatched=unbatched, what="hx")
+        state = expected
+        if hx is not None:
+            state = check_state(hx, expected, unbatched=unbatched, what="hx")  # type: ignore[assignment]
         new = self.step(self.project_input(x), state)
-        return map_state(lambda s: s.squeeze(0), new) if unbatched else new
+        return map_state(lambda s: s.squeeze(0), new) if unbatched else new  # type: ignore[return-value]
+
+    def _check_step_input(self, input: object) -> bool:
+        """Validates one step's input; returns whether it is unbatched."""
+        x = check_input_tensor(input, what="input", like=parameter_of(self))
+        if x.dim() not in (1, 2):
+            raise ValueError(
+                f"input must be (batch, input_size) or unbatched (input_size,), got {x.dim()}-D "
+                f"with shape {tuple(x.shape)}"
+            )
+        if x.shape[-1] != self.input_size:
+            raise ValueError(
+                f"input.size(-1) must be equal to input_size. Expected {self.input_size}, "
+                f"got {x.shape[-1]}"
+            )
+        return x.dim() == 1
 
     def __getattr__(self, name: str) -> Any:
         # Inside lstmkit.Recurrent a cell's parameters live on the layer under torch.nn's names
@@ -126,41 +138,10 @@ class RecurrentCell(nn.Module):
         return super().__getattr__(name)
 
 
-def add_torch_weights(
-    cell: nn.Module,
-    rows: int,
-    *,
-    input_size: int,
-    recurrent_size: int,
-    bias: bool,
-    device: torch.device | str | None,
-    dtype: torch.dtype | None,
-) -> None:
-    """Registers torch.nn's recurrent parameters on ``cell``: ``weight_ih (rows, input_size)``,
-    ``weight_hh (rows, recurrent_size)`` and, with ``bias``, ``bias_ih`` and ``bias_hh (rows,)``
-    (None without)."""
-    new: dict[str, Any] = {"device": device, "dtype": dtype}
-    cell.weight_ih = nn.Parameter(torch.empty(rows, input_size, **new))
-    cell.weight_hh = nn.Parameter(torch.empty(rows, recurrent_size, **new))
-    cell.register_parameter("bias_ih", nn.Parameter(torch.empty(rows, **new)) if bias else None)
-    cell.register_parameter("bias_hh", nn.Parameter(torch.empty(rows, **new)) if bias else None)
-
-
-TORCH_WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-"""The parameters every torch.nn recurrent cell has (the biases may be None)."""
-
-
-def init_uniform_(cell: RecurrentCell, names: tuple[str, ...]) -> None:
-    """torch.nn's initialisation of recurrent weights, U(-1/√H, 1/√H), for the named parameters
-    of ``cell`` that are not None."""
-    bound = 1.0 / cell.hidden_size**0.5
-    with torch.no_grad():
-        for name in names:
-            p = getattr(cell, name)
-            if p is not None:
-                p.uniform_(-bound, bound)
-
-
-def check_sizes(input_size: int, hidden_size: int) -> None:
-    check_positive_int("input_size", input_size)
-    check_positive_int("hidden_size", hidden_size)
+def parameter_of(cell: nn.Module) -> Tensor | None:
+    """A tensor that carries the cell's dtype and device, or None for a parameter-free cell."""
+    bound = cell.__dict__.get("_lstmkit_binding")
+    if bound is not None:
+        for name in bound[1]:
+            return getattr(cell, name)  # type: ignore[no-any-return]
+    return next(iter(cell.parameters()), None)

@@ -12,9 +12,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lstmkit import tracing
+from lstmkit import _recording
 from lstmkit._checks import check_choice, check_positive_int, describe
-from lstmkit.cells.base import RecurrentCell, check_sizes, init_uniform_
+from lstmkit._recording import Quantity
+from lstmkit.cells.base import RecurrentCell
+from lstmkit.cells.functional import check_sizes, init_uniform_
+
+_recording.declare(
+    active=Quantity("clockwork module active (1) or held (0)", "", "fraction"),
+    h_t=Quantity("hidden state", r"$h_t$", "value"),
+)
 
 NONLINEARITIES = ("tanh", "relu")
 DEFAULT_MODULES = 4
@@ -32,7 +39,7 @@ class ClockworkState(NamedTuple):
     leaves every module's timing unchanged and keeps the count exact in low precision."""
 
 
-class ClockworkCell(RecurrentCell):
+class ClockworkCell(RecurrentCell[ClockworkState]):
     r"""One step of a Clockwork RNN (Koutník et al. 2014, "A Clockwork RNN", arXiv 1402.3511).
 
     The hidden layer of a vanilla RNN, eq. (1) of the paper (its eq. (2), the output layer
@@ -150,7 +157,7 @@ class ClockworkCell(RecurrentCell):
         module has ``t mod T_i = 0``."""
         return torch.remainder(torch.round(t), self.unit_periods) == 0
 
-    def step(  # type: ignore[override]
+    def step(
         self, xp_t: Tensor, state: ClockworkState, *, h_mask: Tensor | None = None
     ) -> ClockworkState:
         h_prev, t = state
@@ -159,8 +166,8 @@ class ClockworkCell(RecurrentCell):
         h_new = torch.tanh(a_t) if self.nonlinearity == "tanh" else torch.relu(a_t)
         active = self.active(t)
         h_t = torch.where(active, h_new, h_prev)  # inactive modules keep their value
-        if tracing.RECORDING is not None:
-            tracing.record(self, active=active.to(h_t.dtype), h_t=h_t)
+        if _recording.RECORDING is not None:
+            _recording.record(self, active=active.to(h_t.dtype), h_t=h_t)
         t_next = torch.remainder(torch.round(t) + 1, self.cycle)
         return ClockworkState(h_t, t_next)
 

@@ -6,18 +6,21 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lstmkit import tracing
+from lstmkit import _recording
 from lstmkit._checks import describe
-from lstmkit.cells.base import (
-    TORCH_WEIGHTS,
-    RecurrentCell,
-    add_torch_weights,
-    check_sizes,
-    init_uniform_,
+from lstmkit._recording import Quantity
+from lstmkit.cells.base import RecurrentCell
+from lstmkit.cells.functional import TORCH_WEIGHTS, add_torch_weights, check_sizes, init_uniform_
+
+_recording.declare(
+    r_t=Quantity("reset gate", r"$r_t$", "gate"),
+    z_t=Quantity("update gate", r"$z_t$", "gate"),
+    n_t=Quantity("candidate state", r"$n_t$", "value"),
+    h_t=Quantity("hidden state", r"$h_t$", "value"),
 )
 
 
-class GRUCell(RecurrentCell):
+class GRUCell(RecurrentCell[Tensor]):
     r"""One GRU step, with the reset gate applied after the product (torch.nn) or before it
     (Cho et al. 2014 and the post).
 
@@ -130,7 +133,7 @@ class GRUCell(RecurrentCell):
         wh = _ln(F.linear(h, W), self.ln_hh_weight[rows], self.ln_hh_bias[rows])
         return wh if b is None else wh + b
 
-    def step(self, xp_t: Tensor, state: Tensor, *, h_mask: Tensor | None = None) -> Tensor:  # type: ignore[override]
+    def step(self, xp_t: Tensor, state: Tensor, *, h_mask: Tensor | None = None) -> Tensor:
         h_prev, H = state, self.hidden_size
         h_in = h_prev if h_mask is None else h_prev * h_mask  # recurrent dropout: products only
         x_r, x_z, x_n = xp_t.chunk(3, dim=-1)
@@ -145,8 +148,8 @@ class GRUCell(RecurrentCell):
             z_t = torch.sigmoid(x_z + h_z)
             n_t = torch.tanh(x_n + self._recurrent(r_t * h_in, slice(2 * H, 3 * H)))  # reset before
         h_t = (1 - z_t) * n_t + z_t * h_prev
-        if tracing.RECORDING is not None:
-            tracing.record(self, r_t=r_t, z_t=z_t, n_t=n_t, h_t=h_t)
+        if _recording.RECORDING is not None:
+            _recording.record(self, r_t=r_t, z_t=z_t, n_t=n_t, h_t=h_t)
         return h_t
 
     def spawn(self, input_size: int) -> GRUCell:

@@ -21,19 +21,30 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lstmkit import tracing
+from lstmkit import _recording
 from lstmkit._checks import check_choice, describe
-from lstmkit.cells.base import (
+from lstmkit._recording import Quantity
+from lstmkit.cells.base import LSTMState, RecurrentCell
+from lstmkit.cells.functional import (
     TORCH_WEIGHTS,
-    LSTMState,
-    RecurrentCell,
     add_torch_weights,
     check_sizes,
+    forget_bias_,
     init_uniform_,
 )
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
+
+_recording.declare(
+    i_t=Quantity("input gate", r"$i_t$", "gate"),
+    f_t=Quantity("forget gate", r"$f_t$", "gate"),
+    C_tilde=Quantity("candidate values", r"$\tilde{C}_t$", "value"),
+    C_t=Quantity("cell state", r"$C_t$", "value"),
+    o_t=Quantity("output gate", r"$o_t$", "gate"),
+    h_t=Quantity("hidden state", r"$h_t$", "value"),
+    m_t=Quantity("hidden state before the projection", r"$m_t$", "value"),
+)
 
 GATES = "ifo"
 """The sigmoid gates, in the order every lstmkit option lists them."""
@@ -255,6 +266,7 @@ def lstm_pointwise(
     w_co: Tensor | None = None,
     gate_recurrence: Tensor | None = None,
     ln_c: tuple[Tensor, Tensor] | None = None,
+    depth: Tensor | None = None,
 ) -> LSTMStep:
     """The pointwise part of an LSTM step: from pre-activations to the new cell and hidden state.
 
@@ -266,6 +278,8 @@ def lstm_pointwise(
         ``R·[i, f, o]_{t-1}`` of each gate, when ``config.full_gate_recurrence``.
     ln_c: the gain and bias ``(H,)`` of the layer normalisation of C_t before the output
         activation, when ``config.layer_norm``.
+    depth: ``(B, H)``, a term added to C_t before the output gate sees it: the Depth-Gated
+        LSTM's ``d_t^k * C_t^{k-1}`` (Yao et al. 2015, eq. 7).
     """
     a = dict(zip(config.blocks, gates.chunk(len(config.blocks), dim=-1), strict=True))
     if gate_recurrence is not None:
@@ -285,6 +299,8 @@ def lstm_pointwise(
         f_t = torch.sigmoid(pre_f)
     C_tilde = torch.tanh(a["g"]) if config.input_activation else a["g"]
     C_t = f_t * C_prev + i_t * C_tilde
+    if depth is not None:
+        C_t = depth + C_t  # the cell of the layer below, through the depth gate
     o_t: Tensor | float = 1.0
     if config.output_gate:
         pre_o = a["o"] if w_co is None else a["o"] + w_co * C_t  # peephole on the new C_t
@@ -305,7 +321,7 @@ class FullGateState(NamedTuple):
     """Gate activations ``[i_t, f_t, o_t]`` (the gates that exist, in that order), ``(B, k·H)``."""
 
 
-class LSTMCell(RecurrentCell):
+class LSTMCell(RecurrentCell[LSTMState | FullGateState]):
     r"""One LSTM step, the standard cell by default and any variant by keyword.
 
     Equations (shapes for a batch of B, input size I, hidden size H, projection size P)::
@@ -444,25 +460,17 @@ class LSTMCell(RecurrentCell):
                 for name in ("ln_ih", "ln_hh", "ln_c"):
                     getattr(self, f"{name}_weight").fill_(1.0)
                     getattr(self, f"{name}_bias").zero_()
-        if not (cfg.bias and cfg.forget_gate):
-            return
-        assert self.bias_ih is not None
-        assert self.bias_hh is not None
-        with torch.no_grad():
-            if cfg.chrono is not None:
-                u = torch.empty(H, dtype=torch.float64).uniform_(1.0, cfg.chrono - 1.0)
-                b_f = u.log().to(self.bias_ih)
-            else:
-                b_f = torch.full((H,), float(cfg.forget_bias)).to(self.bias_ih)
-            rows = {g: slice(j * H, (j + 1) * H) for j, g in enumerate(cfg.blocks)}
-            if cfg.has_forget_weights:
-                self.bias_ih[rows["f"]] = b_f
-                self.bias_hh[rows["f"]] = 0.0
-            if "i" in rows and (cfg.coupled or cfg.chrono is not None):
-                # coupled: f_t = 1 - σ(a_i) = σ(-a_i), so b_i = -b_f gives f_t the bias b_f;
-                # chrono: b_i = -b_f by definition.
-                self.bias_ih[rows["i"]] = -b_f
-                self.bias_hh[rows["i"]] = 0.0
+        if cfg.bias and cfg.forget_gate:
+            assert self.bias_ih is not None
+            forget_bias_(
+                self.bias_ih,
+                self.bias_hh,
+                hidden_size=H,
+                blocks=cfg.blocks,
+                forget_bias=cfg.forget_bias,
+                chrono=cfg.chrono,
+                coupled=cfg.coupled,
+            )
 
     supports_recurrent_dropout = True
 
@@ -513,9 +521,9 @@ class LSTMCell(RecurrentCell):
             ln_c=self._ln_c(),
         )
         h_t = s.h_t if self.weight_hr is None else F.linear(s.h_t, self.weight_hr)  # (B, P)
-        if tracing.RECORDING is not None:
+        if _recording.RECORDING is not None:
             m_t = {} if self.weight_hr is None else {"m_t": s.h_t}
-            tracing.record(
+            _recording.record(
                 self, i_t=s.i_t, f_t=s.f_t, C_tilde=s.C_tilde, C_t=s.C_t, o_t=s.o_t, h_t=h_t, **m_t
             )
         if self.config.full_gate_recurrence:

@@ -9,9 +9,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lstmkit import tracing
+from lstmkit import _recording
 from lstmkit._checks import describe
-from lstmkit.cells.base import RecurrentCell, check_sizes, init_uniform_
+from lstmkit._recording import Quantity
+from lstmkit.cells.base import RecurrentCell
+from lstmkit.cells.functional import check_sizes, init_uniform_
+
+_recording.declare(
+    z_t=Quantity("update gate", r"$z_t$", "gate"),
+    r_t=Quantity("reset gate", r"$r_t$", "gate"),
+    h_t=Quantity("hidden state", r"$h_t$", "value"),
+)
 
 # The weight matrices of each architecture, by the paper's names: W_x· act on x_t, W_h· on h_t
 # (W_hz on tanh(h_t) in MUT3), W_hh on r ⊙ h_t.
@@ -23,7 +31,7 @@ _MATRICES = {
 _BIASES = ("bias_z", "bias_r", "bias_h")
 
 
-class MUTCell(RecurrentCell):
+class MUTCell(RecurrentCell[Tensor]):
     r"""One step of MUT1, MUT2 or MUT3 (Jozefowicz, Zaremba & Sutskever 2015, "An Empirical
     Exploration of Recurrent Network Architectures", the three architectures listed with the
     results; the paper does not number these equations). In the paper's notation a step maps
@@ -113,7 +121,7 @@ class MUTCell(RecurrentCell):
             return torch.cat([projected, x + self.bias_r], dim=-1)  # x_t + b_r
         return projected
 
-    def step(self, xp_t: Tensor, state: Tensor, *, h_mask: Tensor | None = None) -> Tensor:  # type: ignore[override]
+    def step(self, xp_t: Tensor, state: Tensor, *, h_mask: Tensor | None = None) -> Tensor:
         h = state
         h_in = h if h_mask is None else h * h_mask  # recurrent dropout: the products only
         if self.kind == 1:
@@ -130,8 +138,8 @@ class MUTCell(RecurrentCell):
             r = torch.sigmoid(x_r + F.linear(h_in, self.weight_hr))
         candidate = torch.tanh(F.linear(r * h_in, self.weight_hh) + x_h)
         h_next = candidate * z + h * (1 - z)
-        if tracing.RECORDING is not None:
-            tracing.record(self, z_t=z, r_t=r, h_t=h_next)
+        if _recording.RECORDING is not None:
+            _recording.record(self, z_t=z, r_t=r, h_t=h_next)
         return h_next
 
     def spawn(self, input_size: int) -> MUTCell:

@@ -6,20 +6,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from lstmkit import tracing
+from lstmkit import _recording
 from lstmkit._checks import check_choice, describe
-from lstmkit.cells.base import (
-    TORCH_WEIGHTS,
-    RecurrentCell,
-    add_torch_weights,
-    check_sizes,
-    init_uniform_,
-)
+from lstmkit._recording import Quantity
+from lstmkit.cells.base import RecurrentCell
+from lstmkit.cells.functional import TORCH_WEIGHTS, add_torch_weights, check_sizes, init_uniform_
+
+_recording.declare(h_t=Quantity("hidden state", r"$h_t$", "value"))
 
 NONLINEARITIES = ("tanh", "relu")
 
 
-class RNNCell(RecurrentCell):
+class RNNCell(RecurrentCell[Tensor]):
     r"""One step of the vanilla (Elman) RNN, the repeating module of the post's first figures.
 
     Equation (B a batch, I the input size, H the hidden size)::
@@ -81,12 +79,12 @@ class RNNCell(RecurrentCell):
 
     supports_recurrent_dropout = True
 
-    def step(self, xp_t: Tensor, state: Tensor, *, h_mask: Tensor | None = None) -> Tensor:  # type: ignore[override]
+    def step(self, xp_t: Tensor, state: Tensor, *, h_mask: Tensor | None = None) -> Tensor:
         h_prev = state if h_mask is None else state * h_mask  # recurrent dropout on h_{t-1}
         pre = xp_t + F.linear(h_prev, self.weight_hh, self.bias_hh)
         h_t = torch.tanh(pre) if self.nonlinearity == "tanh" else torch.relu(pre)
-        if tracing.RECORDING is not None:
-            tracing.record(self, h_t=h_t)
+        if _recording.RECORDING is not None:
+            _recording.record(self, h_t=h_t)
         return h_t
 
     def spawn(self, input_size: int) -> RNNCell:

@@ -4,21 +4,21 @@ torch.nn.LSTM, GRU and RNN call, for the configurations those modules can expres
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from lstmkit.cells.base import LSTMState, RecurrentCell, State
+from lstmkit._state import State
+from lstmkit.cells.base import LSTMState, RecurrentCell
 from lstmkit.cells.gru import GRUCell
 from lstmkit.cells.lstm import LSTMCell
 from lstmkit.cells.rnn import RNNCell
-from lstmkit.engines.registry import Engine
+from lstmkit.engines.registry import Engine, Layer
 
-if TYPE_CHECKING:
-    from lstmkit.layers import Recurrent
-
-_NO_ONEDNN_PROJ = "LSTM with projections is not supported with oneDNN"
+ONEDNN_PROJECTION_WARNING = "LSTM with projections is not supported with oneDNN"
+"""The start of torch's warning when torch.nn.LSTM with proj_size leaves oneDNN for its generic
+kernel; lstmkit filters it where the user asked for an LSTM, not for oneDNN."""
 
 
 class NativeEngine(Engine):
@@ -28,20 +28,11 @@ class NativeEngine(Engine):
         "reset_after=True, and the RNN with tanh or relu, the same cell in every layer"
     )
 
-    def unsupported(self, layer: Recurrent) -> str | None:
-        if layer.regularizers.active:
-            return "it has recurrent regularisers (input/recurrent dropout, zoneout)"
-        cells = list(layer.iter_cells())
-        first = cells[0]
-        reason = _cell_unsupported(first)
-        if reason is not None:
-            return reason
-        if any(type(c) is not type(first) or _signature(c) != _signature(first) for c in cells):
-            return "its cells differ between layers or directions"
-        return None
+    def unsupported(self, layer: Layer) -> str | None:
+        return torch_nn_unsupported(layer)
 
     def run(
-        self, layer: Recurrent, x: Tensor, batch_sizes: Tensor | None, hx: State
+        self, layer: Layer, x: Tensor, batch_sizes: Tensor | None, hx: State
     ) -> tuple[Tensor, State]:
         cells = list(layer.iter_cells())
         first = cells[0]
@@ -53,7 +44,8 @@ class NativeEngine(Engine):
                 weights += [cell.bias_ih, cell.bias_hh]
             if isinstance(cell, LSTMCell) and cell.weight_hr is not None:
                 weights.append(cell.weight_hr)
-        args = (has_bias, layer.num_layers, layer.dropout, layer.training, layer.bidirectional)
+        bidirectional = layer.num_directions == 2
+        args = (has_bias, layer.num_layers, layer.dropout, layer.training, bidirectional)
         if isinstance(first, LSTMCell):
             assert isinstance(hx, tuple)
             h0c0 = (hx[0], hx[1])
@@ -61,7 +53,7 @@ class NativeEngine(Engine):
                 if first.config.proj_size:
                     # torch falls back from oneDNN to its generic kernel and says so; the user
                     # asked for an LSTM, not for oneDNN.
-                    warnings.filterwarnings("ignore", _NO_ONEDNN_PROJ, UserWarning)
+                    warnings.filterwarnings("ignore", ONEDNN_PROJECTION_WARNING, UserWarning)
                 if batch_sizes is None:
                     out, h, c = torch.lstm(x, h0c0, weights, *args, False)
                 else:
@@ -79,7 +71,23 @@ class NativeEngine(Engine):
         return out, h
 
 
-def _cell_unsupported(cell: RecurrentCell) -> str | None:
+def torch_nn_unsupported(layer: Layer) -> str | None:
+    """None if torch.nn's LSTM, GRU or RNN computes exactly what ``layer`` does (and so torch's
+    kernels can run it, and :func:`lstmkit.to_torch` convert it), else the reason it cannot."""
+    if layer.regularizers.active:
+        return "it has recurrent regularisers (input/recurrent dropout, zoneout)"
+    cells = list(layer.iter_cells())
+    first = cells[0]
+    reason = torch_nn_cell_unsupported(first)
+    if reason is not None:
+        return reason
+    if any(type(c) is not type(first) or _signature(c) != _signature(first) for c in cells):
+        return "its cells differ between layers or directions"
+    return None
+
+
+def torch_nn_cell_unsupported(cell: RecurrentCell[Any]) -> str | None:
+    """None if ``cell`` computes what a torch.nn cell of its kind does, else the reason."""
     if type(cell) is LSTMCell:
         if not cell.config.is_standard:
             return f"its LSTM cell is a variant ({cell.extra_repr()})"
@@ -97,7 +105,7 @@ def _cell_unsupported(cell: RecurrentCell) -> str | None:
     return f"its cell is a {type(cell).__name__}"
 
 
-def _signature(cell: RecurrentCell) -> object:
+def _signature(cell: RecurrentCell[Any]) -> object:
     if isinstance(cell, LSTMCell):
         return (cell.hidden_size, cell.config)
     if isinstance(cell, GRUCell):

@@ -4,13 +4,37 @@ layers and directions) and says for itself what it supports, so adding one touch
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from typing import Any, Protocol
 
 from torch import Tensor
 
-if TYPE_CHECKING:
-    from lstmkit.cells.base import State
-    from lstmkit.layers import Recurrent
+from lstmkit._state import State
+from lstmkit.cells.base import RecurrentCell
+from lstmkit.engines.regularizers import Regularizers
+
+
+class Layer(Protocol):
+    """What an engine needs of the layer it runs (:class:`lstmkit.Recurrent` is one): its
+    cells, how they are stacked, and its settings. Engines sit below the layers and know them
+    only through this."""
+
+    num_layers: int
+    dropout: float
+    training: bool
+    regularizers: Regularizers
+
+    @property
+    def engine(self) -> str: ...
+
+    @property
+    def num_directions(self) -> int: ...
+
+    def cell(self, layer: int, *, reverse: bool = False) -> RecurrentCell[Any]: ...
+
+    def iter_cells(self) -> Iterator[RecurrentCell[Any]]:
+        """The cells in torch.nn's order: l0, l0_reverse, l1, ..."""
+        ...
 
 
 class Engine(ABC):
@@ -28,17 +52,17 @@ class Engine(ABC):
     """What the engine can run, in words, for error messages."""
 
     @abstractmethod
-    def unsupported(self, layer: Recurrent) -> str | None:
+    def unsupported(self, layer: Layer) -> str | None:
         """None if this engine can run ``layer``, else the reason it cannot."""
 
-    def auto_priority(self, layer: Recurrent, *, training: bool, priority: int) -> float:
+    def auto_priority(self, layer: Layer, *, training: bool, priority: int) -> float:
         """Where "auto" ranks this engine for ``layer`` (higher first); by default the priority
         it was registered with. ``training`` says whether gradients will be needed."""
         return priority
 
     @abstractmethod
     def run(
-        self, layer: Recurrent, x: Tensor, batch_sizes: Tensor | None, hx: State
+        self, layer: Layer, x: Tensor, batch_sizes: Tensor | None, hx: State
     ) -> tuple[Tensor, State]: ...
 
 
@@ -84,7 +108,7 @@ def get_engine(name: str) -> Engine:
     return _ENGINES[name][1]
 
 
-def select_engine(name: str, layer: Recurrent, *, training: bool = True) -> Engine:
+def select_engine(name: str, layer: Layer, *, training: bool = True) -> Engine:
     """The engine that will run ``layer``: the named one, or for "auto" the highest-ranked one
     that can (see :meth:`Engine.auto_priority`)."""
     if name == "auto":

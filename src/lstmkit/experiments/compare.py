@@ -10,10 +10,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from lstmkit._io import write_text
 from lstmkit._machine import describe_machine
 from lstmkit._spec import Spec
 from lstmkit.cells.lstm import VARIANT_DESCRIPTIONS, VARIANTS
-from lstmkit.experiments.runner import PlannedRun, run_grid, write_text
+from lstmkit.experiments.runner import PlannedRun, run_grid
 from lstmkit.tasks import make_task
 from lstmkit.train.config import ModelConfig, OptimConfig, RunConfig, TaskConfig, TrainConfig
 

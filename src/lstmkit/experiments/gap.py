@@ -10,9 +10,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lstmkit._io import slug, write_text
 from lstmkit._machine import describe_machine
 from lstmkit._spec import Spec
-from lstmkit.experiments.runner import PlannedRun, run_grid, write_text
+from lstmkit.experiments.runner import PlannedRun, run_grid
 from lstmkit.tasks.gap import GapTask
 from lstmkit.train.config import ModelConfig, OptimConfig, RunConfig, TaskConfig, TrainConfig
 
@@ -49,7 +50,7 @@ class GapExperiment:
                             seed=seed,
                         ),
                     )
-                    key = f"{_slug(cell)}-gap{gap}-seed{seed}"
+                    key = f"{slug(cell)}-gap{gap}-seed{seed}"
                     planned.append(
                         PlannedRun(key, {"cell": cell, "gap": gap, "seed": seed}, config)
                     )
@@ -183,7 +184,3 @@ def plot_gap(summary: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     plt.close(fig)
-
-
-def _slug(cell: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in cell)

@@ -112,12 +112,5 @@ def summarise(result: TrainResult) -> str:
     )
 
 
-def write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(path)
-
-
 def stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)

@@ -11,7 +11,8 @@ from lstmkit._checks import describe
 from lstmkit.cells.gru import GRUCell
 from lstmkit.cells.lstm import LSTMCell
 from lstmkit.cells.rnn import RNNCell
-from lstmkit.layers import GRU, LSTM, RNN
+from lstmkit.engines.native import torch_nn_cell_unsupported, torch_nn_unsupported
+from lstmkit.layers import GRU, LSTM, RNN, Recurrent
 
 
 def from_torch(module: nn.Module, *, engine: str = "auto") -> nn.Module:
@@ -69,11 +70,8 @@ def to_torch(module: nn.Module) -> nn.Module:
 
     Raises ValueError for configurations torch.nn cannot express (peepholes, coupled gates,
     Greff's switches, the GRU with the reset before the product, a user's own cell)."""
-    from lstmkit.engines.native import NativeEngine, _cell_unsupported
-    from lstmkit.layers import Recurrent
-
     if isinstance(module, Recurrent):
-        reason = NativeEngine().unsupported(module)
+        reason = torch_nn_unsupported(module)
         if reason is not None:
             raise ValueError(f"torch.nn cannot express this layer: {reason}")
         cell = module.cell(0)
@@ -97,7 +95,7 @@ def to_torch(module: nn.Module) -> nn.Module:
                 module.input_size, module.hidden_size, nonlinearity=cell.nonlinearity, **options
             )
     elif isinstance(module, (LSTMCell, GRUCell, RNNCell)):
-        reason = _cell_unsupported(module)
+        reason = torch_nn_cell_unsupported(module)
         if reason is not None or (isinstance(module, LSTMCell) and module.config.proj_size):
             raise ValueError(f"torch.nn cannot express this cell: {reason or 'it has proj_size'}")
         p = module.weight_ih

@@ -53,6 +53,29 @@ def split_text(text: str, held_out: float) -> tuple[str, str]:
     return "".join(kept), "".join(held)
 
 
+class CharCodec:
+    """Characters to tokens and back: character ``k`` of the vocabulary is token ``k``, and any
+    character outside it is the unknown token ``len(vocabulary)``, decoded as U+FFFD."""
+
+    def __init__(self, vocabulary: str) -> None:
+        self.vocabulary = vocabulary
+        self._index = {c: i for i, c in enumerate(vocabulary)}
+
+    @property
+    def size(self) -> int:
+        """Tokens, the unknown one included."""
+        return len(self.vocabulary) + 1
+
+    def encode(self, text: str) -> Tensor:
+        """``(len(text),)`` int64 tokens."""
+        unknown = len(self.vocabulary)
+        return torch.tensor([self._index.get(c, unknown) for c in text], dtype=torch.int64)
+
+    def decode(self, codes: list[int]) -> str:
+        vocabulary = self.vocabulary
+        return "".join(vocabulary[c] if c < len(vocabulary) else "\ufffd" for c in codes)
+
+
 class CharLMTask(Task):
     """Predict each next character of a text; the metric is bits per character on held-out text.
 
@@ -103,14 +126,10 @@ class CharLMTask(Task):
             )
         self.path, self.length, self.held_out = path, length, held_out
         self.max_chars, self.solved_at = max_chars, solved_at
-        self.vocabulary = vocabulary if vocabulary is not None else "".join(sorted(set(text)))
-        index = {c: i for i, c in enumerate(self.vocabulary)}
-        unknown = len(self.vocabulary)  # characters outside a given vocabulary map here
-        self.vocab_size = self.input_size = self.output_size = len(self.vocabulary) + 1
-        self.train_text, self.eval_text = (
-            torch.tensor([index.get(c, unknown) for c in part], dtype=torch.int64)
-            for part in (train_part, eval_part)
-        )
+        self.codec = CharCodec(vocabulary if vocabulary is not None else "".join(sorted(set(text))))
+        self.vocabulary = self.codec.vocabulary
+        self.vocab_size = self.input_size = self.output_size = self.codec.size
+        self.train_text, self.eval_text = (self.codec.encode(p) for p in (train_part, eval_part))
         counts = Counter(self.train_text.tolist())
         total = sum(counts.values())
         self._entropy = -sum(n / total * math.log2(n / total) for n in counts.values())
@@ -151,11 +170,10 @@ class CharLMTask(Task):
         return self.solved_at is not None and metrics["bpc"] <= self.solved_at
 
     def encode(self, text: str) -> Tensor:
-        index = {c: i for i, c in enumerate(self.vocabulary)}
-        return torch.tensor([index.get(c, len(self.vocabulary)) for c in text], dtype=torch.int64)
+        return self.codec.encode(text)
 
     def decode(self, codes: list[int]) -> str:
-        return "".join(self.vocabulary[c] if c < len(self.vocabulary) else "\ufffd" for c in codes)
+        return self.codec.decode(codes)
 
     def options(self) -> dict[str, Any]:
         return {

@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from lstmkit._io import atomic_write
+
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     """Writes ``state`` to ``path`` so that a crash at any moment leaves either the previous file
-    or the new one, never a torn one: the data goes to a temporary file in the same folder, is
-    flushed to disk, and replaces ``path`` with one rename."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    _fsync_directory(target.parent)
+    or the new one, never a torn one (see :func:`lstmkit._io.atomic_write`)."""
+    atomic_write(path, lambda f: torch.save(state, f), binary=True)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -41,17 +28,3 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not isinstance(state, dict) or "format" not in state:
         raise ValueError(f"{file} is not an lstmkit checkpoint (no 'format' entry)")
     return state
-
-
-def _fsync_directory(folder: Path) -> None:
-    # makes the rename itself durable; not every platform can open a folder
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

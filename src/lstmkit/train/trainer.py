@@ -3,14 +3,13 @@ evaluation, early stopping, progress, a JSON-lines log, atomic checkpoints and e
 
 from __future__ import annotations
 
-import json
 import math
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,7 +17,8 @@ import torch
 from torch import nn
 
 from lstmkit._spec import Spec
-from lstmkit.models import SequenceModel, build_layer
+from lstmkit.layers.registry import build_layer
+from lstmkit.modules.sequence import SequenceModel
 from lstmkit.tasks import Batch, Task, make_task
 from lstmkit.train import distributed
 from lstmkit.train.checkpoint import load_checkpoint, save_checkpoint
@@ -30,9 +30,9 @@ from lstmkit.train.config import (
     TrainConfig,
     validate,
 )
+from lstmkit.train.records import RunLog, progress_bar, write_json
 
 CHECKPOINT = "checkpoint.pt"
-METRICS = "metrics.jsonl"
 CONFIG = "config.json"
 RESULT = "result.json"
 FORMAT = 1
@@ -230,27 +230,67 @@ class Trainer:
                 signal.signal(s, handler)
 
     def _fit(self, info: distributed.Distributed) -> TrainResult:
-        cfg, run = self.config, self.config.run
-        if run.batch_size % info.world_size:
+        run = self._open(info)
+        writes = info.is_main and self.out_dir is not None
+        log = RunLog(self.out_dir if writes else None, keep_until=run.start)
+        if writes and self.out_dir is not None:
+            write_json(self.out_dir / CONFIG, self.config.to_dict())
+            (self.out_dir / RESULT).unlink(missing_ok=True)  # written again when this run ends
+        held_out = eval_batches(run.task, self.config.run.eval_size)
+        bar = progress_bar(
+            self.progress and info.is_main, self.config.run.steps, run.start, self.config, run.task
+        )
+        began = time.perf_counter()
+        try:
+            step, stopped = self._loop(run, info, log, held_out, bar, began)
+        finally:
+            bar.close()
+            log.close()
+        seconds = run.seconds_before + time.perf_counter() - began
+        if stopped == "interrupted" or not run.last_eval:
+            run.last_eval = evaluate(run.model, run.task, held_out, info.device)
+        self._save(run, info, step, seconds)
+        result = TrainResult(
+            steps=step,
+            stopped=stopped,
+            solved=run.solved_step is not None,
+            solved_step=run.solved_step,
+            has_goal=run.task.has_goal,
+            metric=run.task.metric,
+            metrics=run.last_eval,
+            baseline=run.task.baseline,
+            baseline_note=run.task.baseline_note,
+            seconds=seconds,
+            out_dir=None if self.out_dir is None else str(self.out_dir),
+        )
+        if writes and self.out_dir is not None and stopped != "interrupted":
+            write_json(self.out_dir / RESULT, asdict(result))
+        self.model, self.task = run.model, run.task
+        return result
+
+    def _open(self, info: distributed.Distributed) -> _Run:
+        """Builds the task, model and optimiser, and restores them from the checkpoint when
+        resuming."""
+        cfg, steps = self.config, self.config.run.steps
+        if cfg.run.batch_size % info.world_size:
             raise ValueError(
-                f"run.batch_size ({run.batch_size}) must divide evenly among "
+                f"run.batch_size ({cfg.run.batch_size}) must divide evenly among "
                 f"{info.world_size} processes"
             )
-        writes = info.is_main and self.out_dir is not None
-        torch.manual_seed(run.seed)
+        torch.manual_seed(cfg.run.seed)
         task = make_task(cfg.task.name, **cfg.task.options)
         model = build_model(cfg, task).to(info.device)
         optimizer = torch.optim.AdamW(
             model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay
         )
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg.optim, run.steps))
-        start, solved_step, last_eval, seconds_before = 0, None, {}, 0.0
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg.optim, steps))
         checkpoint = None if self.out_dir is None else self.out_dir / CHECKPOINT
         if checkpoint is not None and checkpoint.exists() and not self.resume:
             raise FileExistsError(
                 f"{self.out_dir} already holds a run; pass resume=True (--resume) to continue it, "
                 "or choose another output folder"
             )
+        run = _Run(task, model, model, optimizer, scheduler, checkpoint)
         if self.resume and checkpoint is not None and checkpoint.exists():
             state = load_checkpoint(checkpoint)
             check_same_run(state["config"], cfg.to_dict())
@@ -258,131 +298,142 @@ class Trainer:
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
             torch.set_rng_state(state["rng"]["torch"])
-            start = int(state["step"])
-            solved_step = state["progress"]["solved_step"]
-            last_eval = dict(state["progress"]["last_eval"])
-            seconds_before = float(state["progress"]["seconds"])
-        net: nn.Module = model
+            run.start = int(state["step"])
+            run.solved_step = state["progress"]["solved_step"]
+            run.last_eval = dict(state["progress"]["last_eval"])
+            run.seconds_before = float(state["progress"]["seconds"])
         if info.enabled:
             ids = [info.device.index] if info.device.type == "cuda" else None
-            net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
-        log = _Log(self.out_dir if writes else None, keep_until=start)
-        if writes and self.out_dir is not None:
-            _write_json(self.out_dir / CONFIG, cfg.to_dict())
-            (self.out_dir / RESULT).unlink(missing_ok=True)  # written again when this run ends
-        held_out = eval_batches(task, run.eval_size)
-        share = run.batch_size // info.world_size
+            run.net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        return run
 
-        def save(step: int, seconds: float) -> None:
-            if checkpoint is None or not info.is_main:
-                return
-            if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
-                raise NonFiniteLossError(
-                    f"the weights are not finite after step {step}; not saving them, so "
-                    f"{checkpoint} keeps the last good state. Lower the learning rate or clip "
-                    "gradients harder (optim.clip)"
-                )
-            save_checkpoint(
-                checkpoint,
-                {
-                    "format": FORMAT,
-                    "step": step,
-                    "config": cfg.to_dict(),
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "rng": {"torch": torch.get_rng_state()},
-                    "task": {"name": task.name, "state": task.state()},
-                    "model_info": {
-                        "vocab_size": task.vocab_size,
-                        "input_size": task.input_size,
-                        "output_size": task.output_size,
-                        "readout": task.readout,
-                    },
-                    "progress": {
-                        "solved_step": solved_step,
-                        "last_eval": last_eval,
-                        "seconds": seconds,
-                    },
-                },
+    def _loop(
+        self,
+        run: _Run,
+        info: distributed.Distributed,
+        log: RunLog,
+        held_out: list[Batch],
+        bar: Any,
+        began: float,
+    ) -> tuple[int, Literal["solved", "budget", "interrupted"]]:
+        """Trains from ``run.start`` to the budget, success or a stop request; returns the last
+        step and why it stopped."""
+        cfg = self.config
+        share = cfg.run.batch_size // info.world_size
+        if run.start >= cfg.run.steps or (run.solved_step is not None and cfg.run.early_stop):
+            return run.start, "solved" if run.solved_step is not None else "budget"
+        run.model.train()
+        step = run.start
+        for step in range(run.start + 1, cfg.run.steps + 1):
+            generator = torch.Generator().manual_seed(step_seed(cfg.run.seed, step))
+            batch = run.task.batch(cfg.run.batch_size, generator)
+            batch = batch.rows(info.rank * share, (info.rank + 1) * share).to(info.device)
+            loss_value, norm = _train_step(
+                run.net, run.model, run.task, batch, run.optimizer, cfg.optim.clip, info
             )
+            _check_finite(loss_value, norm, step, run.checkpoint)
+            run.scheduler.step()
+            solved = self._observe(run, info, log, held_out, bar, step, loss_value, norm)
+            bar.update(1)
+            if self.on_step is not None:
+                self.on_step(step, loss_value)
+            stop_now = _agree(info, self._stop.is_set())
+            if solved or stop_now:
+                return step, "solved" if solved else "interrupted"
+            if step % cfg.run.checkpoint_every == 0:
+                self._save(run, info, step, run.seconds_before + time.perf_counter() - began)
+        return step, "budget"
 
-        bar = _progress_bar(self.progress and info.is_main, run.steps, start, cfg, task)
-        began = time.perf_counter()
-        step, stopped = start, "budget"
-        if start >= run.steps or (solved_step is not None and run.early_stop):
-            stopped = "solved" if solved_step is not None else "budget"
-        else:
-            model.train()
-            for step in range(start + 1, run.steps + 1):
-                generator = torch.Generator().manual_seed(step_seed(run.seed, step))
-                batch = task.batch(run.batch_size, generator)
-                batch = batch.rows(info.rank * share, (info.rank + 1) * share).to(info.device)
-                loss_value, norm = _train_step(
-                    net, model, task, batch, optimizer, cfg.optim.clip, info
-                )
-                if not (math.isfinite(loss_value) and math.isfinite(norm)):
-                    what = "training loss" if not math.isfinite(loss_value) else "gradient norm"
-                    value = loss_value if not math.isfinite(loss_value) else norm
-                    raise NonFiniteLossError(
-                        f"the {what} is {value} at step {step}; stopped without saving it, so "
-                        f"{checkpoint or 'no checkpoint'} keeps the last good state. Lower the "
-                        "learning rate or clip gradients harder (optim.clip)"
-                    )
-                scheduler.step()
-                if step % run.log_every == 0:
-                    log.write(
-                        {
-                            "step": step,
-                            "loss": loss_value,
-                            "lr": scheduler.get_last_lr()[0],
-                            "grad_norm": norm,
-                        }
-                    )
-                if step % run.eval_every == 0 or step == run.steps:
-                    last_eval = evaluate(model, task, held_out, info.device)
-                    solved = task.solved(last_eval)
-                    if solved and solved_step is None:
-                        solved_step = step
-                    log.write({"step": step, "eval": last_eval, "solved": solved})
-                    bar.set_postfix(
-                        {"loss": f"{loss_value:.4f}", task.metric: f"{last_eval[task.metric]:.4f}"}
-                    )
-                    if solved and run.early_stop:
-                        stopped = "solved"
-                bar.update(1)
-                if self.on_step is not None:
-                    self.on_step(step, loss_value)
-                stop_now = _agree(info, self._stop.is_set())
-                if stopped == "solved" or stop_now:
-                    stopped = "interrupted" if stop_now and stopped != "solved" else stopped
-                    break
-                if step % run.checkpoint_every == 0:
-                    save(step, seconds_before + time.perf_counter() - began)
-        bar.close()
-        log.close()
-        seconds = seconds_before + time.perf_counter() - began
-        if stopped == "interrupted" or not last_eval:
-            last_eval = evaluate(model, task, held_out, info.device)
-        save(step, seconds)
-        result = TrainResult(
-            steps=step,
-            stopped=stopped,
-            solved=solved_step is not None,
-            solved_step=solved_step,
-            has_goal=task.has_goal,
-            metric=task.metric,
-            metrics=last_eval,
-            baseline=task.baseline,
-            baseline_note=task.baseline_note,
-            seconds=seconds,
-            out_dir=None if self.out_dir is None else str(self.out_dir),
+    def _observe(
+        self,
+        run: _Run,
+        info: distributed.Distributed,
+        log: RunLog,
+        held_out: list[Batch],
+        bar: Any,
+        step: int,
+        loss_value: float,
+        norm: float,
+    ) -> bool:
+        """Logs the step and, when due, evaluates; returns whether the run should stop as
+        solved."""
+        cfg = self.config.run
+        if step % cfg.log_every == 0:
+            lr = run.scheduler.get_last_lr()[0]
+            log.write({"step": step, "loss": loss_value, "lr": lr, "grad_norm": norm})
+        if not (step % cfg.eval_every == 0 or step == cfg.steps):
+            return False
+        run.last_eval = evaluate(run.model, run.task, held_out, info.device)
+        solved = run.task.solved(run.last_eval)
+        if solved and run.solved_step is None:
+            run.solved_step = step
+        log.write({"step": step, "eval": run.last_eval, "solved": solved})
+        metric = run.task.metric
+        bar.set_postfix({"loss": f"{loss_value:.4f}", metric: f"{run.last_eval[metric]:.4f}"})
+        return solved and cfg.early_stop
+
+    def _save(self, run: _Run, info: distributed.Distributed, step: int, seconds: float) -> None:
+        if run.checkpoint is None or not info.is_main:
+            return
+        if not all(bool(torch.isfinite(p).all()) for p in run.model.parameters()):
+            raise NonFiniteLossError(
+                f"the weights are not finite after step {step}; not saving them, so "
+                f"{run.checkpoint} keeps the last good state. Lower the learning rate or clip "
+                "gradients harder (optim.clip)"
+            )
+        task = run.task
+        save_checkpoint(
+            run.checkpoint,
+            {
+                "format": FORMAT,
+                "step": step,
+                "config": self.config.to_dict(),
+                "model": run.model.state_dict(),
+                "optimizer": run.optimizer.state_dict(),
+                "scheduler": run.scheduler.state_dict(),
+                "rng": {"torch": torch.get_rng_state()},
+                "task": {"name": task.name, "state": task.state()},
+                "model_info": {
+                    "vocab_size": task.vocab_size,
+                    "input_size": task.input_size,
+                    "output_size": task.output_size,
+                    "readout": task.readout,
+                },
+                "progress": {
+                    "solved_step": run.solved_step,
+                    "last_eval": run.last_eval,
+                    "seconds": seconds,
+                },
+            },
         )
-        if writes and self.out_dir is not None and stopped != "interrupted":
-            _write_json(self.out_dir / RESULT, asdict(result))
-        self.model = model
-        self.task = task
-        return result
+
+
+@dataclass
+class _Run:
+    """What one call of :meth:`Trainer.fit` trains, and how far it has got."""
+
+    task: Task
+    model: SequenceModel
+    net: nn.Module  # the model, or its DistributedDataParallel wrapper
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    checkpoint: Path | None
+    start: int = 0  # the step the checkpoint was written after
+    solved_step: int | None = None
+    last_eval: dict[str, float] = field(default_factory=dict)
+    seconds_before: float = 0.0  # training time before this call
+
+
+def _check_finite(loss_value: float, norm: float, step: int, checkpoint: Path | None) -> None:
+    if math.isfinite(loss_value) and math.isfinite(norm):
+        return
+    what = "training loss" if not math.isfinite(loss_value) else "gradient norm"
+    value = loss_value if not math.isfinite(loss_value) else norm
+    raise NonFiniteLossError(
+        f"the {what} is {value} at step {step}; stopped without saving it, so "
+        f"{checkpoint or 'no checkpoint'} keeps the last good state. Lower the "
+        "learning rate or clip gradients harder (optim.clip)"
+    )
 
 
 def _train_step(
@@ -444,73 +495,6 @@ def check_same_run(saved: dict[str, Any], current: dict[str, Any]) -> None:
             f"settings (only run.{', run.'.join(_MAY_CHANGE)} may change): "
             + "; ".join(differences)
         )
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-    temporary.replace(path)
-
-
-class _Log:
-    """metrics.jsonl, one JSON object per line, and TensorBoard scalars when tensorboard is
-    installed. On resume, lines past the checkpoint's step (written after it, before a crash)
-    are dropped, so the log matches the run."""
-
-    def __init__(self, out_dir: Path | None, *, keep_until: int) -> None:
-        self.path = None if out_dir is None else out_dir / METRICS
-        self.board: Any = None
-        if out_dir is None or self.path is None:
-            return
-        out_dir.mkdir(parents=True, exist_ok=True)
-        if self.path.exists():
-            kept = [
-                line
-                for line in self.path.read_text(encoding="utf-8").splitlines()
-                if line.strip() and json.loads(line).get("step", 0) <= keep_until
-            ]
-            temporary = self.path.with_name(f".{self.path.name}.tmp")
-            temporary.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
-            temporary.replace(self.path)
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:  # tensorboard is optional
-            return
-        self.board = SummaryWriter(str(out_dir / "tensorboard"))
-
-    def write(self, record: dict[str, Any]) -> None:
-        if self.path is None:
-            return
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps({**record, "time": round(time.time(), 3)}) + "\n")
-        if self.board is not None:
-            scalars = {k: v for k, v in record.items() if isinstance(v, float)}
-            scalars.update({f"eval/{k}": v for k, v in record.get("eval", {}).items()})
-            for key, value in scalars.items():
-                self.board.add_scalar(key, value, record["step"])
-
-    def close(self) -> None:
-        if self.board is not None:
-            self.board.close()
-
-
-def _progress_bar(show: bool | None, total: int, initial: int, cfg: TrainConfig, task: Task) -> Any:
-    import sys
-
-    from tqdm import tqdm  # type: ignore[import-untyped]
-
-    if show is None:
-        show = sys.stderr.isatty()
-    return tqdm(
-        total=total,
-        initial=initial,
-        disable=not show,
-        desc=f"{cfg.model.cell} on {task.name}",
-        unit="step",
-        dynamic_ncols=True,
-        leave=False,
-    )
 
 
 def fit(

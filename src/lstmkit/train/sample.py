@@ -6,14 +6,14 @@ from pathlib import Path
 
 import torch
 
-from lstmkit.models import SequenceModel
+from lstmkit.modules.sequence import SequenceModel
+from lstmkit.tasks.charlm import CharCodec
 from lstmkit.train.checkpoint import load_checkpoint
 from lstmkit.train.trainer import model_from_checkpoint
 
 
-def load_charlm(checkpoint: str | Path) -> tuple[SequenceModel, str]:
-    """The model of a ``charlm`` checkpoint, in eval mode, and its vocabulary: character ``k`` of
-    the vocabulary is token ``k``, and any character outside it is token ``len(vocabulary)``."""
+def load_charlm(checkpoint: str | Path) -> tuple[SequenceModel, CharCodec]:
+    """The model of a ``charlm`` checkpoint, in eval mode, and the codec of its vocabulary."""
     state = load_checkpoint(checkpoint)
     if state["task"]["name"] != "charlm":
         raise ValueError(
@@ -21,7 +21,7 @@ def load_charlm(checkpoint: str | Path) -> tuple[SequenceModel, str]:
             "'charlm' checkpoint"
         )
     vocabulary: str = state["task"]["state"]["vocabulary"]
-    return model_from_checkpoint(state), vocabulary
+    return model_from_checkpoint(state), CharCodec(vocabulary)
 
 
 @torch.no_grad()
@@ -45,13 +45,11 @@ def sample_text(
         raise ValueError(f"length must be >= 0, got {length}")
     if not temperature > 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
-    model, vocabulary = load_charlm(checkpoint)
+    model, codec = load_charlm(checkpoint)
     output_size = model.head.out_features
     if top_k is not None and not 1 <= top_k <= output_size:
         raise ValueError(f"top_k must be in [1, {output_size}], got {top_k}")
-    index = {c: i for i, c in enumerate(vocabulary)}
-    unknown = len(vocabulary)
-    codes = torch.tensor([[index.get(c, unknown) for c in prompt]])  # (1, T)
+    codes = codec.encode(prompt)[None]  # (1, T)
     generator = torch.Generator().manual_seed(seed)
     assert model.embedding is not None
     output, hx = model.rnn(model.embedding(codes))
@@ -66,4 +64,4 @@ def sample_text(
         drawn.append(code)
         output, hx = model.rnn(model.embedding(torch.tensor([[code]])), hx)
         logits = model.head(output[:, -1])
-    return prompt + "".join(vocabulary[c] if c < unknown else "\ufffd" for c in drawn)
+    return prompt + codec.decode(drawn)

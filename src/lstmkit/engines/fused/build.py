@@ -5,13 +5,14 @@ runs (with torch.utils.cpp_extension, g++ and ninja; about half a minute), cache
 extension folder (``TORCH_EXTENSIONS_DIR``, by default ``~/.cache/torch_extensions``) under a
 name that changes with the source, the torch version and the CPU's vector instructions, and
 loaded from there by every later process. If the build fails, the reason is kept and the fused
-engine reports itself unavailable.
+engine reports itself unavailable. The build says what it does on the ``lstmkit`` logger (the
+command line shows it; a program sees it with ``logging.basicConfig(level=logging.INFO)``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import sys
+import logging
 import threading
 import time
 from pathlib import Path
@@ -26,6 +27,9 @@ _CAPABILITY_FLAGS = {
     "AVX512": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mfma"],
     "AVX2": ["-mavx2", "-mfma", "-mf16c"],
 }
+
+
+log = logging.getLogger(__name__)
 
 
 class KernelBuildError(RuntimeError):
@@ -80,11 +84,8 @@ def load() -> ModuleType:
         except Exception:
             folder, fresh = Path("torch's extension folder"), True
         if fresh:
-            print(
-                f"lstmkit: building the fused CPU engine for {cap} (once per machine, "
-                "under a minute)...",
-                file=sys.stderr,
-                flush=True,
+            log.info(
+                "building the fused CPU engine for %s (once per machine, under a minute)...", cap
             )
         try:
             _module = cpp_extension.load(
@@ -98,10 +99,9 @@ def load() -> ModuleType:
             _failure = f"{type(error).__name__}: {str(error).strip().splitlines()[-1][:300]}"
             raise KernelBuildError(_failure) from error
         if fresh:
-            print(
-                f"lstmkit: fused engine built in {time.perf_counter() - started:.0f} s "
-                f"and cached in {folder}",
-                file=sys.stderr,
-                flush=True,
+            log.info(
+                "fused engine built in %.0f s and cached in %s",
+                time.perf_counter() - started,
+                folder,
             )
         return _module

@@ -7,24 +7,24 @@ the recurrence, its pointwise update and its backward pass are in ``fused.cpp``.
 
 from __future__ import annotations
 
-import sys
+import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from lstmkit.cells.base import LSTMState, RecurrentCell, State
+from lstmkit._state import State, cast_state
+from lstmkit._warnings import EngineFallbackWarning
+from lstmkit.cells.base import LSTMState, RecurrentCell
 from lstmkit.cells.gru import GRUCell
 from lstmkit.cells.lstm import FullGateState, LSTMCell, LSTMConfig
 from lstmkit.cells.rnn import RNNCell
-from lstmkit.engines import _build
-from lstmkit.engines.registry import Engine
-
-if TYPE_CHECKING:
-    from lstmkit.layers import Recurrent
+from lstmkit.engines.fused import build as _build
+from lstmkit.engines.loop import run_layers
+from lstmkit.engines.registry import Engine, Layer, select_engine
 
 _EMPTY = torch.empty(0)
 _NATIVE = (torch.float32, torch.float64)  # what the kernels compute in
@@ -62,7 +62,7 @@ class FusedEngine(Engine):
         "its C++ kernels can be built"
     )
 
-    def unsupported(self, layer: Recurrent) -> str | None:
+    def unsupported(self, layer: Layer) -> str | None:
         if layer.regularizers.active:
             return "it has recurrent regularisers (input/recurrent dropout, zoneout)"
         for cell in layer.iter_cells():
@@ -87,7 +87,7 @@ class FusedEngine(Engine):
             return f"its C++ kernels could not be built ({reason})"
         return None
 
-    def auto_priority(self, layer: Recurrent, *, training: bool, priority: int) -> float:
+    def auto_priority(self, layer: Layer, *, training: bool, priority: int) -> float:
         # Measured (lstmkit bench, 2-core AVX-512 Xeon): for a standard LSTM without gradients,
         # torch's oneDNN kernel was 14% faster at hidden 512 (S5) and even at 256 (S4); the
         # fused engine won everywhere else, by up to 3x for training and for the GRU and RNN.
@@ -98,57 +98,40 @@ class FusedEngine(Engine):
         return priority
 
     def run(
-        self, layer: Recurrent, x: Tensor, batch_sizes: Tensor | None, hx: State
+        self, layer: Layer, x: Tensor, batch_sizes: Tensor | None, hx: State
     ) -> tuple[Tensor, State]:
         try:
             kernels = _build.load()
         except _build.KernelBuildError as error:
             if layer.engine != "auto":
                 raise
-            print(
-                f"lstmkit: the fused engine is unavailable ({error}); using a slower engine",
-                file=sys.stderr,
+            warnings.warn(
+                f"the fused engine is unavailable ({error}); using a slower engine",
+                EngineFallbackWarning,
+                stacklevel=2,
             )
-            from lstmkit.engines.registry import select_engine
-
             return select_engine("auto", layer).run(layer, x, batch_sizes, hx)
-        from lstmkit.layers import stack_states, unstack_states
 
         # bfloat16 and float16 run in float32: every cast is differentiable, so gradients reach
         # the parameters in their own dtype
         dtype = x.dtype
         compute = torch.float32 if dtype in _WIDENED else dtype
         x = x.to(compute)
-        hx = _cast_state(hx, compute)
+        hx = cast_state(hx, compute)
         padded = batch_sizes is None
         steps, batch = (x.shape[0], x.shape[1]) if padded else (len(batch_sizes), 0)  # type: ignore[arg-type]
         sizes = torch.full((steps,), batch, dtype=torch.int64) if padded else batch_sizes
         assert sizes is not None
         data = x.reshape(-1, x.shape[-1]) if padded else x  # (N, F): the steps one after another
-        cells = list(layer.iter_cells())
-        states = unstack_states(hx, len(cells))
-        D = layer.num_directions
-        finals: list[State] = []
-        for k in range(layer.num_layers):
-            outputs = []
-            for d in range(D):
-                cell, state = cells[k * D + d], states[k * D + d]
-                y, final = _run_direction(
-                    kernels, cell, data, sizes, state, compute, reverse=d == 1
-                )
-                outputs.append(y)
-                finals.append(final)
-            data = outputs[0] if D == 1 else torch.cat(outputs, dim=-1)  # (N, D·O)
-            if k < layer.num_layers - 1 and layer.dropout > 0 and layer.training:
-                data = F.dropout(data, layer.dropout, training=True)
+
+        def direction(
+            cell: RecurrentCell[Any], data: Tensor, state: State, reverse: bool
+        ) -> tuple[Tensor, State]:
+            return _run_direction(kernels, cell, data, sizes, state, compute, reverse=reverse)
+
+        data, h_n = run_layers(layer, data, hx, direction)
         out = data.view(steps, batch, -1) if padded else data
-        return out.to(dtype), _cast_state(stack_states(finals), dtype)
-
-
-def _cast_state(state: State, dtype: torch.dtype) -> State:
-    from lstmkit.cells.base import map_state
-
-    return map_state(lambda t: t.to(dtype), state)
+        return out.to(dtype), cast_state(h_n, dtype)
 
 
 def _needs_grad(*tensors: Tensor | None) -> bool:
@@ -160,7 +143,7 @@ Param = Callable[[str], Tensor]
 
 def _run_direction(
     kernels: Any,
-    cell: RecurrentCell,
+    cell: RecurrentCell[Any],
     x: Tensor,
     sizes: Tensor,
     state: State,

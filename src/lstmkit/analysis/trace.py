@@ -20,24 +20,28 @@ Every traced tensor is time-major, ``(T, B, ...)``, one entry per step in the or
 (a reverse direction's steps are put back in input order). Recording is a module-level switch
 that the cells test once per step; with no trace running it is never on, so a forward pass
 that is not traced does no recording work at all (cells test
-``lstmkit.tracing.RECORDING is not None`` and nothing more).
+``lstmkit._recording.RECORDING is not None`` and nothing more).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
+from lstmkit import _recording
 from lstmkit._checks import describe
+from lstmkit._io import atomic_write
+from lstmkit.cells.base import RecurrentCell
+from lstmkit.layers.recurrent import Recurrent
 
 
 class Recorder:
@@ -67,18 +71,6 @@ class Recorder:
             if isinstance(v, Tensor)
         }
         self.steps.setdefault(place, []).append(kept)
-
-
-RECORDING: Recorder | None = None
-"""The recorder of the trace now running, or None (always, outside :func:`trace`)."""
-
-
-def record(cell: nn.Module, **values: Tensor | float) -> None:
-    """Reports one step's intermediates of ``cell``. Cells call it only when
-    ``lstmkit.tracing.RECORDING is not None``; values that are not tensors (a gate a variant
-    removed, fixed at 1.0) are left out."""
-    if RECORDING is not None:
-        RECORDING.add(cell, values)
 
 
 @dataclass
@@ -124,22 +116,32 @@ class Trace:
         return found
 
     def save(self, path: str | Path) -> Path:
-        """Writes the trace to ``.npz`` (NumPy) or ``.safetensors``, chosen by the suffix."""
+        """Writes the trace to ``.npz`` (NumPy) or ``.safetensors``, chosen by the suffix.
+
+        The file is written beside ``path`` and renamed over it (:func:`lstmkit._io.atomic_write`),
+        so a crash never leaves a torn trace."""
         target = Path(path)
         arrays = {k: v.detach().cpu().contiguous() for k, v in self.values.items()}
         meta = json.dumps(self.meta)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        write: Callable[[IO[Any]], object]
         if target.suffix == ".npz":
             entries = {k: _to_numpy(v) for k, v in arrays.items()}
             entries["__meta__"] = np.array(meta)
-            np.savez_compressed(target, **entries)  # type: ignore[arg-type]
-        elif target.suffix == ".safetensors":
-            from safetensors.torch import save_file
 
-            save_file(arrays, str(target), metadata={"lstmkit": meta})
+            def write(f: IO[Any]) -> None:
+                np.savez_compressed(f, **entries)  # type: ignore[arg-type]
+
+        elif target.suffix == ".safetensors":
+            from safetensors.torch import save
+
+            data = save(arrays, metadata={"lstmkit": meta})
+
+            def write(f: IO[Any]) -> None:
+                f.write(data)
+
         else:
             raise ValueError(f"a trace is saved as .npz or .safetensors, got {target.name!r}")
-        return target
+        return atomic_write(target, write, binary=True)
 
     @classmethod
     def load(cls, path: str | Path) -> Trace:
@@ -189,7 +191,7 @@ def trace(
     faster engines' within their tested tolerance. The model runs as it is: call ``.eval()``
     first for evaluation behaviour. Without ``keep_graph`` the pass runs under
     ``torch.no_grad()``; with it, the recorded tensors stay in the autograd graph (as
-    :func:`lstmkit.gradient_flow` needs).
+    :func:`lstmkit.analysis.gradient_flow` needs).
 
     Sequences of different lengths (a packed batch, or ``lengths=``) are traced too: each
     traced tensor is still ``(T, B, ...)`` in the batch's order, NaN past a sequence's length.
@@ -238,7 +240,6 @@ def run_recorded(
 ) -> tuple[Any, Recorder, dict[str, tuple[nn.Module, bool]]]:
     """Runs ``model`` once with recording on: its outputs, the recorder with every step's
     values (in the order the steps ran), and the traced cells by key with their direction."""
-    global RECORDING
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {describe(model)}")
     one = isinstance(inputs, (Tensor, PackedSequence))  # a PackedSequence is a tuple too
@@ -246,26 +247,23 @@ def run_recorded(
     cells = _traced_cells(model)
     if not cells:
         raise ValueError(f"{type(model).__name__} has no lstmkit cell to trace")
-    if RECORDING is not None:
+    if _recording.RECORDING is not None:
         raise RuntimeError("a trace is already running; traces do not nest")
     places = {id(m): path or type(m).__name__ for path, m in model.named_modules()}
     places |= {id(cell): key for key, (cell, _) in cells.items()}
     recorder = Recorder(places, keep_graph=keep_graph)
     with _reference_engines(model), torch.enable_grad() if keep_graph else torch.no_grad():
-        RECORDING = recorder
+        _recording.RECORDING = recorder
         try:
             outputs = model(*args, **kwargs)
         finally:
-            RECORDING = None
+            _recording.RECORDING = None
     return outputs, recorder, cells
 
 
 def _traced_cells(model: nn.Module) -> dict[str, tuple[nn.Module, bool]]:
     """The cells of ``model``'s lstmkit layers by key (``rnn.l0_reverse``), with whether each runs
     in reverse; a cell used on its own is traced under its module path."""
-    from lstmkit.cells.base import RecurrentCell
-    from lstmkit.layers import Recurrent
-
     found: dict[str, tuple[nn.Module, bool]] = {}
     for path, module in model.named_modules():
         if isinstance(module, Recurrent):
@@ -280,8 +278,6 @@ def _traced_cells(model: nn.Module) -> dict[str, tuple[nn.Module, bool]]:
 
 @contextmanager
 def _reference_engines(model: nn.Module) -> Iterator[None]:
-    from lstmkit.layers import Recurrent
-
     layers = [m for m in model.modules() if isinstance(m, Recurrent)]
     before = [layer.engine for layer in layers]
     try:

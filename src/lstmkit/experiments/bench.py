@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
+from lstmkit._io import write_text
 from lstmkit._machine import describe_machine
 from lstmkit.engines.registry import select_engine
 from lstmkit.layers import GRU, LSTM, RNN, Recurrent
@@ -191,51 +192,11 @@ def run_bench(
     peak = peak_gflops()
     rows: list[Row] = []
     for size_text in config.sizes:
-        name, (T, B, I, H) = parse_size(size_text)
+        name, shape = parse_size(size_text)
+        T, B, I, H = shape
         x = torch.randn(T, B, I)
-        base = nn.LSTM(I, H)
-        base_time: dict[str, float] = {}
-        base_memory = peak_memory_mb(_workloads(base, x)["training"]) if config.memory else None
-        for mode, work in _workloads(base, x).items():
-            if mode not in config.modes:
-                continue
-            times = measure(work, min_repeats=config.min_repeats, min_seconds=config.min_seconds)
-            base_time[mode] = statistics.median(times)
-            rows.append(
-                _row(
-                    name,
-                    (T, B, I, H),
-                    "lstm",
-                    "torch.nn",
-                    "torch.nn",
-                    mode,
-                    times,
-                    base_time[mode],
-                    base,
-                    peak,
-                    base_memory if mode == "training" else None,
-                    base_memory,
-                )
-            )
-        if "inference" in config.modes and config.onnxruntime:
-            ort_times = _onnxruntime_times(base, x, config)
-            if ort_times is not None:
-                rows.append(
-                    _row(
-                        name,
-                        (T, B, I, H),
-                        "lstm",
-                        "onnxruntime",
-                        "onnxruntime",
-                        "inference",
-                        ort_times,
-                        base_time["inference"],
-                        base,
-                        peak,
-                        None,
-                        None,
-                    )
-                )
+        base = _Baseline(name, shape, nn.LSTM(I, H), peak)
+        rows += base.measure(config, x)
         for variant in config.variants:
             layer = VARIANTS[variant](I, H)
             for engine in config.engines:
@@ -246,32 +207,7 @@ def run_bench(
                 layer.engine = engine
                 if progress is not None:
                     progress(f"{name} {variant} {engine}")
-                works = _workloads(layer, x)
-                memory = (
-                    peak_memory_mb(works["training"])
-                    if config.memory and "training" in config.modes
-                    else None
-                )
-                for mode in config.modes:
-                    times = measure(
-                        works[mode], min_repeats=config.min_repeats, min_seconds=config.min_seconds
-                    )
-                    rows.append(
-                        _row(
-                            name,
-                            (T, B, I, H),
-                            variant,
-                            engine,
-                            select_engine(engine, layer, training=mode == "training").name,
-                            mode,
-                            times,
-                            base_time[mode],
-                            layer,
-                            peak,
-                            memory if mode == "training" else None,
-                            base_memory,
-                        )
-                    )
+                rows += base.compare(config, x, layer, variant, engine)
     return {
         "machine": describe_machine(),
         "threads": torch.get_num_threads(),
@@ -279,6 +215,86 @@ def run_bench(
         "config": asdict(config),
         "rows": [asdict(r) for r in rows],
     }
+
+
+@dataclass
+class _Baseline:
+    """torch.nn.LSTM at one size: its rows, and the times and memory every layer is compared
+    with."""
+
+    name: str
+    shape: tuple[int, int, int, int]
+    layer: nn.LSTM
+    peak: float
+    times: dict[str, float] = field(default_factory=dict)  # median seconds per mode
+    memory: float | None = None  # peak MB of a training step
+
+    def measure(self, config: BenchConfig, x: Tensor) -> list[Row]:
+        """torch.nn's rows (and onnxruntime's, when asked); sets the times and memory."""
+        base = self.layer
+        self.memory = peak_memory_mb(_workloads(base, x)["training"]) if config.memory else None
+        rows = []
+        for mode, work in _workloads(base, x).items():
+            if mode not in config.modes:
+                continue
+            times = measure(work, min_repeats=config.min_repeats, min_seconds=config.min_seconds)
+            self.times[mode] = statistics.median(times)
+            memory = self.memory if mode == "training" else None
+            rows.append(self._row("lstm", "torch.nn", "torch.nn", mode, times, base, memory))
+        if "inference" in config.modes and config.onnxruntime:
+            ort_times = _onnxruntime_times(base, x, config)
+            if ort_times is not None:
+                rows.append(
+                    self._row(
+                        "lstm", "onnxruntime", "onnxruntime", "inference", ort_times, base, None
+                    )
+                )
+        return rows
+
+    def compare(
+        self, config: BenchConfig, x: Tensor, layer: Recurrent, variant: str, engine: str
+    ) -> list[Row]:
+        """The rows of ``layer`` on ``engine``, one per mode, against torch.nn's times."""
+        works = _workloads(layer, x)
+        memory = (
+            peak_memory_mb(works["training"])
+            if config.memory and "training" in config.modes
+            else None
+        )
+        rows = []
+        for mode in config.modes:
+            times = measure(
+                works[mode], min_repeats=config.min_repeats, min_seconds=config.min_seconds
+            )
+            ran_on = select_engine(engine, layer, training=mode == "training").name
+            row_memory = memory if mode == "training" else None
+            rows.append(self._row(variant, engine, ran_on, mode, times, layer, row_memory))
+        return rows
+
+    def _row(
+        self,
+        variant: str,
+        engine: str,
+        ran_on: str,
+        mode: str,
+        times: list[float],
+        layer: nn.Module,
+        memory: float | None,
+    ) -> Row:
+        return _row(
+            self.name,
+            self.shape,
+            variant,
+            engine,
+            ran_on,
+            mode,
+            times,
+            self.times[mode],
+            layer,
+            self.peak,
+            memory,
+            self.memory,
+        )
 
 
 def _row(
@@ -402,10 +418,10 @@ def format_table(results: dict[str, Any]) -> str:
 def write_results(results: dict[str, Any], json_path: Path | None, table_path: Path | None) -> None:
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        write_text(json_path, json.dumps(results, indent=2) + "\n")
     if table_path is not None:
         table_path.parent.mkdir(parents=True, exist_ok=True)
-        table_path.write_text(format_table(results), encoding="utf-8")
+        write_text(table_path, format_table(results))
 
 
 def ratio_matrix(results: dict[str, Any], engine: str = "auto") -> str:

@@ -16,8 +16,8 @@ from torch import Tensor, nn
 
 from lstmkit._checks import check_positive_int, describe
 from lstmkit._spec import Spec
+from lstmkit.analysis.trace import run_recorded
 from lstmkit.tasks import Task, make_task
-from lstmkit.tracing import run_recorded
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,12 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 import lstmkit
 from lstmkit import Recurrent, RecurrentCell
-from lstmkit.engines import reference, select_engine
+from lstmkit.engines import regularizers, select_engine
 from lstmkit.tasks import CharLMTask
-from tests.equations import LSTMFlags, gru_sequence, lstm_sequence, lstm_weights, np64
 from tests.helpers import load_example
+from tests.references import np64
+from tests.references.gru import gru_sequence
+from tests.references.lstm import LSTMFlags, lstm_sequence, lstm_weights
 
 T, B, I, H = 6, 4, 3, 5
 
@@ -62,7 +64,7 @@ def fixed_mask(monkeypatch: pytest.MonkeyPatch) -> list[torch.Tensor]:
         drawn.append(m)
         return m
 
-    monkeypatch.setattr(reference, "_dropout_mask", mask)
+    monkeypatch.setattr(regularizers, "_dropout_mask", mask)
     return drawn
 
 

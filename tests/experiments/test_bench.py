@@ -7,8 +7,14 @@ import json
 import pytest
 import torch
 
-from lstmkit.bench import BenchConfig, gemm_flops, onnxruntime_lstm, parse_size, run_bench
 from lstmkit.cli import main
+from lstmkit.experiments.bench import (
+    BenchConfig,
+    gemm_flops,
+    onnxruntime_lstm,
+    parse_size,
+    run_bench,
+)
 from lstmkit.layers import LSTM
 
 

@@ -4,36 +4,26 @@ through a gate of its own, the depth gate."""
 
 from __future__ import annotations
 
-import warnings
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.utils.rnn import PackedSequence
 
-from lstmkit import tracing
-from lstmkit._checks import (
-    check_positive_int,
-    check_probability,
-    check_state,
-    describe,
+from lstmkit import _recording
+from lstmkit._checks import check_positive_int, check_probability, describe
+from lstmkit._recording import Quantity
+from lstmkit._state import State
+from lstmkit.cells.base import LSTMState, RecurrentCell
+from lstmkit.cells.functional import check_sizes, forget_bias_, init_uniform_
+from lstmkit.cells.lstm import LSTMConfig, lstm_pointwise
+
+_recording.declare(
+    d_t=Quantity("depth gate", r"$d_t$", "gate"),
 )
-from lstmkit.cells.base import (
-    LSTMState,
-    RecurrentCell,
-    State,
-    check_sizes,
-    init_uniform_,
-    map_state,
-)
-from lstmkit.layers import Recurrent, RegularizerOptions
-
-if TYPE_CHECKING:
-    from typing_extensions import Unpack
 
 
-class DepthGatedLSTMCell(RecurrentCell):
+class DepthGatedLSTMCell(RecurrentCell[LSTMState]):
     r"""One time step of a whole depth-gated stack: layers 0, 1, …, L-1, bottom-up.
 
     Layer k is an LSTM (lstmkit's standard cell, h_t = o_t * tanh(C_t)) whose input is the
@@ -129,6 +119,7 @@ class DepthGatedLSTMCell(RecurrentCell):
         self.bias, self.peepholes = bias, peepholes
         self.forget_bias = None if forget_bias is None else float(forget_bias)
         self.dropout = float(dropout)
+        self._config = LSTMConfig(peepholes="ifo" if peepholes else "")  # each layer's LSTM
         H = hidden_size
         new: dict[str, Any] = {"device": device, "dtype": dtype}
         self._names: list[str] = []
@@ -166,21 +157,17 @@ class DepthGatedLSTMCell(RecurrentCell):
         init_uniform_(self, tuple(self._names))
         if not self.bias:
             return
-        H = self.hidden_size
         b_f = 1.0 if self.forget_bias is None else self.forget_bias
-        with torch.no_grad():
-            for k in range(self.num_layers):
-                self._weight("bias_ih", k)[H : 2 * H] = b_f  # block f of i, f, g, o
-                self._weight("bias_hh", k)[H : 2 * H] = 0.0
+        for k in range(self.num_layers):
+            b_ih, b_hh = self._weight("bias_ih", k), self._weight("bias_hh", k)
+            forget_bias_(b_ih, b_hh, hidden_size=self.hidden_size, forget_bias=b_f)
 
     def project_input(self, x: Tensor) -> Tensor:
         """Layer 0's ``W_ih^0·x + b_ih^0`` (blocks i, f, g, o): ``(..., I)`` → ``(..., 4H)``.
         The layers above read h_t of the layer below, known only inside the step."""
         return F.linear(x, self._weight("weight_ih", 0), self._get("bias_ih", 0))
 
-    def step(  # type: ignore[override]
-        self, xp_t: Tensor, state: LSTMState, *, h_mask: Tensor | None = None
-    ) -> LSTMState:
+    def step(self, xp_t: Tensor, state: LSTMState, *, h_mask: Tensor | None = None) -> LSTMState:
         L = self.num_layers
         h_prev = state.h.chunk(L, dim=-1)  # L × (B, H)
         C_prev = state.c.chunk(L, dim=-1)
@@ -188,7 +175,7 @@ class DepthGatedLSTMCell(RecurrentCell):
         hs: list[Tensor] = []
         Cs: list[Tensor] = []
         seen: dict[str, list[Tensor]] | None = None
-        if tracing.RECORDING is not None:
+        if _recording.RECORDING is not None:
             seen = {"i_t": [], "f_t": [], "C_tilde": [], "o_t": [], "d_t": []}
         for k in range(self.num_layers):
             recurrent = F.linear(h_rec[k], self._weight("weight_hh", k), self._get("bias_hh", k))
@@ -215,7 +202,7 @@ class DepthGatedLSTMCell(RecurrentCell):
         new = LSTMState(torch.cat(hs, dim=-1), torch.cat(Cs, dim=-1))  # (B, L·H) each
         if seen is not None:  # every layer side by side, as in the state
             joined = {name: torch.cat(v, dim=-1) for name, v in seen.items() if v}
-            tracing.record(self, **joined, C_t=new.c, h_t=new.h)
+            _recording.record(self, **joined, C_t=new.c, h_t=new.h)
         return new
 
     def _pointwise(
@@ -229,20 +216,14 @@ class DepthGatedLSTMCell(RecurrentCell):
         """Layer k's LSTM update from its pre-activations ``(B, 4H)``; ``depth`` is the term
         ``d_t^k * C_t^{k-1}`` of (7), None in layer 0. Returns ``(h_t, C_t)`` and appends the
         gates to ``seen`` when a trace is recording."""
-        a_i, a_f, a_g, a_o = gates.chunk(4, dim=-1)
         w_ci, w_cf, w_co = (self._get(f"weight_c{g}", k) for g in "ifo")
-        i_t = torch.sigmoid(a_i if w_ci is None else a_i + w_ci * C_prev)
-        f_t = torch.sigmoid(a_f if w_cf is None else a_f + w_cf * C_prev)
-        C_tilde = torch.tanh(a_g)
-        C_t = f_t * C_prev + i_t * C_tilde
-        if depth is not None:
-            C_t = depth + C_t  # (7): the lower layer's cell, through the depth gate
-        o_t = torch.sigmoid(a_o if w_co is None else a_o + w_co * C_t)
-        h_t = o_t * torch.tanh(C_t)
+        s = lstm_pointwise(
+            gates, C_prev, self._config, w_ci=w_ci, w_cf=w_cf, w_co=w_co, depth=depth
+        )
         if seen is not None:
-            for name, value in (("i_t", i_t), ("f_t", f_t), ("C_tilde", C_tilde), ("o_t", o_t)):
-                seen[name].append(value)
-        return h_t, C_t
+            for name in ("i_t", "f_t", "C_tilde", "o_t"):
+                seen[name].append(getattr(s, name))
+        return s.h_t, s.C_t
 
     def output(self, state: State) -> Tensor:
         """The top layer's h_t, ``(B, H)``."""
@@ -276,173 +257,4 @@ class DepthGatedLSTMCell(RecurrentCell):
         parts += ["peepholes=True"] if self.peepholes else []
         parts += [] if self.forget_bias is None else [f"forget_bias={self.forget_bias}"]
         parts += [f"dropout={self.dropout}"] if self.dropout else []
-        return ", ".join(parts)
-
-
-class DepthGatedLSTM(Recurrent):
-    r"""A depth-gated LSTM over sequences, in torch.nn.LSTM's calling convention.
-
-    ``output, (h_n, c_n) = dglstm(input, (h_0, c_0))``. Each step runs the whole stack of
-    :class:`DepthGatedLSTMCell` (see its equations): the lower layer's cell C_t^{k-1} is needed
-    at the same step, so the layers advance together rather than one after the other as in
-    torch.nn.LSTM. The :class:`lstmkit.Recurrent` underneath therefore holds one cell per
-    direction (its own ``num_layers`` attribute is 1); the depth is :attr:`depth`.
-
-    Args:
-        input_size, hidden_size: I and H.
-        num_layers: L, the depth of the gated stack (default 1: a plain LSTM; depth gates join
-            from the second layer).
-        bias, peepholes, forget_bias: as :class:`DepthGatedLSTMCell`.
-        batch_first: input and output ``(B, T, ·)``.
-        dropout: dropout on each layer's output where it enters the layer above (not on the
-            cells the depth gates carry up), in training mode; needs num_layers > 1.
-        bidirectional: a second, independent stack runs from the last step to the first; the
-            outputs of the two top layers are concatenated. Unlike torch.nn.LSTM, layer k of one
-            direction reads only layer k - 1 of the same direction, so each direction's layers
-            have the same sizes and its cells form one chain of depth gates.
-        engine: as :class:`lstmkit.Recurrent`; only the reference engine runs this cell.
-        input_dropout, recurrent_dropout, zoneout_hidden, zoneout_cell: as
-            :class:`lstmkit.Recurrent`, applied to every layer of the stack (recurrent dropout
-            on each h_{t-1}^k where it enters W_hh^k).
-
-    Shapes (T steps, B sequences, D = 2 if bidirectional else 1, L = num_layers), as
-    torch.nn.LSTM::
-
-        input       (T, B, I), (B, T, I) with batch_first, unbatched (T, I), or PackedSequence
-        h_0, c_0    (L·D, B, H), or (L·D, H) for unbatched input; row k·D + d is layer k of
-                    direction d (d = 1 the reverse stack); None gives zeros
-        output      (T, B, D·H): the top layer's h_t (batch-first, unbatched or packed as input)
-        h_n, c_n    (L·D, B, H), at each sequence's last step (lengths= and packed input too)
-
-    Parameters: the cell's, ``weight_ih_l{k}``, ``weight_hh_l{k}``, ``bias_ih_l{k}``,
-    ``bias_hh_l{k}``, ``weight_c{i,f,o}_l{k}``, ``weight_xd_l{k}``, ``weight_cd_l{k}``,
-    ``weight_ld_l{k}``, ``bias_d_l{k}``, and the same with ``_reverse``. The LSTM part has
-    torch.nn.LSTM's names and shapes, so a unidirectional torch.nn.LSTM's state dict loads with
-    ``strict=False`` (the depth gates' parameters are then the ones left missing).
-    """
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        *,
-        num_layers: int = 1,
-        bias: bool = True,
-        batch_first: bool = False,
-        dropout: float = 0.0,
-        bidirectional: bool = False,
-        peepholes: bool = False,
-        forget_bias: float | None = None,
-        engine: str = "auto",
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-        **regularizers: Unpack[RegularizerOptions],
-    ) -> None:
-        cell = DepthGatedLSTMCell(
-            input_size,
-            hidden_size,
-            num_layers=num_layers,
-            bias=bias,
-            peepholes=peepholes,
-            forget_bias=forget_bias,
-            dropout=dropout,
-            device=device,
-            dtype=dtype,
-        )
-        if dropout > 0 and num_layers == 1:
-            warnings.warn(
-                "dropout acts between layers, so it needs num_layers > 1; "
-                f"got dropout={dropout} and num_layers=1",
-                stacklevel=2,
-            )
-        super().__init__(
-            cell,
-            bidirectional=bidirectional,
-            batch_first=batch_first,
-            engine=engine,
-            **regularizers,
-        )
-
-    def _adopt(self, cell: RecurrentCell, key: str) -> None:
-        # The cell's names already carry the layer (weight_ih_l2); the layer adds only the
-        # direction, so the names are torch.nn.LSTM's.
-        suffix = key.removeprefix("l0")  # "" or "_reverse"
-        names: dict[str, str] = {}
-        for name, p in list(cell._parameters.items()):
-            if p is None:
-                continue
-            self.register_parameter(name + suffix, p)
-            del cell._parameters[name]
-            names[name] = name + suffix
-        object.__setattr__(cell, "_lstmkit_binding", (self, names))
-
-    @property
-    def stack(self) -> DepthGatedLSTMCell:
-        """The forward direction's cell (the reverse one is ``cell(0, reverse=True)``)."""
-        cell = self.cell(0)
-        assert isinstance(cell, DepthGatedLSTMCell)
-        return cell
-
-    @property
-    def depth(self) -> int:
-        """L, the number of depth-gated layers (``num_layers`` as given)."""
-        return self.stack.num_layers
-
-    @property
-    def bias(self) -> bool:
-        return self.stack.bias
-
-    @property
-    def peepholes(self) -> bool:
-        return self.stack.peepholes
-
-    def initial_state(
-        self, batch_size: int, *, dtype: torch.dtype, device: torch.device
-    ) -> LSTMState:
-        """Zeros in torch.nn's layout: ``(h_0, c_0)``, each ``(L·D, B, H)``."""
-        shape = (self.depth * self.num_directions, batch_size, self.hidden_size)
-        zeros = torch.zeros(shape, dtype=dtype, device=device)
-        return LSTMState(zeros, zeros.clone())
-
-    def _initial_or_given(
-        self, hx: Any, *, batch_size: int, like: Tensor, unbatched: bool
-    ) -> State:
-        if hx is None:
-            return super()._initial_or_given(
-                None, batch_size=batch_size, like=like, unbatched=False
-            )
-        one = LSTMState(*(like.new_zeros(batch_size, self.hidden_size) for _ in range(2)))
-        rows = self.depth * self.num_directions
-        given = check_state(hx, one, unbatched=unbatched, what="hx", stacked=rows)
-        return map_state(self._to_stack_layout, given)  # (D, B, L·H)
-
-    def forward(
-        self,
-        input: Tensor | PackedSequence,
-        hx: Any = None,
-        *,
-        lengths: Tensor | list[int] | None = None,
-    ) -> tuple[Tensor | PackedSequence, State]:
-        output, h_n = super().forward(input, hx, lengths=lengths)
-        return output, map_state(self._to_torch_layout, h_n)
-
-    def _to_torch_layout(self, t: Tensor) -> Tensor:
-        """``(D, *batch, L·H)`` → ``(L·D, *batch, H)``, row k·D + d."""
-        split = t.reshape(*t.shape[:-1], self.depth, self.hidden_size)  # (D, *batch, L, H)
-        return split.movedim(-2, 0).flatten(0, 1)
-
-    def _to_stack_layout(self, t: Tensor) -> Tensor:
-        """``(L·D, B, H)`` → ``(D, B, L·H)``, the inverse of :meth:`_to_torch_layout`."""
-        split = t.reshape(self.depth, self.num_directions, *t.shape[1:])  # (L, D, B, H)
-        return split.movedim(0, -2).flatten(-2)
-
-    def extra_repr(self) -> str:
-        parts = [self.stack.extra_repr()]
-        if self.bidirectional:
-            parts.append("bidirectional=True")
-        if self.batch_first:
-            parts.append("batch_first=True")
-        parts += [f"{k}={v}" for k, v in vars(self.regularizers).items() if v]
-        if self.engine != "auto":
-            parts.append(f"engine={self.engine!r}")
         return ", ".join(parts)

@@ -13,13 +13,10 @@ from typing import Any
 import torch
 
 from lstmkit._machine import describe_machine
-from lstmkit.cells.lstm import VARIANT_DESCRIPTIONS
-from lstmkit.depth_gated import DepthGatedLSTM
-from lstmkit.engines.native import _NO_ONEDNN_PROJ, NativeEngine
+from lstmkit.engines.native import ONEDNN_PROJECTION_WARNING, torch_nn_unsupported
 from lstmkit.engines.registry import select_engine
-from lstmkit.grid import GridLSTM
 from lstmkit.interop.torch_nn import to_torch
-from lstmkit.layers import GRU, LSTM, MUT, RNN, ClockworkRNN, Recurrent
+from lstmkit.layers import EXAMPLES, LAYERS, Example, Recurrent
 
 
 @dataclass(frozen=True)
@@ -46,56 +43,31 @@ class DemoRow:
 
 @dataclass(frozen=True)
 class DemoCell:
-    kind: type[Recurrent]
-    options: dict[str, Any]
-    what: str
-    paper: str
-    square: bool = False  # the cell needs input_size == hidden_size
+    name: str  # the layer's registered name
+    example: Example
+    options: dict[str, Any]  # the example's options at the table's sizes
 
     def input_size(self, config: DemoConfig) -> int:
-        return config.hidden_size if self.square else config.input_size
+        return config.hidden_size if self.example.square else config.input_size
 
     def build(self, config: DemoConfig) -> Recurrent:
-        size = self.input_size(config)
-        return self.kind(size, config.hidden_size, **self.options)  # type: ignore[arg-type,call-arg]
+        return LAYERS[self.name](self.input_size(config), config.hidden_size, **self.options)
 
     def code(self, config: DemoConfig) -> str:
         """The Python that builds this layer."""
         args = [str(self.input_size(config)), str(config.hidden_size)]
         args += [f"{k}={v!r}" for k, v in self.options.items()]
-        return f"{self.kind.__name__}({', '.join(args)})"
+        return f"{getattr(LAYERS[self.name], '__name__', self.name)}({', '.join(args)})"
 
 
 def demo_cells(config: DemoConfig) -> list[DemoCell]:
-    """Every cell and variant, with what it is and where it comes from."""
-    cells = [
-        DemoCell(RNN, {}, "vanilla RNN, tanh", "Elman 1990"),
-        DemoCell(RNN, {"nonlinearity": "relu"}, "vanilla RNN, ReLU", "Le et al. 2015"),
-        DemoCell(GRU, {}, "GRU, reset after the product", "Cho et al. 2014; torch.nn"),
-        DemoCell(GRU, {"reset_after": False}, "GRU, the post's form", "Cho et al. 2014"),
-        DemoCell(LSTM, {}, "the standard LSTM", "Hochreiter & Schmidhuber 1997"),
-        DemoCell(
-            LSTM, {"proj_size": config.hidden_size // 2}, "LSTM with projection", "Sak et al. 2014"
-        ),
-        DemoCell(LSTM, {"peepholes": "if"}, "peepholes on i and f", "Gers & Schmidhuber 2000"),
-        DemoCell(LSTM, {"coupled": True}, "f_t = 1 - i_t", "Greff et al. 2015"),
-        DemoCell(LSTM, {"chrono": config.steps}, "chrono initialisation", "Tallec & Ollivier 2018"),
+    """Every cell and variant, with what it is and where it comes from: the examples each
+    layer registered (:func:`lstmkit.layers.register_layer`), at the table's sizes."""
+    return [
+        DemoCell(name, example, example.options_for(config.hidden_size, config.steps))
+        for name, examples in EXAMPLES.items()
+        for example in examples
     ]
-    for variant, what in VARIANT_DESCRIPTIONS.items():
-        cells.append(DemoCell(LSTM, {"variant": variant}, what, "Greff et al. 2015"))
-    cells += [
-        DemoCell(LSTM, {"layer_norm": True}, "layer-normalised LSTM", "Ba et al. 2016"),
-        DemoCell(GRU, {"layer_norm": True}, "layer-normalised GRU", "Ba et al. 2016"),
-        DemoCell(MUT, {"kind": 1}, "MUT1", "Jozefowicz et al. 2015", square=True),
-        DemoCell(MUT, {"kind": 2}, "MUT2", "Jozefowicz et al. 2015", square=True),
-        DemoCell(MUT, {"kind": 3}, "MUT3", "Jozefowicz et al. 2015"),
-        DemoCell(ClockworkRNN, {}, "Clockwork RNN, periods 1, 2, 4, 8", "Koutník et al. 2014"),
-        DemoCell(
-            DepthGatedLSTM, {"num_layers": 3}, "Depth-Gated LSTM, 3 layers", "Yao et al. 2015"
-        ),
-        DemoCell(GridLSTM, {"depth": 3}, "Grid LSTM, time × depth, 3 blocks", "Kalchbrenner 2015"),
-    ]
-    return cells
 
 
 def run_demo(config: DemoConfig) -> list[DemoRow]:
@@ -116,15 +88,15 @@ def run_demo(config: DemoConfig) -> list[DemoRow]:
             reference, _ = layer(x)
             layer.engine = "auto"
             vs_torch = None
-            if NativeEngine().unsupported(layer) is None:  # torch.nn has this layer
+            if torch_nn_unsupported(layer) is None:  # torch.nn has this layer
                 with warnings.catch_warnings():  # torch.nn.LSTM says when oneDNN falls back
-                    warnings.filterwarnings("ignore", _NO_ONEDNN_PROJ, UserWarning)
+                    warnings.filterwarnings("ignore", ONEDNN_PROJECTION_WARNING, UserWarning)
                     vs_torch = (to_torch(layer)(x)[0] - out).abs().max().item()
         rows.append(
             DemoRow(
                 code=cell.code(config),
-                what=cell.what,
-                paper=cell.paper,
+                what=cell.example.what,
+                paper=cell.example.paper,
                 parameters=sum(p.numel() for p in layer.parameters()),
                 engine=engine,
                 milliseconds=1e3 * statistics.median(times),

@@ -1,51 +1,13 @@
-"""A model around any recurrent layer: input embedding, the layer, and a linear head; plus the
-registry that names layers for the command line ("lstm", "gru:reset_after=false", ...)."""
+"""A model around any recurrent layer: input embedding, the layer, and a linear head."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Literal
+from typing import Literal
 
 from torch import Tensor, nn
 
 from lstmkit._checks import check_choice, check_positive_int, describe
-from lstmkit._spec import Spec
-from lstmkit.depth_gated import DepthGatedLSTM
-from lstmkit.grid import GridLSTM
-from lstmkit.layers import GRU, LSTM, MUT, RNN, ClockworkRNN, Recurrent
-
-LayerFactory = Callable[..., Recurrent]
-
-LAYERS: dict[str, LayerFactory] = {
-    "rnn": RNN,
-    "gru": GRU,
-    "lstm": LSTM,
-    "mut": MUT,
-    "clockwork": ClockworkRNN,
-    "dglstm": DepthGatedLSTM,
-    "grid": GridLSTM,
-}
-"""Sequence layers by name; each is called as ``factory(input_size, hidden_size, **options)``."""
-
-
-def register_layer(name: str, factory: LayerFactory) -> None:
-    """Makes a layer available by name to :func:`build_layer`, the trainer and the CLI."""
-    if ":" in name or "," in name or not name:
-        raise ValueError(f"a layer name must be non-empty without ':' or ',', got {name!r}")
-    LAYERS[name] = factory
-
-
-def build_layer(
-    spec: Spec | str, input_size: int, hidden_size: int, **layer_options: Any
-) -> Recurrent:
-    """The named layer with the spec's options and ``layer_options`` (num_layers, dropout, ...)."""
-    if isinstance(spec, str):
-        spec = Spec.parse(spec)
-    check_choice("cell", spec.name, list(LAYERS))
-    clash = set(spec.options) & set(layer_options)
-    if clash:
-        raise ValueError(f"options {sorted(clash)} given both in the cell spec and separately")
-    return LAYERS[spec.name](input_size, hidden_size, **spec.options, **layer_options)
+from lstmkit.layers.recurrent import Recurrent
 
 
 class SequenceModel(nn.Module):

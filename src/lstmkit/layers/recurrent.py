@@ -1,17 +1,18 @@
-"""Sequence layers: any cell over time, layers and directions, in torch.nn's calling convention."""
+"""``Recurrent(cell)``: any cell over time, layers and directions, in torch.nn's calling
+convention. The loop itself is an engine's (see :mod:`lstmkit.engines`)."""
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
+from collections.abc import Iterator
+from dataclasses import fields
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from lstmkit import tracing
+from lstmkit import _recording
 from lstmkit._checks import (
     check_input_tensor,
     check_lengths,
@@ -19,14 +20,9 @@ from lstmkit._checks import (
     check_probability,
     check_state,
     describe,
-    parameter_of,
 )
-from lstmkit.cells.base import RecurrentCell, State, map_state
-from lstmkit.cells.clockwork import ClockworkCell
-from lstmkit.cells.gru import GRUCell
-from lstmkit.cells.lstm import LSTMCell, LSTMConfig
-from lstmkit.cells.mut import MUTCell
-from lstmkit.cells.rnn import RNNCell
+from lstmkit._state import State, map_state
+from lstmkit.cells.base import RecurrentCell, parameter_of
 from lstmkit.engines.registry import (
     Engine,
     check_engine_name,
@@ -34,44 +30,12 @@ from lstmkit.engines.registry import (
     registry_version,
     select_engine,
 )
+from lstmkit.engines.regularizers import RegularizerOptions, Regularizers
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from lstmkit.cells.lstm import LSTMOptions
-
-
-C = TypeVar("C", bound=RecurrentCell)
-
-
-@dataclass(frozen=True)
-class Regularizers:
-    """Dropout and zoneout inside the recurrence; all off by default. Active in training mode;
-    zoneout also shapes evaluation (as its expectation)."""
-
-    input_dropout: float = 0.0  # variational: one mask per sequence on every layer's input
-    recurrent_dropout: float = 0.0  # variational: one mask per sequence on h_{t-1} (Gal 2016)
-    zoneout_hidden: float = 0.0  # each unit of h keeps its previous value w.p. z (Krueger 2017)
-    zoneout_cell: float = 0.0  # the same for the cell state c of LSTM-family cells
-
-    @property
-    def active(self) -> bool:
-        return any(getattr(self, f.name) > 0 for f in fields(self))
-
-
-class RegularizerOptions(TypedDict, total=False):
-    """The keyword options of :class:`Regularizers`, taken by every sequence layer."""
-
-    input_dropout: float
-    recurrent_dropout: float
-    zoneout_hidden: float
-    zoneout_cell: float
-
-
-if TYPE_CHECKING:
-
-    class LSTMLayerOptions(LSTMOptions, RegularizerOptions, total=False):
-        """The LSTM cell's options and the regularisers, as LSTM takes them."""
+C = TypeVar("C", bound=RecurrentCell[Any])
 
 
 class Recurrent(nn.Module):
@@ -121,7 +85,7 @@ class Recurrent(nn.Module):
 
     def __init__(
         self,
-        cell: RecurrentCell,
+        cell: RecurrentCell[Any],
         *,
         num_layers: int = 1,
         bidirectional: bool = False,
@@ -160,7 +124,7 @@ class Recurrent(nn.Module):
         self.dropout = float(dropout)
         self._engine = engine
         directions = 2 if bidirectional else 1
-        cells: dict[str, RecurrentCell] = {}
+        cells: dict[str, RecurrentCell[Any]] = {}
         for k in range(num_layers):
             for d in range(directions):
                 key = f"l{k}" + ("_reverse" if d else "")
@@ -171,7 +135,7 @@ class Recurrent(nn.Module):
             self._adopt(c, key)  # type: ignore[arg-type]
         self.engine = engine  # checked now, not at the first call
 
-    def _check_regularizers(self, cell: RecurrentCell) -> None:
+    def _check_regularizers(self, cell: RecurrentCell[Any]) -> None:
         reg = self.regularizers
         if reg.recurrent_dropout > 0 and not cell.supports_recurrent_dropout:
             raise ValueError(
@@ -186,7 +150,7 @@ class Recurrent(nn.Module):
                     "state has none (use zoneout_hidden)"
                 )
 
-    def _adopt(self, cell: RecurrentCell, key: str) -> None:
+    def _adopt(self, cell: RecurrentCell[Any], key: str) -> None:
         names: dict[str, str] = {}
         for name, p in list(cell._parameters.items()):
             if p is None:
@@ -244,7 +208,7 @@ class Recurrent(nn.Module):
     def num_directions(self) -> int:
         return 2 if self.bidirectional else 1
 
-    def cell(self, layer: int, *, reverse: bool = False) -> RecurrentCell:
+    def cell(self, layer: int, *, reverse: bool = False) -> RecurrentCell[Any]:
         """The cell of one layer and direction; it shares its parameters with this layer."""
         if not 0 <= layer < self.num_layers:
             raise IndexError(f"layer must be in [0, {self.num_layers}), got {layer}")
@@ -252,7 +216,13 @@ class Recurrent(nn.Module):
             raise ValueError("reverse=True needs a bidirectional layer")
         return self.cells[f"l{layer}" + ("_reverse" if reverse else "")]  # type: ignore[return-value]
 
-    def iter_cells(self) -> Iterator[RecurrentCell]:
+    def first_cell(self, kind: type[C]) -> C:
+        """Layer 0's forward cell, which a layer built for cells of ``kind`` knows is one."""
+        cell = self.cell(0)
+        assert isinstance(cell, kind)
+        return cell
+
+    def iter_cells(self) -> Iterator[RecurrentCell[Any]]:
         """The cells in torch.nn's order: l0, l0_reverse, l1, ..."""
         return iter(self.cells.values())  # type: ignore[arg-type]
 
@@ -323,8 +293,8 @@ class Recurrent(nn.Module):
         if input.sorted_indices is not None:
             order = input.sorted_indices
             state = map_state(lambda s: s.index_select(1, order), state)
-        if tracing.RECORDING is not None:
-            tracing.RECORDING.layout(self.cells.values(), input.sorted_indices)
+        if _recording.RECORDING is not None:
+            _recording.RECORDING.layout(self.cells.values(), input.sorted_indices)
         data, h_n = self._engine_for_call().run(self, input.data, input.batch_sizes, state)
         if input.unsorted_indices is not None:
             back = input.unsorted_indices
@@ -377,7 +347,7 @@ class Recurrent(nn.Module):
         return ", ".join(parts)
 
 
-def _spawn(cell: RecurrentCell, input_size: int) -> RecurrentCell:
+def _spawn(cell: RecurrentCell[Any], input_size: int) -> RecurrentCell[Any]:
     new = cell.spawn(input_size)
     if not isinstance(new, RecurrentCell):
         raise TypeError(
@@ -390,310 +360,3 @@ def _spawn(cell: RecurrentCell, input_size: int) -> RecurrentCell:
             f"{cell.output_size}"
         )
     return new
-
-
-def stack_states(states: list[State]) -> State:
-    """Per-cell states → one state with every tensor stacked on a new dim 0: ``(L·D, B, *)``."""
-    first = states[0]
-    if isinstance(first, Tensor):
-        return torch.stack(states)  # type: ignore[arg-type]
-    stacked = [torch.stack([s[j] for s in states]) for j in range(len(first))]
-    return type(first)(*stacked)
-
-
-def unstack_states(state: State, count: int) -> list[State]:
-    """The inverse of :func:`stack_states`: ``count`` per-cell states."""
-    if isinstance(state, Tensor):
-        return list(state.unbind(0))
-    fields = [t.unbind(0) for t in state]
-    return [type(state)(*(f[j] for f in fields)) for j in range(count)]
-
-
-class LSTM(Recurrent):
-    r"""A multi-layer LSTM, torch.nn.LSTM's drop-in replacement with every variant by keyword.
-
-    ``output, (h_n, c_n) = lstm(input, (h_0, c_0))``; shapes as :class:`Recurrent`, with
-    h of size ``proj_size or hidden_size`` and c of size ``hidden_size``. The cell options
-    (``peepholes``, ``coupled``, ``variant``, ``forget_bias``, ``chrono``, the Greff switches) are
-    those of :class:`lstmkit.LSTMCell`; every layer and direction gets the same configuration.
-
-    Parameters per layer k: ``weight_ih_l{k}``, ``weight_hh_l{k}``, ``bias_ih_l{k}``,
-    ``bias_hh_l{k}``, ``weight_hr_l{k}``, as torch.nn.LSTM, plus the variant-only
-    ``weight_ci_l{k}``, ``weight_cf_l{k}``, ``weight_co_l{k}`` (peepholes) and ``weight_gg_l{k}``
-    (full gate recurrence); ``_reverse`` for the reverse direction. With a variant's
-    configuration a state is :class:`lstmkit.FullGateState` ``(h, c, a)`` under full gate
-    recurrence, ``(h, c)`` otherwise.
-    """
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        *,
-        num_layers: int = 1,
-        bias: bool = True,
-        batch_first: bool = False,
-        dropout: float = 0.0,
-        bidirectional: bool = False,
-        proj_size: int = 0,
-        engine: str = "auto",
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-        **options: Unpack[LSTMLayerOptions],
-    ) -> None:
-        given: dict[str, Any] = dict(options)
-        reg = {k: given.pop(k) for k in list(given) if k in RegularizerOptions.__annotations__}
-        cell = LSTMCell(
-            input_size,
-            hidden_size,
-            bias=bias,
-            proj_size=proj_size,
-            device=device,
-            dtype=dtype,
-            **given,
-        )
-        super().__init__(
-            cell,
-            num_layers=num_layers,
-            bidirectional=bidirectional,
-            batch_first=batch_first,
-            dropout=dropout,
-            engine=engine,
-            **reg,
-        )
-
-    @property
-    def config(self) -> LSTMConfig:
-        """The configuration every cell of this layer shares."""
-        return _first_cell(self, LSTMCell).config
-
-    @property
-    def bias(self) -> bool:
-        return self.config.bias
-
-    @property
-    def proj_size(self) -> int:
-        return self.config.proj_size
-
-
-class GRU(Recurrent):
-    r"""A multi-layer GRU, torch.nn.GRU's drop-in replacement; ``reset_after=False`` gives the
-    form of Cho et al. 2014 and of the post (see :class:`lstmkit.GRUCell`).
-
-    ``output, h_n = gru(input, h_0)``; shapes as :class:`Recurrent`. Parameters as torch.nn.GRU:
-    ``weight_ih_l{k}`` ``(3H, ·)`` with blocks r, z, n, ``weight_hh_l{k}``, ``bias_ih_l{k}``,
-    ``bias_hh_l{k}``, and ``_reverse``.
-    """
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        *,
-        num_layers: int = 1,
-        bias: bool = True,
-        batch_first: bool = False,
-        dropout: float = 0.0,
-        bidirectional: bool = False,
-        reset_after: bool = True,
-        layer_norm: bool = False,
-        engine: str = "auto",
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-        **regularizers: Unpack[RegularizerOptions],
-    ) -> None:
-        cell = GRUCell(
-            input_size,
-            hidden_size,
-            bias=bias,
-            reset_after=reset_after,
-            layer_norm=layer_norm,
-            device=device,
-            dtype=dtype,
-        )
-        super().__init__(
-            cell,
-            num_layers=num_layers,
-            bidirectional=bidirectional,
-            batch_first=batch_first,
-            dropout=dropout,
-            engine=engine,
-            **regularizers,
-        )
-
-    @property
-    def bias(self) -> bool:
-        return _first_cell(self, GRUCell).bias
-
-    @property
-    def reset_after(self) -> bool:
-        return _first_cell(self, GRUCell).reset_after
-
-
-class RNN(Recurrent):
-    r"""A multi-layer vanilla RNN, torch.nn.RNN's drop-in replacement (see lstmkit.RNNCell).
-
-    ``output, h_n = rnn(input, h_0)``; shapes as :class:`Recurrent`. Parameters as torch.nn.RNN:
-    ``weight_ih_l{k}``, ``weight_hh_l{k}``, ``bias_ih_l{k}``, ``bias_hh_l{k}``, and ``_reverse``.
-    """
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        *,
-        num_layers: int = 1,
-        nonlinearity: str = "tanh",
-        bias: bool = True,
-        batch_first: bool = False,
-        dropout: float = 0.0,
-        bidirectional: bool = False,
-        engine: str = "auto",
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-        **regularizers: Unpack[RegularizerOptions],
-    ) -> None:
-        cell = RNNCell(
-            input_size,
-            hidden_size,
-            bias=bias,
-            nonlinearity=nonlinearity,
-            device=device,
-            dtype=dtype,
-        )
-        super().__init__(
-            cell,
-            num_layers=num_layers,
-            bidirectional=bidirectional,
-            batch_first=batch_first,
-            dropout=dropout,
-            engine=engine,
-            **regularizers,
-        )
-
-    @property
-    def bias(self) -> bool:
-        return _first_cell(self, RNNCell).bias
-
-    @property
-    def nonlinearity(self) -> str:
-        return _first_cell(self, RNNCell).nonlinearity
-
-
-class MUT(Recurrent):
-    r"""A multi-layer MUT1, MUT2 or MUT3 network (Jozefowicz et al. 2015; see lstmkit.MUTCell).
-
-    ``output, h_n = mut(input, h_0)``; shapes as :class:`Recurrent`. Parameters: the cell's
-    matrices by the paper's names, ``weight_xz_l{k}``, ``weight_hr_l{k}``, ..., ``bias_z_l{k}``,
-    and ``_reverse``. MUT1 and MUT2 need ``input_size == hidden_size`` in every layer, so a
-    bidirectional MUT1 or MUT2 has one layer (the next would read 2·hidden_size features).
-    """
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        *,
-        kind: int = 1,
-        num_layers: int = 1,
-        batch_first: bool = False,
-        dropout: float = 0.0,
-        bidirectional: bool = False,
-        engine: str = "auto",
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-        **regularizers: Unpack[RegularizerOptions],
-    ) -> None:
-        cell = MUTCell(input_size, hidden_size, kind=kind, device=device, dtype=dtype)
-        if kind in (1, 2) and bidirectional and num_layers > 1:
-            raise ValueError(
-                f"MUT{kind} needs input_size == hidden_size in every layer, but layer 1 of a "
-                f"bidirectional network reads 2·hidden_size = {2 * hidden_size} features; use "
-                "num_layers=1, bidirectional=False, or kind=3"
-            )
-        super().__init__(
-            cell,
-            num_layers=num_layers,
-            bidirectional=bidirectional,
-            batch_first=batch_first,
-            dropout=dropout,
-            engine=engine,
-            **regularizers,
-        )
-
-    @property
-    def kind(self) -> int:
-        return _first_cell(self, MUTCell).kind
-
-
-class ClockworkRNN(Recurrent):
-    r"""A multi-layer Clockwork RNN (Koutník et al. 2014; see :class:`lstmkit.ClockworkCell`).
-
-    ``output, (h_n, t_n) = layer(input, (h_0, t_0))``; shapes as :class:`lstmkit.Recurrent`, with
-    the state a :class:`ClockworkState` of ``h (L·D, B, H)`` and the clock ``t (L·D, B, 1)``
-    (None gives zeros: every layer, direction and sequence starts at t = 0). Every layer and
-    direction gets the same modules. Parameters: ``weight_ih_l{k}``, ``weight_hh_l{k}``,
-    ``bias_l{k}``, and ``_reverse``.
-    """
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        *,
-        num_layers: int = 1,
-        num_modules: int | None = None,
-        periods: Sequence[int] | None = None,
-        module_sizes: Sequence[int] | None = None,
-        nonlinearity: str = "tanh",
-        bias: bool = True,
-        batch_first: bool = False,
-        dropout: float = 0.0,
-        bidirectional: bool = False,
-        engine: str = "auto",
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-        **regularizers: Unpack[RegularizerOptions],
-    ) -> None:
-        cell = ClockworkCell(
-            input_size,
-            hidden_size,
-            num_modules=num_modules,
-            periods=periods,
-            module_sizes=module_sizes,
-            bias=bias,
-            nonlinearity=nonlinearity,
-            device=device,
-            dtype=dtype,
-        )
-        super().__init__(
-            cell,
-            num_layers=num_layers,
-            bidirectional=bidirectional,
-            batch_first=batch_first,
-            dropout=dropout,
-            engine=engine,
-            **regularizers,
-        )
-
-    @property
-    def periods(self) -> tuple[int, ...]:
-        return _first_cell(self, ClockworkCell).periods
-
-    @property
-    def module_sizes(self) -> tuple[int, ...]:
-        return _first_cell(self, ClockworkCell).module_sizes
-
-    @property
-    def bias(self) -> bool:
-        return _first_cell(self, ClockworkCell).bias is not None
-
-    @property
-    def nonlinearity(self) -> str:
-        return _first_cell(self, ClockworkCell).nonlinearity
-
-
-def _first_cell(layer: Recurrent, kind: type[C]) -> C:
-    cell = layer.cell(0)
-    assert isinstance(cell, kind)
-    return cell

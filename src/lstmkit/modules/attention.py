@@ -9,10 +9,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lstmkit import tracing
+from lstmkit import _recording
 from lstmkit._checks import check_input_tensor, check_positive_int, describe
+from lstmkit._recording import Quantity
 from lstmkit.cells.base import LSTMState
 from lstmkit.cells.lstm import LSTMCell
+
+_recording.declare(
+    alpha_t=Quantity("attention weights", r"$\alpha_t$", "fraction"),
+    beta_t=Quantity("context gate", r"$\beta_t$", "fraction"),
+)
 
 
 class AttentionOutput(NamedTuple):
@@ -174,8 +180,8 @@ class AttentionDecoder(nn.Module):
             else h_prev.new_ones(h_prev.shape[0], 1)
         )
         z = beta * torch.bmm(alpha.unsqueeze(1), annotations).squeeze(1)  # (B, D)
-        if tracing.RECORDING is not None:
-            tracing.record(self, alpha_t=alpha, beta_t=beta)
+        if _recording.RECORDING is not None:
+            _recording.record(self, alpha_t=alpha, beta_t=beta)
         return z, alpha, beta
 
     def _check(self, inputs: Tensor, annotations: Tensor, mask: Tensor | None) -> Tensor:

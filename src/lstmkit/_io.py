@@ -1,0 +1,71 @@
+"""Files that are never half-written, and names safe for files.
+
+:func:`atomic_write` is the one way lstmkit writes a file it may overwrite (checkpoints, configs,
+results, pages): the data goes to a temporary file in the same folder, is flushed to disk, and
+replaces the target with one rename, after which the folder itself is synced. A crash at any
+moment leaves the previous file or the new one, never a torn one. The new file gets the mode an
+ordinary ``open(path, "w")`` would give it (0644 under the usual umask), not the temporary
+file's 0600.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+
+def atomic_write(path: str | Path, write: Callable[[IO[Any]], object], *, binary: bool) -> Path:
+    """Calls ``write(file)`` on a temporary file beside ``path`` and puts it in place atomically.
+
+    ``binary`` opens the file in bytes mode (else UTF-8 text). Creates missing folders. On any
+    error, or Ctrl-C, the temporary file is removed and ``path`` is left as it was.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        os.fchmod(fd, _default_mode())
+        with os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    _fsync_directory(target.parent)
+    return target
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Writes ``text`` to ``path`` atomically (see :func:`atomic_write`)."""
+    return atomic_write(path, lambda f: f.write(text), binary=False)
+
+
+def _default_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _fsync_directory(folder: Path) -> None:
+    # makes the rename itself durable; not every platform can open a folder
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def slug(text: str) -> str:
+    """``text`` as a file name: letters, digits, ``-``, ``_`` and ``.`` kept, anything else
+    ``_`` (``"lstm:chrono=200"`` → ``"lstm_chrono_200"``)."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)

@@ -1,0 +1,67 @@
+"""Recurrent states and the helpers every part that carries them shares.
+
+A state is a tensor ``h`` or a named tuple of tensors whose first field is ``h``
+(``LSTMState(h, c)``). Cells make and return them; layers stack them over layers and
+directions, ``(L·D, B, *)``; engines split them again and take the rows of a packed batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeAlias
+
+import torch
+from torch import Tensor
+
+State: TypeAlias = Tensor | tuple[Tensor, ...]
+"""A cell's state: one tensor, or a named tuple of tensors whose first field is ``h``."""
+
+
+def is_namedtuple(value: object) -> bool:
+    return isinstance(value, tuple) and hasattr(value, "_fields")
+
+
+def map_state(fn: Callable[[Tensor], Tensor], state: State) -> State:
+    """Applies ``fn`` to every tensor of ``state``, keeping its structure."""
+    if isinstance(state, Tensor):
+        return fn(state)
+    return type(state)(*(fn(s) for s in state)) if is_namedtuple(state) else tuple(map(fn, state))
+
+
+def first(state: State) -> Tensor:
+    """The state's ``h``: the tensor itself, or the first field."""
+    return state if isinstance(state, Tensor) else state[0]
+
+
+def stack_states(states: list[State]) -> State:
+    """Per-cell states → one state with every tensor stacked on a new dim 0: ``(L·D, B, *)``."""
+    head = states[0]
+    if isinstance(head, Tensor):
+        return torch.stack(states)  # type: ignore[arg-type]
+    stacked = [torch.stack([s[j] for s in states]) for j in range(len(head))]
+    return type(head)(*stacked)
+
+
+def unstack_states(state: State, count: int) -> list[State]:
+    """The inverse of :func:`stack_states`: ``count`` per-cell states."""
+    if isinstance(state, Tensor):
+        return list(state.unbind(0))
+    parts = [t.unbind(0) for t in state]
+    return [type(state)(*(p[j] for p in parts)) for j in range(count)]
+
+
+def state_rows(state: State, start: int, stop: int) -> State:
+    """Rows ``start:stop`` of every tensor: some of the batch's sequences."""
+    return map_state(lambda s: s[start:stop], state)
+
+
+def cat_states(states: list[State]) -> State:
+    """States of disjoint rows → one state, concatenated along the batch."""
+    head = states[0]
+    if isinstance(head, Tensor):
+        return torch.cat(states)  # type: ignore[arg-type]
+    return type(head)(*(torch.cat([s[j] for s in states]) for j in range(len(head))))
+
+
+def cast_state(state: State, dtype: torch.dtype) -> State:
+    return map_state(lambda t: t.to(dtype), state)

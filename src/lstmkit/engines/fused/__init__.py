@@ -1,0 +1,5 @@
+"""The fused engine: lstmkit's own C++ kernels (``fused.cpp``), built on first use."""
+
+from lstmkit.engines.fused.engine import NATIVE_INFERENCE_FROM, FusedEngine, lstm_flags
+
+__all__ = ["NATIVE_INFERENCE_FROM", "FusedEngine", "lstm_flags"]
