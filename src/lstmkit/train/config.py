@@ -1,4 +1,11 @@
-"""A training run's configuration: four small dataclasses, from flags or a TOML/JSON file."""
+"""A training run's configuration: four small dataclasses, from flags or a TOML/JSON file.
+
+Every field of ModelConfig, OptimConfig and RunConfig is also a ``lstmkit train`` flag of the same
+name (``hidden_size`` → ``--hidden-size``, a bool → ``--x/--no-x``), generated from the field: its
+type, its default, and its metadata, which holds the flag's ``help`` (required) and optionally
+``positive`` (the flag takes only values > 0), ``choices`` and ``metavar``. A new field is a new
+flag with no other edit.
+"""
 
 from __future__ import annotations
 
@@ -18,15 +25,24 @@ SCHEDULES = ("constant", "cosine", "linear")
 
 @dataclass
 class ModelConfig:
-    cell: str = (
-        "lstm"  # a layer by name and options: "lstm", "lstm:chrono=200", "gru:reset_after=false"
+    # a layer by name and options: "lstm", "lstm:chrono=200", "gru:reset_after=false"
+    cell: str = field(
+        default="lstm",
+        metadata={
+            "help": "layer as name:key=value,... e.g. lstm:chrono=200 or gru:reset_after=false",
+            "metavar": "SPEC",
+        },
     )
-    hidden_size: int = 64
-    num_layers: int = 1
-    embedding_size: int = 16  # token inputs are embedded in this many dimensions
-    dropout: float = 0.0  # between layers
-    bidirectional: bool = False
-    engine: str = "auto"
+    hidden_size: int = field(default=64, metadata={"help": "hidden units", "positive": True})
+    num_layers: int = field(default=1, metadata={"help": "stacked layers", "positive": True})
+    # token inputs are embedded in this many dimensions
+    embedding_size: int = field(
+        default=16, metadata={"help": "embedding size for token inputs", "positive": True}
+    )
+    # between layers
+    dropout: float = field(default=0.0, metadata={"help": "dropout between layers"})
+    bidirectional: bool = field(default=False, metadata={"help": "run each layer both ways"})
+    engine: str = field(default="auto", metadata={"help": "engine: auto, reference, native, ..."})
 
 
 @dataclass
@@ -37,27 +53,52 @@ class TaskConfig:
 
 @dataclass
 class OptimConfig:
-    lr: float = 3e-3  # AdamW's learning rate
-    weight_decay: float = 0.01
-    clip: float = 1.0  # largest gradient norm; 0 turns clipping off
-    schedule: str = "constant"  # learning rate after warm-up: constant, cosine or linear decay
-    warmup: int = 0  # steps of linear warm-up
+    # AdamW's learning rate
+    lr: float = field(default=3e-3, metadata={"help": "AdamW learning rate", "positive": True})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
+    # largest gradient norm; 0 turns clipping off
+    clip: float = field(default=1.0, metadata={"help": "largest gradient norm, 0 for none"})
+    # learning rate after warm-up: constant, cosine or linear decay
+    schedule: str = field(
+        default="constant",
+        metadata={"help": "learning rate after warm-up", "choices": SCHEDULES},
+    )
+    # steps of linear warm-up
+    warmup: int = field(default=0, metadata={"help": "steps of linear warm-up"})
 
 
 @dataclass
 class RunConfig:
-    steps: int = 2000  # the step budget
-    batch_size: int = 64  # the global batch; data-parallel processes each take a share
-    eval_every: int = 100  # steps between evaluations on held-out data
-    eval_size: int = 512  # held-out sequences per evaluation
-    checkpoint_every: int = 500  # steps between checkpoints (one is also written at the end)
-    log_every: int = 10  # steps between training-loss lines in metrics.jsonl
-    early_stop: bool = True  # stop once the held-out metrics count as solved
-    seed: int = 0
+    # the step budget
+    steps: int = field(default=2000, metadata={"help": "step budget", "positive": True})
+    # the global batch; data-parallel processes each take a share
+    batch_size: int = field(default=64, metadata={"help": "global batch size", "positive": True})
+    # steps between evaluations on held-out data
+    eval_every: int = field(
+        default=100, metadata={"help": "steps between evaluations", "positive": True}
+    )
+    # held-out sequences per evaluation
+    eval_size: int = field(
+        default=512, metadata={"help": "held-out sequences per evaluation", "positive": True}
+    )
+    # steps between checkpoints (one is also written at the end)
+    checkpoint_every: int = field(
+        default=500, metadata={"help": "steps between checkpoints", "positive": True}
+    )
+    # steps between training-loss lines in metrics.jsonl
+    log_every: int = field(
+        default=10, metadata={"help": "steps between log lines", "positive": True}
+    )
+    # stop once the held-out metrics count as solved
+    early_stop: bool = field(default=True, metadata={"help": "stop once solved"})
+    seed: int = field(default=0, metadata={"help": "seed of the weights and the data"})
     # Treat subnormal floats as zero while training on the CPU. A vanishing gradient fills the
     # backward pass with subnormals, which x86 processes many times slower: an RNN at gap 200
     # trained 3x slower without this, to the same result.
-    flush_denormal: bool = True
+    flush_denormal: bool = field(
+        default=True,
+        metadata={"help": "treat subnormal floats as zero while training on the CPU (faster)"},
+    )
 
 
 @dataclass

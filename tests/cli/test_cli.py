@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from lstmkit.cell_table import DemoConfig, demo_cells, run_demo
 from lstmkit.cli import main
+from lstmkit.experiments.cell_table import DemoConfig, demo_cells, run_demo
 from lstmkit.train import load_checkpoint
 
 TINY_CELLS = [

@@ -1,0 +1,150 @@
+"""``lstmkit train`` and ``lstmkit sample``: one model trained on one task, and text from it."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lstmkit._io import slug
+from lstmkit.cli._args import (
+    EXIT_INTERRUPTED,
+    add_dataclass_flags,
+    common,
+    given_flags,
+    positive_float,
+    positive_int,
+    run_options,
+)
+from lstmkit.train.config import ModelConfig, OptimConfig, RunConfig, TrainConfig
+
+if TYPE_CHECKING:
+    from lstmkit.cli._args import Commands
+
+# The config sections whose every field is a train flag, in the order of the help.
+FLAG_SECTIONS: dict[str, type] = {"model": ModelConfig, "optim": OptimConfig, "run": RunConfig}
+
+
+def add_train(commands: Commands) -> None:
+    train = commands.add_parser(
+        "train",
+        help="train any cell on any task",
+        description="Trains one model. Settings come from the defaults, then --config, then the "
+        "flags given. Writes config.json, metrics.jsonl, checkpoint.pt and result.json to --out. "
+        "Works under torchrun for data parallelism.",
+    )
+    train.set_defaults(handler=train_command)
+    train.add_argument(
+        "--config",
+        type=Path,
+        help="a .toml or .json file with [model], [task], [optim], [run] tables",
+    )
+    train.add_argument(
+        "--task",
+        metavar="SPEC",
+        help="task as name:key=value,... e.g. gap:gap=100 or charlm:path=book.txt (default: gap)",
+    )
+    for kind in FLAG_SECTIONS.values():
+        add_dataclass_flags(train, kind)
+    train.add_argument(
+        "--out", type=Path, help="output folder (default: runs/<task>-<cell>-<time>)"
+    )
+    train.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda if there is one)")
+    run_options(train)
+    common(train)
+
+
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    """The run's config: defaults, then the --config file, then every flag that was given."""
+    from lstmkit._spec import Spec
+
+    data = TrainConfig.load(args.config).to_dict() if args.config else TrainConfig().to_dict()
+    for section, kind in FLAG_SECTIONS.items():
+        data[section].update(given_flags(args, kind))
+    if args.task is not None:
+        spec = Spec.parse(args.task)
+        data["task"] = {"name": spec.name, "options": spec.options}
+    return TrainConfig.from_dict(data)
+
+
+def train_command(args: argparse.Namespace) -> int:
+    from lstmkit.experiments.runner import summarise
+    from lstmkit.train.trainer import NonFiniteLossError, Trainer
+
+    config = train_config(args)
+    main_process = int(os.environ.get("RANK", "0")) == 0
+    out = args.out
+    if out is None:
+        if args.resume:
+            raise ValueError("--resume needs --out, the folder of the run to continue")
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        out = Path("runs") / f"{config.task.name}-{slug(config.model.cell)}-{stamp}"
+    trainer = Trainer(
+        config, out_dir=out, resume=args.resume, progress=args.progress, device=args.device
+    )
+    try:
+        result = trainer.fit()
+    except NonFiniteLossError as error:
+        print(f"lstmkit train: {error}", file=sys.stderr)
+        return 1
+    if main_process:
+        print(f"{config.model.cell} on {config.task.name}: {summarise(result)}")
+        if trainer.task is not None and trainer.task.published:
+            print(f"published: {trainer.task.published}")
+        print(f"run folder: {out}")
+    if result.stopped == "interrupted":
+        if main_process:
+            print(
+                f"interrupted at step {result.steps}; continue with the same command and "
+                f"--resume --out {out}",
+                file=sys.stderr,
+            )
+        return EXIT_INTERRUPTED
+    return 0
+
+
+def add_sample(commands: Commands) -> None:
+    sample = commands.add_parser(
+        "sample",
+        help="generate text from a charlm checkpoint",
+        description="Continues a prompt with characters drawn from a character-level model.",
+    )
+    sample.set_defaults(handler=sample_command)
+    sample.add_argument("checkpoint", type=Path, help="checkpoint.pt of a run on the charlm task")
+    sample.add_argument("--prompt", default="def ", help="text to continue (default: %(default)r)")
+    sample.add_argument(
+        "--length", type=int, default=300, help="characters to generate (default: %(default)s)"
+    )
+    sample.add_argument(
+        "--temperature",
+        type=positive_float,
+        default=0.8,
+        help="softmax temperature; lower is more conservative (default: %(default)s)",
+    )
+    sample.add_argument(
+        "--top-k",
+        type=positive_int,
+        default=None,
+        help="draw only among the k most likely characters (default: all)",
+    )
+    sample.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    common(sample)
+
+
+def sample_command(args: argparse.Namespace) -> int:
+    from lstmkit.train.sample import sample_text
+
+    print(
+        sample_text(
+            args.checkpoint,
+            prompt=args.prompt,
+            length=args.length,
+            temperature=args.temperature,
+            top_k=args.top_k,
+            seed=args.seed,
+        )
+    )
+    return 0
