@@ -25,19 +25,22 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 import lstmkit
-from lstmkit.attention import AttentionDecoder
-from lstmkit.explain import (
-    colour_for,
+from lstmkit import _recording
+from lstmkit._recording import Quantity
+from lstmkit.analysis.explain import colours
+from lstmkit.analysis.explain.colours import colour_for, quantity_kind
+from lstmkit.analysis.explain.page import (
+    ORDER,
     explain_checkpoint,
     explain_page,
     interpretable_units,
-    quantity_kind,
     text_features,
 )
-from lstmkit.models import SequenceModel
-from lstmkit.sample import load_charlm
-from lstmkit.tracing import Trace
+from lstmkit.analysis.trace import Trace
+from lstmkit.modules.attention import AttentionDecoder
+from lstmkit.modules.sequence import SequenceModel
 from lstmkit.train import ModelConfig, RunConfig, TaskConfig, TrainConfig, Trainer
+from lstmkit.train.sample import load_charlm
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -126,6 +129,40 @@ def test_colour_map() -> None:
         colour_for(0.1, "rainbow")
 
 
+def test_the_page_carries_the_colour_map_and_its_script_no_colours_of_its_own() -> None:
+    text = "abc"
+    meta, _ = embedded(explain_page(lstm_trace(len(text)), text))
+    assert meta["colours"] == colours.colour_map()
+    assert meta["colours"]["high"] == [255, 75, 75]
+    assert set(meta["colours"]["kinds"]) == {"gate", "bounded", "state"}
+    script = (Path(colours.__file__).parent / "explain.js").read_text(encoding="utf-8")
+    assert not re.search(r"\b(75|180|255)\b", script)  # the map's numbers live in colours.py
+
+
+def test_a_quantity_a_new_cell_declares_is_coloured_and_named_by_the_declaration(
+    made_up_cell: dict[str, Quantity], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = "ab(c)"
+    recorded = lstm_trace(len(text))
+    for name in ("zeta_t", "eta_t", "xi_t"):  # all within [0.3, 0.7]; xi_t declared by nobody
+        recorded.values[f"rnn.l0.{name}"] = 0.3 + 0.4 * torch.rand(len(text), 1, 4)
+    meta, _ = embedded(explain_page(recorded, text))
+    shown = meta["layers"][0]["quantities"]
+    assert list(shown) == [n for n in ORDER if n in shown] + ["eta_t", "xi_t", "zeta_t"]
+    assert [shown[n]["kind"] for n in ("zeta_t", "eta_t", "xi_t")] == ["gate", "gate", "bounded"]
+    assert shown["zeta_t"]["what"] == made_up_cell["zeta_t"].what
+    assert shown["eta_t"]["what"] == made_up_cell["eta_t"].what
+    assert shown["xi_t"]["what"] == ""
+    assert shown["f_t"]["what"] == "forget gate"
+    values = recorded["rnn.l0.zeta_t"].numpy()
+    assert quantity_kind("zeta_t", values) == "gate"
+    monkeypatch.undo()  # without the declaration zeta_t is just a value within [-1, 1]
+    assert "zeta_t" not in _recording.QUANTITIES
+    assert quantity_kind("zeta_t", values) == "bounded"
+    meta, _ = embedded(explain_page(recorded, text))
+    assert meta["layers"][0]["quantities"]["zeta_t"]["kind"] == "bounded"
+
+
 # the page as a file
 
 
@@ -165,8 +202,8 @@ def embedded(page: str) -> tuple[dict[str, Any], np.ndarray]:
 
 
 def test_text_and_title_are_escaped_and_nothing_is_fetched() -> None:
-    text = "<script>alert(\"x\")</script> & 'q' %TITLE% </div>\n<img src=x onerror=alert(1)>"
-    title = '<b>"T" & %TEXT%</b>'
+    text = "<script>alert(\"x\")</script> & 'q' {{title}} </div>\n<img src=x onerror=alert(1)>"
+    title = '<b>"T" & {{text}} {{script}}</b>'
     page = explain_page(lstm_trace(len(text)), text, title=title)
     reader = TextReader()
     reader.feed(page)
@@ -174,9 +211,26 @@ def test_text_and_title_are_escaped_and_nothing_is_fetched() -> None:
     assert "<script>alert" not in page
     assert "<img" not in page
     assert page.count("<script") == 3  # the meta, the data and the page's own code
-    assert "&lt;b&gt;&quot;T&quot; &amp; %TEXT%&lt;/b&gt;" in page
+    assert "&lt;b&gt;&quot;T&quot; &amp; {{text}} {{script}}&lt;/b&gt;" in page
+    assert "{{" not in page.replace("{{title}}", "").replace("{{text}} {{script}}", "")
     assert "http" not in page
     assert not re.search(r"\b(src|href)\s*=|url\(|@import|<link", page)
+
+
+def test_names_in_the_trace_cannot_end_the_pages_scripts() -> None:
+    cell = "x</script><script>alert(1)</script>"
+    kind = "</SCRIPT><b>"
+    text = "abcd"
+    recorded = Trace(
+        {f"{cell}.h_t": torch.tanh(torch.randn(len(text), 1, 3))},
+        {"cells": {cell: {"class": kind, "reverse": False}}},
+    )
+    page = explain_page(recorded, text)
+    assert page.lower().count("<script") == 3
+    assert page.lower().count("</script>") == 3
+    assert "<b>" not in page
+    meta, _ = embedded(page)
+    assert (meta["layers"][0]["cell"], meta["layers"][0]["class"]) == (cell, kind)
 
 
 def test_embedded_values_equal_the_trace_for_a_gru() -> None:
@@ -340,7 +394,8 @@ def test_page_in_chromium(tmp_path: Path, charlm_checkpoint: Path, browser: WebD
     )
     page = explain_checkpoint(charlm_checkpoint, text, tmp_path / "out" / "page.html")
     assert page == tmp_path / "out" / "page.html"
-    model, vocabulary = load_charlm(charlm_checkpoint)
+    model, codec = load_charlm(charlm_checkpoint)
+    vocabulary = codec.vocabulary
     codes = torch.tensor(
         [[vocabulary.index(c) if c in vocabulary else len(vocabulary)] for c in text]
     ).T  # (1, T)
@@ -473,4 +528,41 @@ def test_a_reverse_layer_steps_from_the_next_position(tmp_path: Path, browser: W
             ".map((td) => Number(td.textContent))"
         )
         assert np.abs(np.array(shown) - before).max() <= tolerance
+    assert_no_console_errors(browser)
+
+
+@pytest.mark.timeout(120)
+def test_the_browser_colours_by_the_map_and_the_declarations_the_page_carries(
+    tmp_path: Path,
+    browser: WebDriver,
+    made_up_cell: dict[str, Quantity],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # another colour map, changed in Python alone: the page's script must follow it
+    monkeypatch.setattr(colours, "HIGH", (0, 160, 0))
+    monkeypatch.setattr(colours, "LOW", (120, 0, 120))
+    monkeypatch.setitem(colours.SCALES, "gate", colours.Scale(4.0, -2.0, "none", ("lo", "hi")))
+    text = "abcdefghijkl"
+    recorded = lstm_trace(len(text))
+    recorded.values["rnn.l0.zeta_t"] = torch.rand(len(text), 1, 4)  # a gate only by declaration
+    page = tmp_path / "made_up.html"
+    page.write_text(explain_page(recorded, text), encoding="utf-8")
+    open_page(browser, page)
+    menu = Select(browser.find_element(By.ID, "lk-quantity"))
+    labels = {o.get_attribute("value"): o.text for o in menu.options}
+    assert labels["zeta_t"] == f"zeta_t \u2014 {made_up_cell['zeta_t'].what}"
+    assert labels["C_tilde"] == "C\u0303_t \u2014 candidate values"
+    menu.select_by_value("zeta_t")
+    unit_box = browser.find_element(By.ID, "lk-unit")
+    unit_box.clear()
+    unit_box.send_keys("2", Keys.TAB)
+    values = recorded["rnn.l0.zeta_t"][:, 0, 2].numpy()
+    positions = list(range(len(text)))
+    assert colour_for(float(values.max()), "gate") != (255, 75, 75)  # the map did change
+    assert_colours(browser, values, "gate", positions)
+    assert browser.find_element(By.ID, "lk-low").text == "lo"
+    assert browser.find_element(By.ID, "lk-high").text == "hi"
+    menu.select_by_value("C_t")  # a state: by tanh, in the changed colours
+    values = recorded["rnn.l0.C_t"][:, 0, 2].numpy()
+    assert_colours(browser, values, quantity_kind("C_t", recorded["rnn.l0.C_t"]), positions)
     assert_no_console_errors(browser)

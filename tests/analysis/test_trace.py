@@ -11,10 +11,10 @@ import torch
 import torch.nn.functional as F
 
 import lstmkit
-from lstmkit import Trace, tracing
+from lstmkit import Trace, _recording
+from lstmkit.analysis.gradient_flow import gradient_flow
 from lstmkit.cli import main as cli_main
-from lstmkit.gradient_flow import gradient_flow
-from lstmkit.models import SequenceModel
+from lstmkit.modules.sequence import SequenceModel
 from lstmkit.tasks import Task, make_task
 from lstmkit.train import (
     ModelConfig,
@@ -25,7 +25,8 @@ from lstmkit.train import (
     build_model,
     load_run,
 )
-from tests.equations import np64, sigmoid
+from tests.references import np64, sigmoid
+from tests.references.lstm import lstm_by_hand
 
 T, B, I, H = 6, 3, 4, 5
 F64 = torch.float64
@@ -35,24 +36,6 @@ def random_(module: torch.nn.Module, scale: float = 0.5) -> None:
     with torch.no_grad():
         for p in module.parameters():
             p.normal_(0.0, scale)
-
-
-def lstm_by_hand(xs: np.ndarray, state: dict, suffix: str) -> dict[str, np.ndarray]:
-    """The post's six quantities at every step, from the weights (blocks i, f, g, o)."""
-    W_ih, W_hh = np64(state["weight_ih" + suffix]), np64(state["weight_hh" + suffix])
-    b = np64(state["bias_ih" + suffix]) + np64(state["bias_hh" + suffix])
-    h, C = np.zeros((xs.shape[1], H)), np.zeros((xs.shape[1], H))
-    out: dict[str, list[np.ndarray]] = {k: [] for k in ("i_t", "f_t", "C_tilde", "C_t", "o_t")}
-    out["h_t"] = []
-    for x in xs:
-        a = x @ W_ih.T + h @ W_hh.T + b
-        i, f, g, o = np.split(a, 4, axis=1)
-        i, f, g, o = sigmoid(i), sigmoid(f), np.tanh(g), sigmoid(o)
-        C = f * C + i * g
-        h = o * np.tanh(C)
-        for name, value in zip(out, (i, f, g, C, o, h), strict=True):
-            out[name].append(value)
-    return {k: np.stack(v) for k, v in out.items()}
 
 
 def test_lstm_trace_equals_the_equations_in_both_directions() -> None:
@@ -132,7 +115,7 @@ def test_no_recording_without_a_trace(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("recorded outside a trace")
 
-    monkeypatch.setattr(tracing, "record", refuse)
+    monkeypatch.setattr(_recording, "record", refuse)
     x = torch.randn(T, B, H)
     for layer in (
         lstmkit.LSTM(H, H, engine="reference"),
@@ -144,7 +127,7 @@ def test_no_recording_without_a_trace(monkeypatch: pytest.MonkeyPatch) -> None:
         lstmkit.GridLSTM(H, H, depth=2),
     ):
         layer(x)
-    assert tracing.RECORDING is None
+    assert _recording.RECORDING is None
 
 
 def test_recording_is_off_again_after_a_failing_model() -> None:
@@ -160,7 +143,7 @@ def test_recording_is_off_again_after_a_failing_model() -> None:
     model = Broken()
     with pytest.raises(RuntimeError, match="boom"):
         lstmkit.trace(model, torch.randn(T, B, I))
-    assert tracing.RECORDING is None
+    assert _recording.RECORDING is None
     assert model.rnn.engine == "auto"
 
 
@@ -173,6 +156,27 @@ def test_save_and_load(suffix: str, tmp_path) -> None:
     for key in trace.values:
         assert torch.equal(loaded[key], trace[key])
     assert loaded.meta == trace.meta
+
+
+def test_a_save_that_fails_leaves_the_previous_trace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = lstmkit.trace(lstmkit.RNN(I, H), torch.randn(T, B, I))
+    path = before.save(tmp_path / "trace.npz")
+    after = lstmkit.trace(lstmkit.GRU(I, H), torch.randn(T, B, I))
+
+    def torn(file: object, **entries: object) -> None:
+        assert not isinstance(file, (str, Path))  # written to the temporary file, not the target
+        file.write(b"PK\x03\x04 half a zip")  # type: ignore[attr-defined]
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez_compressed", torn)
+    with pytest.raises(OSError, match="disk full"):
+        after.save(path)
+    assert [p.name for p in tmp_path.iterdir()] == ["trace.npz"]  # no temporary file left
+    loaded = Trace.load(path)
+    assert loaded.keys() == before.keys()
+    assert torch.equal(loaded["l0.h_t"], before["l0.h_t"])
 
 
 def test_bad_trace_files_and_arguments(tmp_path) -> None:

@@ -15,10 +15,12 @@ from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 
 import lstmkit
-from lstmkit import plots
-from lstmkit.attention import AttentionDecoder
-from lstmkit.gradient_flow import GradientFlow
-from lstmkit.tracing import Trace
+from lstmkit import _recording
+from lstmkit._recording import Quantity
+from lstmkit.analysis import plots
+from lstmkit.analysis.gradient_flow import GradientFlow
+from lstmkit.analysis.trace import Trace
+from lstmkit.modules.attention import AttentionDecoder
 
 T, B, I, H = 9, 3, 3, 6
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -348,6 +350,65 @@ def test_plot_trace_writes_every_figure_of_a_trace(tmp_path: Path) -> None:
     for path in written:
         assert path.parent == tmp_path / "figs"
         assert_svg(path)
+
+
+# -- names a new cell family declares ---------------------------------------------------------
+
+
+def made_up_trace() -> Trace:
+    """A trace of a cell lstmkit does not ship: ``zeta_t`` and ``eta_t`` (declared by the
+    ``made_up_cell`` fixture) and ``xi_t`` (declared by nobody), all within [0.3, 0.7], and h_t."""
+    values = {f"x.{name}": 0.3 + 0.4 * torch.rand(T, 1, H) for name in ("zeta_t", "eta_t", "xi_t")}
+    values["x.h_t"] = torch.tanh(torch.randn(T, 1, H))
+    return Trace(values, {"cells": {"x": {"class": "ZetaCell", "reverse": False}}})
+
+
+def test_a_quantity_a_new_cell_declares_is_labelled_and_scaled_by_the_declaration(
+    made_up_cell: dict[str, Quantity], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    zeta, eta = made_up_cell["zeta_t"], made_up_cell["eta_t"]
+    trace = made_up_trace()
+    image = image_of(plots.heatmap(trace, "x", "zeta_t"))
+    assert image.axes.get_title() == f"x (ZetaCell): {zeta.what} {zeta.symbol} over time"
+    assert image.get_clim() == (0.0, 1.0)  # a gate: the fixed 0-1 scale
+    image = image_of(plots.heatmap(trace, "x", "eta_t"))
+    assert image.axes.get_title() == f"x (ZetaCell): {eta.what} {eta.symbol} over time"
+    assert image.get_clim() == (0.0, 1.0)  # a fraction: the same scale
+    image = image_of(plots.heatmap(trace, "x", "xi_t"))
+    assert image.axes.get_title() == "x (ZetaCell): xi_t over time"  # undeclared: its name
+    low, high = image.get_clim()
+    assert low == -high
+    assert 0.3 < high <= 0.7
+    fig = plots.unit_traces(trace, "x", units=1, names=["zeta_t", "eta_t", "xi_t"])
+    assert legend_texts(fig.axes[0]) == [
+        r"zeta gate of a made-up cell $\zeta_t$",
+        r"share of a made-up mixture $\eta_t$",
+        "xi_t",
+    ]
+
+    # a gate is drawn in the saturation plot, a fraction is not a gate
+    fig = plots.saturation(trace)
+    assert [ax.get_title() for ax in fig.axes] == [r"zeta gate of a made-up cell $\zeta_t$"]
+    left, right = plots.saturation_fractions(trace, "x", "zeta_t")
+    assert left.tolist() == right.tolist() == [0.0] * H  # never below 0.1 or above 0.9
+    with pytest.raises(ValueError, match="'eta_t' is not a gate; the gates of 'x' are zeta_t"):
+        plots.saturation_fractions(trace, "x", "eta_t")
+    assert plots.GATES[:6] == ("f_t", "i_t", "o_t", "r_t", "z_t", "d_t")  # plots.GATE_ORDER
+    assert "zeta_t" in plots.GATES[6:]
+    assert plots.QUANTITIES["eta_t"] == (eta.what, eta.symbol, True)
+    assert plots.QUANTITIES["C_t"] == ("cell state", r"$C_t$", False)
+    written = plots.plot_trace(trace, tmp_path, units=[0])
+    heatmaps = [f"x.{n}.png" for n in ("eta_t", "h_t", "xi_t", "zeta_t")]
+    assert sorted(p.name for p in written) == sorted([*heatmaps, "x.units.png", "saturation.png"])
+
+    monkeypatch.undo()  # the declarations are gone: plain names, a diverging scale, no gate
+    assert "zeta_t" not in _recording.QUANTITIES
+    image = image_of(plots.heatmap(trace, "x", "zeta_t"))
+    assert image.axes.get_title() == "x (ZetaCell): zeta_t over time"
+    assert image.get_clim()[0] < 0
+    assert "zeta_t" not in plots.GATES
+    with pytest.raises(ValueError, match="no cell of this trace has a gate"):
+        plots.saturation(trace)
 
 
 # -- bad arguments ----------------------------------------------------------------------------
