@@ -1,10 +1,12 @@
 """Engines execute a layer's recurrence; the registry picks one by name or, for "auto", by speed."""
 
 from lstmkit.engines.fused import FusedEngine
+from lstmkit.engines.loop import RunDirection, run_layers
 from lstmkit.engines.native import NativeEngine
 from lstmkit.engines.reference import ReferenceEngine
 from lstmkit.engines.registry import (
     Engine,
+    Layer,
     engine_names,
     get_engine,
     register_engine,
@@ -22,9 +24,12 @@ register_engine(ReferenceEngine(), priority=0)
 
 __all__ = [
     "Engine",
+    "Layer",
+    "RunDirection",
     "engine_names",
     "get_engine",
     "register_engine",
+    "run_layers",
     "select_engine",
     "unregister_engine",
 ]
