@@ -38,9 +38,13 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path: Pat
     [
         ("lstm:chrono=200", "lstm_chrono_200"),
         ("gru:reset_after=false", "gru_reset_after_false"),
-        ("rnn.l0", "rnn.l0"),
+        ("lstm:forget_bias=0.5", "lstm_forget_bias_0_5"),  # run folders of earlier versions
         ("a/b\\c d", "a_b_c_d"),
     ],
 )
-def test_slug_keeps_letters_digits_dash_underscore_and_dot(text: str, expected: str) -> None:
+def test_slug_keeps_letters_digits_dash_and_underscore(text: str, expected: str) -> None:
     assert slug(text) == expected
+
+
+def test_slug_keeps_what_it_is_told_to() -> None:
+    assert slug("rnn.l0/x", keep="-_.") == "rnn.l0_x"

@@ -11,6 +11,7 @@ import pytest
 
 import lstmkit
 from lstmkit import _moved
+from lstmkit.modules import SequenceModel
 
 
 def test_everything_in_all_exists() -> None:
@@ -74,3 +75,48 @@ def test_the_first_layouts_paths_still_import_with_a_deprecation_warning(old: st
 
 def test_every_moved_path_is_covered_here() -> None:
     assert set(OLD_PATHS) == set(_moved.MOVED)
+
+
+def test_the_old_gradient_flow_path_leaves_the_function_callable() -> None:
+    sys.modules.pop("lstmkit.gradient_flow", None)
+    with pytest.warns(DeprecationWarning, match="lstmkit.gradient_flow has moved"):
+        importlib.import_module("lstmkit.gradient_flow")
+    # importing a submodule sets it on its package, where the function of that name lives
+    layer = lstmkit.RNN(2, 4, batch_first=True)
+    model = SequenceModel(layer, vocab_size=None, output_size=1, readout="last")
+    flow = lstmkit.gradient_flow(model, "adding:length=5")
+    assert isinstance(flow, lstmkit.GradientFlow)
+
+
+def test_a_star_import_of_an_old_path_gives_its_names() -> None:
+    sys.modules.pop("lstmkit.grid", None)
+    names: dict[str, object] = {}
+    with pytest.warns(DeprecationWarning, match="lstmkit.grid has moved"):
+        exec("from lstmkit.grid import *", names)
+    assert names["GridLSTM2d"] is lstmkit.GridLSTM2d
+    assert names["lstm_transform"] is lstmkit.lstm_transform
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "home"),
+    [
+        ("lstmkit.layers", "stack_states", "lstmkit._state"),
+        ("lstmkit.cells.base", "init_uniform_", "lstmkit.cells.functional"),
+        ("lstmkit.cells.base", "add_torch_weights", "lstmkit.cells.functional"),
+    ],
+)
+def test_helpers_that_moved_out_of_a_module_still_resolve(
+    module: str, name: str, home: str
+) -> None:
+    with pytest.warns(DeprecationWarning, match=f"{module}.{name} has moved to {home}"):
+        found = getattr(importlib.import_module(module), name)
+    assert found is getattr(importlib.import_module(home), name)
+
+
+def test_analysis_modules_are_modules_not_the_functions_they_define() -> None:
+    import lstmkit.analysis.gradient_flow as flow_module
+    import lstmkit.analysis.trace as trace_module
+
+    assert inspect.ismodule(trace_module)
+    assert inspect.ismodule(flow_module)
+    assert trace_module.trace is lstmkit.trace

@@ -3,15 +3,9 @@ torch.nn-compatible PyTorch layers."""
 
 from lstmkit import _moved
 from lstmkit._warnings import EngineFallbackWarning, LstmkitWarning
-from lstmkit.analysis import (
-    GradientFlow,
-    Trace,
-    explain_checkpoint,
-    explain_page,
-    gradient_flow,
-    interpretable_units,
-    trace,
-)
+from lstmkit.analysis.explain import explain_checkpoint, explain_page, interpretable_units
+from lstmkit.analysis.gradient_flow import GradientFlow, gradient_flow
+from lstmkit.analysis.trace import Trace, trace
 from lstmkit.cells import (
     VARIANT_DESCRIPTIONS,
     VARIANTS,

@@ -27,7 +27,8 @@ def atomic_write(path: str | Path, write: Callable[[IO[Any]], object], *, binary
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        os.fchmod(fd, _default_mode())
+        if hasattr(os, "fchmod"):  # POSIX; elsewhere the temporary file's mode is ordinary
+            os.fchmod(fd, _MODE)
         with os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8") as f:
             write(f)
             f.flush()
@@ -46,9 +47,12 @@ def write_text(path: str | Path, text: str) -> Path:
 
 
 def _default_mode() -> int:
-    umask = os.umask(0)
+    umask = os.umask(0)  # reading the umask means setting it: done once, at import
     os.umask(umask)
     return 0o666 & ~umask
+
+
+_MODE = _default_mode()
 
 
 def _fsync_directory(folder: Path) -> None:
@@ -65,7 +69,8 @@ def _fsync_directory(folder: Path) -> None:
         os.close(fd)
 
 
-def slug(text: str) -> str:
-    """``text`` as a file name: letters, digits, ``-``, ``_`` and ``.`` kept, anything else
-    ``_`` (``"lstm:chrono=200"`` → ``"lstm_chrono_200"``)."""
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
+def slug(text: str, *, keep: str = "-_") -> str:
+    """``text`` as a file name: letters, digits and the characters in ``keep`` kept, anything
+    else ``_`` (``"lstm:chrono=200"`` → ``"lstm_chrono_200"``). Run folders keep the default;
+    plots keep ``.`` as well, which separates a cell's place (``rnn.l0``) from its quantity."""
+    return "".join(c if c.isalnum() or c in keep else "_" for c in text)

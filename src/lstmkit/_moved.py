@@ -21,7 +21,11 @@ MOVED: dict[str, tuple[str, ...]] = {
     "lstmkit.tracing": ("lstmkit.analysis.trace", "lstmkit._recording"),
     "lstmkit.gradient_flow": ("lstmkit.analysis.gradient_flow",),
     "lstmkit.plots": ("lstmkit.analysis.plots",),
-    "lstmkit.explain": ("lstmkit.analysis.explain",),
+    "lstmkit.explain": (
+        "lstmkit.analysis.explain",
+        "lstmkit.analysis.explain.page",
+        "lstmkit.analysis.explain.colours",
+    ),
     "lstmkit.bench": ("lstmkit.experiments.bench",),
     "lstmkit.cell_table": ("lstmkit.experiments.cell_table",),
     "lstmkit.sample": ("lstmkit.train.sample",),
@@ -34,9 +38,19 @@ MOVED: dict[str, tuple[str, ...]] = {
 
 
 class _Moved(ModuleType):
-    """A stand-in for a moved module: every attribute comes from the module that has it now."""
+    """A stand-in for a moved module: every attribute comes from the module that has it now.
+
+    Importing ``lstmkit.gradient_flow`` makes it an attribute of ``lstmkit``, where the
+    function of the same name lives; so a stand-in can be called, and calls the function its
+    name ends with (``lstmkit.gradient_flow(model, task)`` keeps working)."""
 
     __targets__: tuple[str, ...]
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return getattr(self, self.__name__.rpartition(".")[2])(*args, **kwargs)
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(self.__all__))
 
     def __getattr__(self, name: str) -> Any:
         for target in self.__targets__:
@@ -63,6 +77,12 @@ class _MovedFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         return module
 
     def exec_module(self, module: ModuleType) -> None:
+        names: set[str] = set()
+        for target in MOVED[module.__name__]:
+            found = importlib.import_module(target)
+            public = [n for n in vars(found) if not n.startswith("_")]
+            names.update(getattr(found, "__all__", public))
+        module.__all__ = sorted(names)  # type: ignore[attr-defined]  # what `import *` gives
         # stacklevel 2 skips the import machinery's frames and points at the user's import
         places = [t for t in MOVED[module.__name__] if not t.startswith("lstmkit._")]
         warnings.warn(

@@ -394,8 +394,7 @@ def test_page_in_chromium(tmp_path: Path, charlm_checkpoint: Path, browser: WebD
     )
     page = explain_checkpoint(charlm_checkpoint, text, tmp_path / "out" / "page.html")
     assert page == tmp_path / "out" / "page.html"
-    model, codec = load_charlm(charlm_checkpoint)
-    vocabulary = codec.vocabulary
+    model, vocabulary = load_charlm(charlm_checkpoint)
     codes = torch.tensor(
         [[vocabulary.index(c) if c in vocabulary else len(vocabulary)] for c in text]
     ).T  # (1, T)

@@ -1,16 +1,8 @@
-"""Seeing inside: traces of every gate and state, gradient flow through them, plots, and the
-explain page."""
+"""Seeing inside: traces of every gate and state (:mod:`~lstmkit.analysis.trace`), gradient
+flow through them (:mod:`~lstmkit.analysis.gradient_flow`), plots
+(:mod:`~lstmkit.analysis.plots`) and the explain page (:mod:`~lstmkit.analysis.explain`).
 
-from lstmkit.analysis.explain import explain_checkpoint, explain_page, interpretable_units
-from lstmkit.analysis.gradient_flow import GradientFlow, gradient_flow
-from lstmkit.analysis.trace import Trace, trace
-
-__all__ = [
-    "GradientFlow",
-    "Trace",
-    "explain_checkpoint",
-    "explain_page",
-    "gradient_flow",
-    "interpretable_units",
-    "trace",
-]
+The functions are public as ``lstmkit.trace``, ``lstmkit.gradient_flow``, ... This package
+re-exports none of them, so that ``lstmkit.analysis.trace`` stays the module, not the function
+of the same name.
+"""

@@ -48,13 +48,13 @@ def gradient_flow(
     """Measures ‖∂L/∂h_t‖ (and ‖∂L/∂C_t‖) of ``model`` on one batch of ``task``, for every step t
     of the top layer's forward direction.
 
-    ``model`` is a :class:`lstmkit.models.SequenceModel` (or any module whose forward takes the
-    task's inputs and whose output the task's loss reads) sized for the task; ``task`` a task or
-    a spec such as ``"gap:gap=50"``, whose sequences must all have one length. L is the task's
-    loss on a batch of ``batch_size`` drawn with ``seed``. The model runs once on the reference
-    engine with every h_t and C_t kept in the autograd graph; one backward pass gives the total
-    derivative of L with respect to each (through every later step), and the norm over units is
-    averaged over the batch.
+    ``model`` is a :class:`lstmkit.modules.sequence.SequenceModel` (or any module whose forward
+    takes the task's inputs and whose output the task's loss reads) sized for the task; ``task``
+    a task or a spec such as ``"gap:gap=50"``, whose sequences must all have one length. L is the
+    task's loss on a batch of ``batch_size`` drawn with ``seed``. The model runs once on the
+    reference engine with every h_t and C_t kept in the autograd graph; one backward pass gives
+    the total derivative of L with respect to each (through every later step), and the norm over
+    units is averaged over the batch.
     """
     if isinstance(task, str):
         spec = Spec.parse(task)

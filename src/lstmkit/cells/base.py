@@ -145,3 +145,27 @@ def parameter_of(cell: nn.Module) -> Tensor | None:
         for name in bound[1]:
             return getattr(cell, name)  # type: ignore[no-any-return]
     return next(iter(cell.parameters()), None)
+
+
+_MOVED = {
+    "map_state": "lstmkit._state",
+    "add_torch_weights": "lstmkit.cells.functional",
+    "check_sizes": "lstmkit.cells.functional",
+    "init_uniform_": "lstmkit.cells.functional",
+    "TORCH_WEIGHTS": "lstmkit.cells.functional",
+}
+
+
+def __getattr__(name: str) -> object:
+    # helpers a cell of one's own may have imported from here; they live elsewhere now
+    if name in _MOVED:
+        import importlib
+        import warnings
+
+        warnings.warn(
+            f"lstmkit.cells.base.{name} has moved to {_MOVED[name]}.{name}",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -94,7 +94,3 @@ def _show_log_messages() -> None:
     handler.setFormatter(logging.Formatter("lstmkit: %(message)s"))
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

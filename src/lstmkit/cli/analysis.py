@@ -121,6 +121,7 @@ def gradient_flow_command(args: argparse.Namespace) -> int:
 
     import torch
 
+    from lstmkit._io import write_text
     from lstmkit._spec import Spec
     from lstmkit.analysis.gradient_flow import gradient_flow
     from lstmkit.analysis.plots import gradient_flow as plot_gradient_flow
@@ -161,7 +162,7 @@ def gradient_flow_command(args: argparse.Namespace) -> int:
         }
         for f in flows
     ]
-    args.out.with_suffix(".json").write_text(json.dumps(numbers, indent=1) + "\n")
+    write_text(args.out.with_suffix(".json"), json.dumps(numbers, indent=1) + "\n")
     for f in flows:
         far, near = f.h_norm[0], f.h_norm[-1]
         print(

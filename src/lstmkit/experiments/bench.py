@@ -417,10 +417,8 @@ def format_table(results: dict[str, Any]) -> str:
 
 def write_results(results: dict[str, Any], json_path: Path | None, table_path: Path | None) -> None:
     if json_path is not None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
         write_text(json_path, json.dumps(results, indent=2) + "\n")
     if table_path is not None:
-        table_path.parent.mkdir(parents=True, exist_ok=True)
         write_text(table_path, format_table(results))
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,7 +109,3 @@ def summarise(result: TrainResult) -> str:
         f"{where}, {result.metric} {main:.3f} ({result.baseline_note}: {result.baseline:.3f}), "
         f"{result.seconds:.1f} s"
     )
-
-
-def stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)

@@ -25,3 +25,21 @@ __all__ = [
     "build_layer",
     "register_layer",
 ]
+
+
+_MOVED = {"stack_states": "lstmkit._state", "unstack_states": "lstmkit._state"}
+
+
+def __getattr__(name: str) -> object:
+    # names lstmkit.layers had when it was one module; they live elsewhere now
+    if name in _MOVED:
+        import importlib
+        import warnings
+
+        warnings.warn(
+            f"lstmkit.layers.{name} has moved to {_MOVED[name]}.{name}",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -22,6 +22,7 @@ from lstmkit._checks import (
     describe,
 )
 from lstmkit._state import State, map_state
+from lstmkit._warnings import LstmkitWarning
 from lstmkit.cells.base import RecurrentCell, parameter_of
 from lstmkit.engines.registry import (
     Engine,
@@ -116,6 +117,7 @@ class Recurrent(nn.Module):
             warnings.warn(
                 "dropout acts between layers, so it needs num_layers > 1; "
                 f"got dropout={dropout} and num_layers=1",
+                LstmkitWarning,
                 stacklevel=2,
             )
         self.num_layers = num_layers

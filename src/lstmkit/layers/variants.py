@@ -13,6 +13,7 @@ from torch.nn.utils.rnn import PackedSequence
 
 from lstmkit._checks import check_state
 from lstmkit._state import State, map_state
+from lstmkit._warnings import LstmkitWarning
 from lstmkit.cells.base import LSTMState, RecurrentCell
 from lstmkit.cells.clockwork import ClockworkCell
 from lstmkit.cells.depth_gated import DepthGatedLSTMCell
@@ -213,6 +214,7 @@ class DepthGatedLSTM(Recurrent):
             warnings.warn(
                 "dropout acts between layers, so it needs num_layers > 1; "
                 f"got dropout={dropout} and num_layers=1",
+                LstmkitWarning,
                 stacklevel=2,
             )
         super().__init__(

@@ -12,8 +12,10 @@ from lstmkit.train.checkpoint import load_checkpoint
 from lstmkit.train.trainer import model_from_checkpoint
 
 
-def load_charlm(checkpoint: str | Path) -> tuple[SequenceModel, CharCodec]:
-    """The model of a ``charlm`` checkpoint, in eval mode, and the codec of its vocabulary."""
+def load_charlm(checkpoint: str | Path) -> tuple[SequenceModel, str]:
+    """The model of a ``charlm`` checkpoint, in eval mode, and its vocabulary: character ``k`` of
+    the vocabulary is token ``k``, and any character outside it is token ``len(vocabulary)``
+    (:class:`lstmkit.tasks.charlm.CharCodec` encodes and decodes with it)."""
     state = load_checkpoint(checkpoint)
     if state["task"]["name"] != "charlm":
         raise ValueError(
@@ -21,7 +23,7 @@ def load_charlm(checkpoint: str | Path) -> tuple[SequenceModel, CharCodec]:
             "'charlm' checkpoint"
         )
     vocabulary: str = state["task"]["state"]["vocabulary"]
-    return model_from_checkpoint(state), CharCodec(vocabulary)
+    return model_from_checkpoint(state), vocabulary
 
 
 @torch.no_grad()
@@ -45,7 +47,8 @@ def sample_text(
         raise ValueError(f"length must be >= 0, got {length}")
     if not temperature > 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
-    model, codec = load_charlm(checkpoint)
+    model, vocabulary = load_charlm(checkpoint)
+    codec = CharCodec(vocabulary)
     output_size = model.head.out_features
     if top_k is not None and not 1 <= top_k <= output_size:
         raise ValueError(f"top_k must be in [1, {output_size}], got {top_k}")

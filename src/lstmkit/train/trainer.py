@@ -30,6 +30,7 @@ from lstmkit.train.config import (
     TrainConfig,
     validate,
 )
+from lstmkit.train.records import METRICS as METRICS  # the log's file name, as before
 from lstmkit.train.records import RunLog, progress_bar, write_json
 
 CHECKPOINT = "checkpoint.pt"

@@ -220,13 +220,15 @@ def explain_checkpoint(
     its vocabulary are read as its unknown token. The file is written to a temporary file beside
     ``out`` and renamed over it, so ``out`` is never half-written. Returns ``out``.
     """
+    from lstmkit.tasks.charlm import CharCodec
     from lstmkit.train.sample import load_charlm
 
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {describe(text)}")
     if not text:
         raise ValueError("text must have at least one character, got an empty string")
-    model, codec = load_charlm(checkpoint)
+    model, vocabulary = load_charlm(checkpoint)
+    codec = CharCodec(vocabulary)
     codes = codec.encode(text)[None]  # (1, T)
     model.eval()
     recorded = trace(model, codes)

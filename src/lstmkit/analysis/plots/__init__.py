@@ -24,11 +24,11 @@ from lstmkit.analysis.plots.states import (
     GATE_ORDER,
     LEFT_SATURATED,
     RIGHT_SATURATED,
-    gates,
     heatmap,
     plot_trace,
     saturation,
     saturation_fractions,
+    saturation_gates,
     unit_traces,
 )
 
@@ -42,13 +42,13 @@ __all__ = [
     "RIGHT_SATURATED",
     "FloatArray",
     "attention",
-    "gates",
     "gradient_flow",
     "heatmap",
     "plot_trace",
     "quantity_label",
     "saturation",
     "saturation_fractions",
+    "saturation_gates",
     "unit_traces",
 ]
 
@@ -63,5 +63,5 @@ def __getattr__(name: str) -> object:
             for n, q in _recording.QUANTITIES.items()
         }
     if name == "GATES":
-        return gates()
+        return saturation_gates()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,7 +11,7 @@ import torch
 from matplotlib.figure import Figure
 
 from lstmkit._checks import describe
-from lstmkit._io import slug as _slug
+from lstmkit._io import slug
 from lstmkit.analysis import quantities as catalog
 from lstmkit.analysis.plots._common import (
     FloatArray,
@@ -50,7 +50,7 @@ DEFAULT_UNIT_NAMES = ("f_t", "i_t", "o_t", "C_t", "r_t", "z_t", "n_t", "h_t")
 """What :func:`unit_traces` draws when no names are given (those the cell has)."""
 
 
-def gates() -> tuple[str, ...]:
+def saturation_gates() -> tuple[str, ...]:
     """Every gate the cells declare (:mod:`lstmkit.analysis.quantities`), in the order of
     :data:`GATE_ORDER`: what :func:`saturation` draws."""
     return tuple(catalog.in_order(catalog.gates(), GATE_ORDER))
@@ -199,7 +199,7 @@ def saturation_fractions(trace: Trace, cell: str, gate: str) -> tuple[FloatArray
     _check_trace(trace)
     _check_name(trace, cell, gate)
     if not catalog.is_gate(gate):
-        found = [g for g in gates() if g in trace.names(cell)]
+        found = [g for g in saturation_gates() if g in trace.names(cell)]
         raise ValueError(
             f"{gate!r} is not a gate; the gates of {cell!r} are {', '.join(found) or 'none'}"
         )
@@ -223,7 +223,7 @@ def saturation(
     """
     _check_trace(trace)
     target = _check_path(path)
-    known = gates()
+    known = saturation_gates()
     gated = [c for c in trace.cells if any(g in _cell_names(trace, c) for g in known)]
     if cells is None:
         chosen = gated
@@ -306,14 +306,14 @@ def plot_trace(
     folder = Path(out)
     written: list[Path] = []
     for cell in trace.cells:
-        slug = _slug(cell)
+        stem = slug(cell, keep="-_.")  # rnn.l0: the place keeps its dots
         for name in trace.names(cell):
             if name == "alpha_t":
-                target = folder / f"{slug}.attention{suffix}"
+                target = folder / f"{stem}.attention{suffix}"
                 attention(trace[f"{cell}.alpha_t"], sample=sample, path=target)
             else:
                 steps = trace[f"{cell}.{name}"].shape[0]
-                target = folder / f"{slug}.{name}{suffix}"
+                target = folder / f"{stem}.{name}{suffix}"
                 heatmap(
                     trace,
                     cell,
@@ -331,7 +331,7 @@ def plot_trace(
                 if units is None
                 else list(units)
             )
-            target = folder / f"{slug}.units{suffix}"
+            target = folder / f"{stem}.units{suffix}"
             unit_traces(
                 trace,
                 cell,
@@ -341,7 +341,7 @@ def plot_trace(
                 path=target,
             )
             written.append(target)
-    if any(g in trace.names(c) for c in trace.cells for g in gates()):
+    if any(g in trace.names(c) for c in trace.cells for g in saturation_gates()):
         target = folder / f"saturation{suffix}"
         saturation(trace, path=target)
         written.append(target)
