@@ -18,6 +18,7 @@ LEVELS = {
     "lstmkit._recording": 0,
     "lstmkit._spec": 0,
     "lstmkit._state": 0,
+    "lstmkit._version": 0,
     "lstmkit._warnings": 0,
     "lstmkit.cells": 1,
     "lstmkit.engines": 2,

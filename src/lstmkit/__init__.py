@@ -2,6 +2,7 @@
 torch.nn-compatible PyTorch layers."""
 
 from lstmkit import _moved
+from lstmkit._version import __version__
 from lstmkit._warnings import EngineFallbackWarning, LstmkitWarning
 from lstmkit.analysis.explain import explain_checkpoint, explain_page, interpretable_units
 from lstmkit.analysis.gradient_flow import GradientFlow, gradient_flow
@@ -48,8 +49,6 @@ from lstmkit.modules import (
     GridLSTM2d,
     doubly_stochastic_penalty,
 )
-
-__version__ = "0.1.0"
 
 _moved.install()  # the first layout's module paths, with a DeprecationWarning
 

@@ -25,6 +25,7 @@ def test_smoke_run_covers_every_engine_and_the_baselines() -> None:
         engines=("auto", "fused", "native", "reference"),
         min_repeats=2,
         min_seconds=0.0,
+        step_sizes=(4,),
     )
     results = run_bench(config)
     rows = results["rows"]
@@ -40,7 +41,18 @@ def test_smoke_run_covers_every_engine_and_the_baselines() -> None:
         assert (r["peak_mb"] is None) == (r["mode"] == "inference" or r["engine"] == "onnxruntime")
     base = [r for r in rows if r["engine"] == "torch.nn"]
     assert all(r["ratio"] == 1.0 for r in base)
-    assert results["peak_gflops"] > 0
+    for r in rows:  # a contender's ratio is to torch.nn.LSTM timed alongside it
+        if r["engine"] not in ("torch.nn", "onnxruntime"):
+            assert r["ratio"] == pytest.approx(r["median_ms"] / r["extra"]["torch_nn_ms"])
+    assert results["peak_gflops"] == max(results["product_gflops"].values())
+    assert "torch.mm" in results["product_gflops"]
+    steps = results["steps"]
+    assert [(r["what"], r["hidden"]) for r in steps] == [
+        (what, 4)
+        for family in ("LSTM", "GRU", "RNN")
+        for what in (f"{family}Cell", f"{family}, T = 1")
+    ]
+    assert all(r["ratio"] == pytest.approx(r["ms"] / r["torch_nn_ms"]) for r in steps)
     assert results["threads"] == torch.get_num_threads()
 
 
@@ -95,3 +107,5 @@ def test_the_bench_command_writes_json_and_a_table(
     printed = capsys.readouterr().out
     assert "worst training ratio" in printed
     assert "| peepholes | " in printed  # the ratio matrix
+    assert "| LSTMCell | 32 |" in printed  # one step at batch 1
+    assert "oneDNN" in printed or "torch.mm" in printed  # the product rates behind the limit

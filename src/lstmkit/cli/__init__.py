@@ -29,6 +29,7 @@ _ADD_COMMANDS = (
     experiments.add_bench,
     experiments.add_tasks,
     experiments.add_cells,
+    experiments.add_tune,
     analysis.add_trace,
     analysis.add_gradient_flow,
     analysis.add_explain,

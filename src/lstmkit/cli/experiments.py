@@ -263,6 +263,8 @@ def add_bench(commands: Commands) -> None:
 def bench_command(args: argparse.Namespace) -> int:
     from lstmkit.experiments.bench import (
         BenchConfig,
+        format_steps,
+        peak_line,
         ratio_matrix,
         run_bench,
         summary,
@@ -280,10 +282,11 @@ def bench_command(args: argparse.Namespace) -> int:
     )
     results = run_bench(config, progress=lambda what: print(f"  timing {what}", file=sys.stderr))
     write_results(results, args.json, args.table)
-    print(f"Machine: {results['machine']}; torch.mm peak {results['peak_gflops']:.0f} GFLOP/s.\n")
+    print(f"Machine: {results['machine']}; {peak_line(results)}.\n")
     for engine in args.engines:
         print(ratio_matrix(results, engine))
     print(summary(results))
+    print(format_steps(results))
     print(f"results in {args.json} and {args.table}")
     return 0
 
@@ -355,4 +358,64 @@ def cells_command(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     print(format_table(run_demo(config), config))
+    return 0
+
+
+def add_tune(commands: Commands) -> None:
+    from lstmkit.experiments.bench import MODES, SIZES, VARIANTS
+    from lstmkit.experiments.tune import TuneConfig
+
+    t = TuneConfig()
+    tune = commands.add_parser(
+        "tune",
+        help="measure the engines now and keep auto's choices for this machine",
+        description="Times every engine that can run each layer, at each size and mode, keeps "
+        "the fastest in the engine cache (one file per machine, in ~/.cache/lstmkit or "
+        "LSTMKIT_CACHE_DIR) so that engine='auto' starts with it, and prints the table it "
+        "chose from. LSTMKIT_AUTOTUNE=0 makes auto use the static ranking instead.",
+    )
+    tune.set_defaults(handler=tune_command)
+    tune.add_argument(
+        "--sizes",
+        nargs="+",
+        default=list(t.sizes),
+        metavar="SIZE",
+        help=f"sizes: {', '.join(f'{k}={v}' for k, v in SIZES.items())} as (T, B, I, H), "
+        "or T,B,I,H (default: all)",
+    )
+    tune.add_argument(
+        "--variants",
+        nargs="+",
+        default=list(t.variants),
+        choices=list(VARIANTS),
+        metavar="NAME",
+        help=f"layers: {', '.join(VARIANTS)} (default: %(default)s)",
+    )
+    tune.add_argument(
+        "--modes",
+        nargs="+",
+        default=list(t.modes),
+        choices=list(MODES),
+        help="inference, training (default: both)",
+    )
+    tune.add_argument(
+        "--repeats",
+        type=positive_int,
+        default=t.repeats,
+        help="timed runs per engine (default: %(default)s)",
+    )
+    common(tune)
+
+
+def tune_command(args: argparse.Namespace) -> int:
+    from lstmkit.experiments.tune import TuneConfig, format_tune_table, run_tune
+
+    config = TuneConfig(
+        sizes=tuple(args.sizes),
+        variants=tuple(args.variants),
+        modes=tuple(args.modes),
+        repeats=args.repeats,
+    )
+    rows = run_tune(config, progress=lambda what: print(f"  timing {what}", file=sys.stderr))
+    print(format_tune_table(rows))
     return 0

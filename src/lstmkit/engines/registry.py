@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any, Protocol
 
 from torch import Tensor
+from torch.nn import Parameter
 
 from lstmkit._state import State
 from lstmkit.cells.base import RecurrentCell
@@ -31,6 +32,8 @@ class Layer(Protocol):
     def num_directions(self) -> int: ...
 
     def cell(self, layer: int, *, reverse: bool = False) -> RecurrentCell[Any]: ...
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]: ...
 
     def iter_cells(self) -> Iterator[RecurrentCell[Any]]:
         """The cells in torch.nn's order: l0, l0_reverse, l1, ..."""
@@ -108,20 +111,26 @@ def get_engine(name: str) -> Engine:
     return _ENGINES[name][1]
 
 
+def supporting_engines(layer: Layer, *, training: bool = True) -> list[Engine]:
+    """The engines that can run ``layer``, best first by their static ranking
+    (:meth:`Engine.auto_priority`); empty if none can."""
+    ranked = []
+    for candidate, (priority, engine) in _ENGINES.items():
+        if engine.unsupported(layer) is None:
+            rank = engine.auto_priority(layer, training=training, priority=priority)
+            ranked.append((-rank, candidate, engine))
+    return [engine for *_, engine in sorted(ranked, key=lambda item: item[:2])]
+
+
 def select_engine(name: str, layer: Layer, *, training: bool = True) -> Engine:
     """The engine that will run ``layer``: the named one, or for "auto" the highest-ranked one
-    that can (see :meth:`Engine.auto_priority`)."""
+    that can (see :meth:`Engine.auto_priority`). This is the static ranking; a layer's "auto"
+    measures instead where it may (:mod:`lstmkit.engines.tuning`)."""
     if name == "auto":
-        reasons, ranked = [], []
-        for candidate, (priority, engine) in _ENGINES.items():
-            reason = engine.unsupported(layer)
-            if reason is None:
-                rank = engine.auto_priority(layer, training=training, priority=priority)
-                ranked.append((-rank, candidate, engine))
-            else:
-                reasons.append(f"{candidate}: {reason}")
+        ranked = supporting_engines(layer, training=training)
         if ranked:
-            return min(ranked, key=lambda item: item[:2])[2]
+            return ranked[0]
+        reasons = [f"{n}: {e.unsupported(layer)}" for n, (_, e) in _ENGINES.items()]
         raise ValueError("no engine can run this layer (" + "; ".join(reasons) + ")")
     engine = get_engine(name)
     reason = engine.unsupported(layer)

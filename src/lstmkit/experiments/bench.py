@@ -4,8 +4,9 @@ against torch.nn.LSTM's standard LSTM, measured in the same process.
 For each size (T, B, input, hidden) it times torch.nn.LSTM, then each variant on each engine,
 for inference (a forward pass without gradients) and training (forward and backward of a sum of
 the outputs), and reports the median time with its min and max, the ratio to torch.nn.LSTM in
-the same mode, the fraction of the GEMM-bound limit reached (the time the layer's matrix
-products alone would take at this machine's measured torch.mm peak), and the peak memory of a
+the same mode (each contender timed alternately with torch.nn.LSTM, so that noise hits both),
+the fraction of the GEMM-bound limit reached (the time the layer's matrix products alone would
+take at the fastest product rate measured here, torch.mm's or oneDNN's), and the peak memory of a
 training step (torch's CPU allocations seen by the profiler, at operator granularity). With
 onnx and onnxruntime installed it also times onnxruntime's LSTM for inference.
 """
@@ -17,9 +18,11 @@ import os
 import statistics
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +73,7 @@ class BenchConfig:
     min_seconds: float = 0.5  # ... and at least this long, per measurement
     memory: bool = True  # measure the peak memory of a training step
     onnxruntime: bool = True  # time onnxruntime's LSTM too, when it is installed
+    step_sizes: tuple[int, ...] = (32, 256)  # hidden sizes of the one-step latency rows
     seed: int = 0
 
 
@@ -103,18 +107,60 @@ def parse_size(text: str) -> tuple[str, tuple[int, int, int, int]]:
     return text, (t, b, i, h)
 
 
+def product_rates(n: int = 2048) -> dict[str, float]:
+    """This machine's float32 matrix-product rates in GFLOP/s, n x n, best of five, through each
+    library torch offers: ``torch.mm`` (MKL or OpenBLAS) and oneDNN (which torch.nn.LSTM uses).
+    On AMD CPUs MKL takes slow paths where oneDNN does not; on Intel MKL is often the faster."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    rates = {"torch.mm": _rate(lambda: torch.mm(a, b), n)}
+    if torch.backends.mkldnn.is_available():  # type: ignore[no-untyped-call]
+        with warnings.catch_warnings():  # torch's mkldnn helpers are TorchScript, deprecated
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import torch.utils.mkldnn as mkldnn
+
+            with torch.no_grad():
+                linear = mkldnn.to_mkldnn(nn.Linear(n, n, bias=False))  # type: ignore[no-untyped-call]
+                on_dnn = a.to_mkldnn()
+                rates["oneDNN"] = _rate(lambda: linear(on_dnn), n)
+    return rates
+
+
+def _rate(fn: Callable[[], object], n: int) -> float:
+    fn()
+    return 2 * n**3 / min(_timed(fn) for _ in range(5)) / 1e9
+
+
 def peak_gflops() -> float:
-    """This machine's float32 matrix-product rate: torch.mm on 2048 x 2048, best of five."""
-    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
-    torch.mm(a, b)
-    best = min(_timed(lambda: torch.mm(a, b)) for _ in range(5))
-    return 2 * 2048**3 / best / 1e9
+    """The fastest of :func:`product_rates`: what the GEMM-bound limit assumes."""
+    return max(product_rates().values())
 
 
 def _timed(fn: Callable[[], object]) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
+
+
+def measure_pair(
+    fn: Callable[[], object],
+    base: Callable[[], object],
+    *,
+    min_repeats: int,
+    min_seconds: float,
+) -> tuple[list[float], list[float]]:
+    """Times of ``fn`` and of ``base`` in ms, called alternately after two warm-up calls each,
+    so that a machine that slows down or speeds up meanwhile slows both alike: the ratio of
+    their medians is what noise cannot fake."""
+    for _ in range(2):
+        fn()
+        base()
+    times: list[float] = []
+    base_times: list[float] = []
+    began = time.perf_counter()
+    while len(times) < min_repeats or time.perf_counter() - began < min_seconds:
+        times.append(_timed(fn) * 1e3)
+        base_times.append(_timed(base) * 1e3)
+    return times, base_times
 
 
 def measure(fn: Callable[[], object], *, min_repeats: int, min_seconds: float) -> list[float]:
@@ -189,7 +235,8 @@ def run_bench(
     for mode in config.modes:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
-    peak = peak_gflops()
+    rates = product_rates()
+    peak = max(rates.values())
     rows: list[Row] = []
     for size_text in config.sizes:
         name, shape = parse_size(size_text)
@@ -212,9 +259,67 @@ def run_bench(
         "machine": describe_machine(),
         "threads": torch.get_num_threads(),
         "peak_gflops": peak,
+        "product_gflops": rates,
         "config": asdict(config),
         "rows": [asdict(r) for r in rows],
+        "steps": step_latency(config),
     }
+
+
+STEP_FAMILIES: dict[str, tuple[type[nn.Module], type[nn.Module]]] = {
+    "LSTM": (nn.LSTMCell, nn.LSTM),
+    "GRU": (nn.GRUCell, nn.GRU),
+    "RNN": (nn.RNNCell, nn.RNN),
+}
+"""torch.nn's cell and layer of each family, whose lstmkit twins the step rows time."""
+
+
+def step_latency(config: BenchConfig) -> list[dict[str, Any]]:
+    """One step at batch 1, as streaming inference and reinforcement learning take it: each
+    family's cell call and its layer on T = 1, without gradients, timed alternately with
+    torch.nn's (the same weights, through from_torch), in ms."""
+    from lstmkit.interop import from_torch
+
+    rows = []
+    for H in config.step_sizes:
+        for family, (cell_kind, layer_kind) in STEP_FAMILIES.items():
+            for what, theirs, x in (
+                (f"{family}Cell", cell_kind(H, H), torch.randn(1, H)),
+                (f"{family}, T = 1", layer_kind(H, H), torch.randn(1, 1, H)),
+            ):
+                ours = from_torch(theirs)
+                with torch.no_grad():
+                    times, base = measure_pair(
+                        partial(ours, x),
+                        partial(theirs, x),
+                        min_repeats=max(config.min_repeats, 20),
+                        min_seconds=config.min_seconds,
+                    )
+                mine, torch_nn = statistics.median(times), statistics.median(base)
+                rows.append(
+                    {
+                        "what": what,
+                        "hidden": H,
+                        "ms": mine,
+                        "torch_nn_ms": torch_nn,
+                        "ratio": mine / torch_nn,
+                    }
+                )
+    return rows
+
+
+def format_steps(results: dict[str, Any]) -> str:
+    """The one-step rows as a markdown table."""
+    lines = [
+        "| one step, batch 1 | hidden | lstmkit ms | torch.nn ms | ratio |",
+        "|---|---|---|---|---|",
+    ]
+    for r in results.get("steps", []):
+        lines.append(
+            f"| {r['what']} | {r['hidden']} | {r['ms']:.3f} | {r['torch_nn_ms']:.3f} | "
+            f"{r['ratio']:.2f}x |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 @dataclass
@@ -226,15 +331,17 @@ class _Baseline:
     shape: tuple[int, int, int, int]
     layer: nn.LSTM
     peak: float
-    times: dict[str, float] = field(default_factory=dict)  # median seconds per mode
+    times: dict[str, float] = field(default_factory=dict)  # median ms per mode
     memory: float | None = None  # peak MB of a training step
+    works: dict[str, Callable[[], object]] = field(default_factory=dict)  # its workloads
 
     def measure(self, config: BenchConfig, x: Tensor) -> list[Row]:
         """torch.nn's rows (and onnxruntime's, when asked); sets the times and memory."""
         base = self.layer
-        self.memory = peak_memory_mb(_workloads(base, x)["training"]) if config.memory else None
+        self.works = _workloads(base, x)
+        self.memory = peak_memory_mb(self.works["training"]) if config.memory else None
         rows = []
-        for mode, work in _workloads(base, x).items():
+        for mode, work in self.works.items():
             if mode not in config.modes:
                 continue
             times = measure(work, min_repeats=config.min_repeats, min_seconds=config.min_seconds)
@@ -254,7 +361,8 @@ class _Baseline:
     def compare(
         self, config: BenchConfig, x: Tensor, layer: Recurrent, variant: str, engine: str
     ) -> list[Row]:
-        """The rows of ``layer`` on ``engine``, one per mode, against torch.nn's times."""
+        """The rows of ``layer`` on ``engine``, one per mode, each timed alternately with
+        torch.nn.LSTM, whose median in that pairing the ratio divides by."""
         works = _workloads(layer, x)
         memory = (
             peak_memory_mb(works["training"])
@@ -263,12 +371,19 @@ class _Baseline:
         )
         rows = []
         for mode in config.modes:
-            times = measure(
-                works[mode], min_repeats=config.min_repeats, min_seconds=config.min_seconds
+            times, base_times = measure_pair(
+                works[mode],
+                self.works[mode],
+                min_repeats=config.min_repeats,
+                min_seconds=config.min_seconds,
             )
-            ran_on = select_engine(engine, layer, training=mode == "training").name
+            ran_on = layer.last_engine or engine  # what "auto" chose, measured or ranked
             row_memory = memory if mode == "training" else None
-            rows.append(self._row(variant, engine, ran_on, mode, times, layer, row_memory))
+            row = self._row(variant, engine, ran_on, mode, times, layer, row_memory)
+            paired = statistics.median(base_times)
+            row.ratio = row.median_ms / paired
+            row.extra["torch_nn_ms"] = paired  # torch.nn.LSTM's median, timed alongside
+            rows.append(row)
         return rows
 
     def _row(
@@ -389,10 +504,17 @@ def _onnxruntime_times(lstm: nn.LSTM, x: torch.Tensor, config: BenchConfig) -> l
     return measure(lambda: run(x), min_repeats=config.min_repeats, min_seconds=config.min_seconds)
 
 
+def peak_line(results: dict[str, Any]) -> str:
+    """``"matrix products: torch.mm 190, oneDNN 426 GFLOP/s (the limit uses 426)"``."""
+    rates = results.get("product_gflops") or {"torch.mm": results["peak_gflops"]}
+    each = ", ".join(f"{name} {rate:.0f}" for name, rate in rates.items())
+    return f"matrix products: {each} GFLOP/s (the limit uses {results['peak_gflops']:.0f})"
+
+
 def format_table(results: dict[str, Any]) -> str:
     """A markdown table of the results, one row per size, variant, engine and mode."""
     lines = [
-        f"Machine: {results['machine']}; torch.mm peak {results['peak_gflops']:.0f} GFLOP/s.",
+        f"Machine: {results['machine']}; {peak_line(results)}.",
         "Times are medians in ms (min-max); ratio is to torch.nn.LSTM's standard LSTM in the same "
         "mode; GEMM % is the share of the time the matrix products alone would take at that peak; "
         "memory is the training step's peak of torch's CPU allocations.",

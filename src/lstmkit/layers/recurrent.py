@@ -22,7 +22,7 @@ from lstmkit._checks import (
     describe,
 )
 from lstmkit._state import State, map_state
-from lstmkit._warnings import LstmkitWarning
+from lstmkit._warnings import EngineFallbackWarning, LstmkitWarning
 from lstmkit.cells.base import RecurrentCell, parameter_of
 from lstmkit.engines.registry import (
     Engine,
@@ -32,6 +32,7 @@ from lstmkit.engines.registry import (
     select_engine,
 )
 from lstmkit.engines.regularizers import RegularizerOptions, Regularizers
+from lstmkit.engines.tuning import autotune_enabled, bucket, choose_engine
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -174,23 +175,43 @@ class Recurrent(nn.Module):
         select_engine(name, self)  # fails now, not at the first call, if it cannot run
         self._engine = name
         self._chosen: dict[tuple[Any, ...], str] = {}
+        self.last_engine: str | None = None
+        """The engine that ran the last call (for "auto": the one it chose)."""
 
-    def _engine_key(self) -> tuple[Any, ...]:
-        # What an engine supports depends on the cells, which do not change, and on where and
-        # in what precision the parameters are; which one "auto" prefers, also on whether
-        # gradients are needed. A choice stands until one of those changes.
+    def _training(self) -> tuple[torch.dtype, torch.device, bool]:
         like = parameter_of(self.cell(0))
         if like is None:
-            return (registry_version(), torch.float32, torch.device("cpu"), torch.is_grad_enabled())
-        training = torch.is_grad_enabled() and like.requires_grad
-        return (registry_version(), like.dtype, like.device, training)
+            return torch.float32, torch.device("cpu"), torch.is_grad_enabled()
+        return like.dtype, like.device, torch.is_grad_enabled() and like.requires_grad
 
-    def _engine_for_call(self) -> Engine:
-        key = self._engine_key()
+    def _engine_for_call(self, x: Tensor, batch_sizes: Tensor | None, hx: State) -> Engine:
+        # What an engine supports depends on the cells, which do not change, and on where and
+        # in what precision the parameters are; which one "auto" prefers, also on whether
+        # gradients are needed and, measured, on the bucket of sizes. A choice stands until
+        # one of those changes (or the registry does).
+        dtype, device, training = self._training()
+        measured = self._engine == "auto" and autotune_enabled()
+        key: tuple[Any, ...] = (registry_version(), dtype, device, training, measured)
+        if measured:
+            steps, batch = (
+                (x.shape[0], x.shape[1])
+                if batch_sizes is None
+                else (
+                    len(batch_sizes),
+                    int(batch_sizes[0]),
+                )
+            )
+            key += (bucket(steps), bucket(batch), batch_sizes is None)
         name = self._chosen.get(key)
         if name is None:
-            name = select_engine(self._engine, self, training=key[-1]).name
+            if measured:
+                name = choose_engine(self, x, batch_sizes, hx, training=training).name
+            else:
+                name = select_engine(self._engine, self, training=training).name
             self._chosen[key] = name
+            if name == "reference" and device.type == "cuda" and self._engine == "auto":
+                _warn_slow_on_gpu(self.cell(0), device)
+        self.last_engine = name
         return get_engine(name)
 
     @property
@@ -284,7 +305,7 @@ class Recurrent(nn.Module):
             )
             return out, h_n
         state = self._initial_or_given(hx, batch_size=x.shape[1], like=x, unbatched=unbatched)
-        out, h_n = self._engine_for_call().run(self, x, None, state)
+        out, h_n = self._engine_for_call(x, None, state).run(self, x, None, state)
         if unbatched:
             return out.squeeze(1), map_state(lambda s: s.squeeze(1), h_n)
         return (out.transpose(0, 1) if self.batch_first else out), h_n
@@ -297,7 +318,8 @@ class Recurrent(nn.Module):
             state = map_state(lambda s: s.index_select(1, order), state)
         if _recording.RECORDING is not None:
             _recording.RECORDING.layout(self.cells.values(), input.sorted_indices)
-        data, h_n = self._engine_for_call().run(self, input.data, input.batch_sizes, state)
+        engine = self._engine_for_call(input.data, input.batch_sizes, state)
+        data, h_n = engine.run(self, input.data, input.batch_sizes, state)
         if input.unsorted_indices is not None:
             back = input.unsorted_indices
             h_n = map_state(lambda s: s.index_select(1, back), h_n)
@@ -347,6 +369,23 @@ class Recurrent(nn.Module):
         if self.engine != "auto":
             parts.append(f"engine={self.engine!r}")
         return ", ".join(parts)
+
+
+_WARNED_ON_GPU: set[str] = set()
+
+
+def _warn_slow_on_gpu(cell: RecurrentCell[Any], device: torch.device) -> None:
+    """Says once per kind of cell that it runs the reference engine's Python loop on a GPU."""
+    kind = f"{type(cell).__name__}({cell.extra_repr()})"
+    if kind in _WARNED_ON_GPU:
+        return
+    _WARNED_ON_GPU.add(kind)
+    warnings.warn(
+        f"no fast engine runs {kind} on {device}: it runs on the reference engine, a Python "
+        "loop over the time steps, which is slow on a GPU",
+        EngineFallbackWarning,
+        stacklevel=4,
+    )
 
 
 def _spawn(cell: RecurrentCell[Any], input_size: int) -> RecurrentCell[Any]:

@@ -1,0 +1,286 @@
+"""``engine="auto"`` decides by measuring, on the machine it runs on.
+
+The same kernels rank differently on different CPUs (torch's MKL takes slow paths on AMD where
+oneDNN does not), so a fixed ranking cannot be right everywhere. The first time a kind of layer
+runs (its cells and options, dtype, device, a bucket of sizes, training or inference), every
+engine that supports it is timed on the real inputs, interleaved, for a few repetitions; the
+fastest median wins and the choice is kept in memory and in a file in the user's cache folder,
+one per machine (CPU model, core count, torch and lstmkit versions). A cached choice is used as
+it is, so a fixed cache gives a fixed choice and runs stay reproducible.
+
+Measuring changes nothing a user can see: it runs on detached copies of the inputs, computes
+the training-mode gradients without touching ``.grad``, and puts the random number generator
+back as it was. ``LSTMKIT_AUTOTUNE=0`` turns measuring off: "auto" then takes the static
+ranking of :func:`lstmkit.engines.select_engine`. ``LSTMKIT_CACHE_DIR`` moves the cache folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from lstmkit._io import write_text
+from lstmkit._machine import cpu_name
+from lstmkit._state import State, first, map_state
+from lstmkit._version import __version__
+from lstmkit._warnings import LstmkitWarning
+from lstmkit.engines.registry import Engine, Layer, get_engine, select_engine, supporting_engines
+
+FORMAT = 1
+"""The cache file's format; a file of another format is ignored."""
+
+TimeEngine = Callable[[Engine, Callable[[], None]], float]
+"""``time_engine(engine, run)``: the seconds one call of ``run()`` takes with ``engine``."""
+
+
+def autotune_enabled() -> bool:
+    """Whether "auto" measures (``LSTMKIT_AUTOTUNE`` is not ``0``)."""
+    return os.environ.get("LSTMKIT_AUTOTUNE", "1").strip() not in ("0", "false", "no", "off")
+
+
+def cache_dir() -> Path:
+    """``LSTMKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/lstmkit``, else ``~/.cache/lstmkit``."""
+    own = os.environ.get("LSTMKIT_CACHE_DIR")
+    if own:
+        return Path(own)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "lstmkit"
+
+
+def machine() -> dict[str, Any]:
+    """What makes one machine's measurements differ from another's."""
+    return {
+        "cpu": cpu_name(),
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "lstmkit": __version__,
+    }
+
+
+def bucket(n: int) -> int:
+    """``n`` rounded up to a power of two: sizes in one bucket share a choice."""
+    return 1 if n <= 1 else 1 << (n - 1).bit_length()
+
+
+def workload_key(layer: Layer, x: Tensor, batch_sizes: Tensor | None, *, training: bool) -> str:
+    """The kind of work: the cells and their options, how they stack, the dtype and device,
+    the bucket of the number of steps and of the batch, training or inference."""
+    cell = layer.cell(0)
+    steps, batch = (
+        (x.shape[0], x.shape[1])
+        if batch_sizes is None
+        else (
+            len(batch_sizes),
+            int(batch_sizes[0]),
+        )
+    )
+    parts = [
+        f"{type(cell).__name__}({cell.extra_repr()})",
+        f"layers={layer.num_layers}x{layer.num_directions}",
+        f"dropout={layer.dropout > 0}",
+        f"regularized={layer.regularizers.active}",
+        str(x.dtype).removeprefix("torch."),
+        x.device.type,
+        f"T{bucket(steps)}",
+        f"B{bucket(batch)}",
+        "packed" if batch_sizes is not None else "padded",
+        "training" if training else "inference",
+    ]
+    return " ".join(parts)
+
+
+@dataclass
+class Choice:
+    """What the measurement found for one kind of work."""
+
+    engine: str  # the fastest
+    milliseconds: dict[str, float] = field(default_factory=dict)  # median per engine
+
+
+def _time_engine(engine: Engine, run: Callable[[], None]) -> float:
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
+class Tuner:
+    """Chooses engines by timing them, and remembers the choices.
+
+    Args:
+        repeats: timed runs per engine (interleaved, after one untimed warm-up each).
+        time_engine: how one run is timed; tests pass a fake one.
+        path: the cache file; by default one per machine in :func:`cache_dir`.
+    """
+
+    def __init__(
+        self,
+        *,
+        repeats: int = 3,
+        time_engine: TimeEngine = _time_engine,
+        path: Path | None = None,
+    ) -> None:
+        self.repeats = repeats
+        self.time_engine = time_engine
+        self._path = path
+        self.choices: dict[str, Choice] = {}
+        self._loaded = False
+
+    @property
+    def path(self) -> Path:
+        if self._path is None:
+            facts = json.dumps(machine(), sort_keys=True)
+            digest = hashlib.sha256(facts.encode()).hexdigest()[:12]
+            self._path = cache_dir() / f"engines-{digest}.json"
+        return self._path
+
+    def choose(
+        self,
+        layer: Layer,
+        x: Tensor,
+        batch_sizes: Tensor | None,
+        hx: State,
+        *,
+        training: bool,
+        remeasure: bool = False,
+    ) -> Engine:
+        """The engine to run ``layer`` on this input: a remembered choice, else the fastest of
+        those that support it (only one: that one, unmeasured)."""
+        candidates = supporting_engines(layer, training=training)
+        if len(candidates) == 1:
+            return candidates[0]
+        key = workload_key(layer, x, batch_sizes, training=training)
+        self._load()
+        known = self.choices.get(key)
+        names = [e.name for e in candidates]
+        if known is not None and known.engine in names and not remeasure:
+            return get_engine(known.engine)
+        choice = self.measure(layer, candidates, x, batch_sizes, hx, training=training)
+        self.choices[key] = choice
+        self._save(key, choice)
+        return get_engine(choice.engine)
+
+    def measure(
+        self,
+        layer: Layer,
+        candidates: list[Engine],
+        x: Tensor,
+        batch_sizes: Tensor | None,
+        hx: State,
+        *,
+        training: bool,
+    ) -> Choice:
+        """Times every candidate on the input; the fastest median wins, ties to the earlier
+        candidate (the static ranking's order)."""
+        x = x.detach()
+        hx = map_state(lambda t: t.detach(), hx)
+        devices = [x.device] if x.device.type == "cuda" else []
+        runs = {
+            e.name: _runner(layer, e, x, batch_sizes, hx, training=training) for e in candidates
+        }
+        times: dict[str, list[float]] = {name: [] for name in runs}
+        with torch.random.fork_rng(devices=devices):
+            for run in runs.values():
+                run()  # warm-up: first-use costs (a kernel build, caches) are not the engine's
+            runnable = [e for e in candidates if e.unsupported(layer) is None]  # a build may fail
+            for _ in range(self.repeats):
+                for engine in runnable:
+                    times[engine.name].append(self.time_engine(engine, runs[engine.name]))
+        medians = {e.name: 1e3 * statistics.median(times[e.name]) for e in runnable}
+        fastest = min(runnable, key=lambda e: medians[e.name])  # min keeps the first of equals
+        return Choice(fastest.name, medians)
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        for key, choice in self._read().items():
+            self.choices.setdefault(key, choice)
+
+    def _read(self) -> dict[str, Choice]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as error:
+            warnings.warn(
+                f"ignoring the engine cache {self.path} ({error}); it is measured again",
+                LstmkitWarning,
+                stacklevel=4,
+            )
+            return {}
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            return {}
+        found = {}
+        for key, value in dict(data.get("choices", {})).items():
+            if isinstance(value, dict) and isinstance(value.get("engine"), str):
+                found[key] = Choice(value["engine"], dict(value.get("milliseconds", {})))
+        return found
+
+    def _save(self, key: str, choice: Choice) -> None:
+        try:
+            saved = self._read()  # another process may have added choices since
+            saved[key] = choice
+            data = {
+                "format": FORMAT,
+                "machine": machine(),
+                "choices": {k: asdict(v) for k, v in sorted(saved.items())},
+            }
+            write_text(self.path, json.dumps(data, indent=1) + "\n")
+        except OSError as error:  # a read-only home: the choice still holds in memory
+            warnings.warn(
+                f"could not save the engine choice to {self.path} ({error})",
+                LstmkitWarning,
+                stacklevel=4,
+            )
+
+
+def _runner(
+    layer: Layer,
+    engine: Engine,
+    x: Tensor,
+    batch_sizes: Tensor | None,
+    hx: State,
+    *,
+    training: bool,
+) -> Callable[[], None]:
+    """One run of ``engine`` on the input: forward, and in training the parameters' gradients
+    (computed and dropped, so ``.grad`` is left alone)."""
+    params = [p for p in layer.parameters() if p.requires_grad]
+
+    def run() -> None:
+        if not training:
+            with torch.no_grad():
+                engine.run(layer, x, batch_sizes, hx)
+            return
+        with torch.enable_grad():
+            out, state = engine.run(layer, x, batch_sizes, hx)
+            loss = out.sum() + first(state).sum()
+            if params and loss.requires_grad:
+                torch.autograd.grad(loss, params, allow_unused=True)
+
+    return run
+
+
+TUNER = Tuner()
+"""The tuner every layer's "auto" asks."""
+
+
+def choose_engine(
+    layer: Layer, x: Tensor, batch_sizes: Tensor | None, hx: State, *, training: bool
+) -> Engine:
+    """The engine "auto" runs ``layer`` on: measured (see the module's docstring), or with
+    ``LSTMKIT_AUTOTUNE=0`` the static ranking."""
+    if not autotune_enabled():
+        return select_engine("auto", layer, training=training)
+    return TUNER.choose(layer, x, batch_sizes, hx, training=training)

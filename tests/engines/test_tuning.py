@@ -1,0 +1,175 @@
+""" "auto" by measurement, driven by a fake timer: no test here times anything for real."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+
+import lstmkit
+from lstmkit.engines import Engine, tuning
+from lstmkit.engines.tuning import Tuner, bucket, workload_key
+
+
+class FakeTimer:
+    """Says each engine takes the seconds it was given, and counts the runs it saw."""
+
+    def __init__(self, seconds: dict[str, float]) -> None:
+        self.seconds = seconds
+        self.runs: list[str] = []
+
+    def __call__(self, engine: Engine, run: Callable[[], None]) -> float:
+        run()
+        self.runs.append(engine.name)
+        return self.seconds[engine.name]
+
+
+def state_of(layer: lstmkit.Recurrent, x: torch.Tensor) -> object:
+    return layer.initial_state(x.shape[1], dtype=x.dtype, device=x.device)
+
+
+def test_the_fastest_engine_wins_and_every_candidate_was_timed(tmp_path: Path) -> None:
+    timer = FakeTimer({"fused": 3.0, "native": 1.0, "reference": 5.0})
+    tuner = Tuner(time_engine=timer, repeats=3, path=tmp_path / "cache.json")
+    layer = lstmkit.LSTM(3, 4)
+    x = torch.randn(5, 2, 3)
+    chosen = tuner.choose(layer, x, None, state_of(layer, x), training=True)
+    assert chosen.name == "native"
+    assert sorted(timer.runs) == sorted(["fused", "native", "reference"] * 3)
+    assert timer.runs[:3] == ["fused", "native", "reference"]  # interleaved, not one by one
+    (choice,) = tuner.choices.values()
+    assert choice.milliseconds == {"fused": 3000.0, "native": 1000.0, "reference": 5000.0}
+
+
+def test_a_variant_is_timed_only_on_the_engines_that_run_it(tmp_path: Path) -> None:
+    timer = FakeTimer({"fused": 2.0, "reference": 1.0})
+    tuner = Tuner(time_engine=timer, repeats=1, path=tmp_path / "cache.json")
+    layer = lstmkit.LSTM(3, 4, peepholes="ifo")  # torch.nn has no peepholes: native cannot
+    x = torch.randn(5, 2, 3)
+    assert tuner.choose(layer, x, None, state_of(layer, x), training=False).name == "reference"
+    assert sorted(timer.runs) == ["fused", "reference"]
+
+
+def test_a_layer_only_one_engine_runs_is_not_measured(tmp_path: Path) -> None:
+    timer = FakeTimer({})
+    tuner = Tuner(time_engine=timer, path=tmp_path / "cache.json")
+    layer = lstmkit.GridLSTM(3, 4, depth=2)
+    x = torch.randn(5, 2, 3)
+    assert tuner.choose(layer, x, None, state_of(layer, x), training=True).name == "reference"
+    assert timer.runs == []
+    assert not (tmp_path / "cache.json").exists()
+
+
+def test_equal_times_keep_the_static_ranking(tmp_path: Path) -> None:
+    tuner = Tuner(time_engine=FakeTimer({"fused": 1.0, "native": 1.0, "reference": 1.0}))
+    tuner._path = tmp_path / "cache.json"
+    layer = lstmkit.GRU(3, 4)
+    x = torch.randn(5, 2, 3)
+    assert tuner.choose(layer, x, None, state_of(layer, x), training=True).name == "fused"
+
+
+def test_a_choice_is_remembered_per_bucket_and_across_processes(tmp_path: Path) -> None:
+    path = tmp_path / "cache.json"
+    timer = FakeTimer({"fused": 3.0, "native": 1.0, "reference": 5.0})
+    layer = lstmkit.LSTM(3, 4)
+    tuner = Tuner(time_engine=timer, repeats=1, path=path)
+    for steps in (5, 7, 8):  # one bucket: T <= 8
+        x = torch.randn(steps, 2, 3)
+        tuner.choose(layer, x, None, state_of(layer, x), training=False)
+    assert len(timer.runs) == 3  # measured once
+    x = torch.randn(9, 2, 3)  # the next bucket
+    tuner.choose(layer, x, None, state_of(layer, x), training=False)
+    assert len(timer.runs) == 6
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    assert saved["format"] == tuning.FORMAT
+    assert saved["machine"]["torch"] == torch.__version__
+    assert {c["engine"] for c in saved["choices"].values()} == {"native"}
+    later = Tuner(time_engine=FakeTimer({}), path=path)  # a new process: reads the file
+    assert later.choose(layer, x, None, state_of(layer, x), training=False).name == "native"
+
+
+def test_measuring_leaves_the_random_state_and_the_gradients_alone(tmp_path: Path) -> None:
+    layer = lstmkit.LSTM(3, 4, num_layers=2, dropout=0.5).train()
+    x = torch.randn(5, 2, 3, requires_grad=True)
+    before = torch.get_rng_state()
+    tuner = Tuner(time_engine=FakeTimer({"fused": 1.0, "native": 2.0, "reference": 3.0}))
+    tuner._path = tmp_path / "cache.json"
+    tuner.choose(layer, x, None, state_of(layer, x), training=True)
+    assert torch.equal(torch.get_rng_state(), before)
+    assert all(p.grad is None for p in layer.parameters())
+    assert x.grad is None
+
+
+def test_a_layer_on_auto_runs_what_the_tuner_chose(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("LSTMKIT_AUTOTUNE", "1")
+    timer = FakeTimer({"fused": 3.0, "native": 1.0, "reference": 5.0})
+    monkeypatch.setattr(tuning, "TUNER", Tuner(time_engine=timer, path=tmp_path / "c.json"))
+    layer = lstmkit.LSTM(3, 4)
+    x = torch.randn(5, 2, 3)
+    out, _ = layer(x)
+    assert layer.last_engine == "native"
+    layer.engine = "native"
+    torch.testing.assert_close(out, layer(x)[0], rtol=0, atol=0)
+    monkeypatch.setenv("LSTMKIT_AUTOTUNE", "0")  # the static ranking again
+    layer.engine = "auto"
+    layer(x)
+    assert layer.last_engine == "fused"
+
+
+def test_a_damaged_cache_is_measured_again_and_rewritten(tmp_path: Path) -> None:
+    path = tmp_path / "cache.json"
+    path.write_text('{"format": 1, "choices": {', encoding="utf-8")
+    tuner = Tuner(time_engine=FakeTimer({"fused": 1.0, "native": 2.0, "reference": 3.0}))
+    tuner._path = path
+    layer = lstmkit.RNN(3, 4)
+    x = torch.randn(5, 2, 3)
+    with pytest.warns(lstmkit.LstmkitWarning, match="ignoring the engine cache"):
+        assert tuner.choose(layer, x, None, state_of(layer, x), training=False).name == "fused"
+    assert len(json.loads(path.read_text(encoding="utf-8"))["choices"]) == 1
+
+
+def test_the_key_names_the_kind_of_work() -> None:
+    layer = lstmkit.LSTM(3, 4, num_layers=2, bidirectional=True, peepholes="if")
+    x = torch.randn(5, 6, 3, dtype=torch.float64)
+    key = workload_key(layer, x, None, training=False)
+    assert key.startswith("LSTMCell(3, 4, peepholes='if') layers=2x2 ")
+    assert "float64 cpu T8 B8 padded inference" in key
+    packed = torch.tensor([3, 2, 2])
+    key = workload_key(layer, torch.randn(7, 3, dtype=torch.float64), packed, training=True)
+    assert key.endswith("T4 B4 packed training")
+    assert [bucket(n) for n in (1, 2, 3, 4, 5, 100)] == [1, 2, 4, 4, 8, 128]
+
+
+def test_the_cache_folder_follows_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LSTMKIT_CACHE_DIR", "/somewhere/else")
+    assert tuning.cache_dir() == Path("/somewhere/else")
+    monkeypatch.delenv("LSTMKIT_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", "/xdg")
+    assert tuning.cache_dir() == Path("/xdg/lstmkit")
+    assert Tuner().path.parent == Path("/xdg/lstmkit")
+    assert Tuner().path.name.startswith("engines-")
+
+
+def test_a_layer_no_fast_engine_runs_on_a_gpu_says_so_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # no GPU here: the layer is told its parameters are on one, and runs on the CPU
+    from lstmkit.layers import recurrent
+
+    monkeypatch.setattr(recurrent, "_WARNED_ON_GPU", set())
+    cuda = torch.device("cuda", 0)
+    monkeypatch.setattr(recurrent.Recurrent, "_training", lambda self: (torch.float32, cuda, False))
+    grid = lstmkit.GridLSTM(3, 4, depth=2)
+    x = torch.randn(5, 2, 3)
+    with pytest.warns(lstmkit.EngineFallbackWarning, match=r"GridLSTMCell\(3, 4.* on cuda:0"):
+        grid(x)
+    assert grid.last_engine == "reference"
+    grid.engine = "auto"  # forgets its choice; the kind was named already: no second warning
+    other = lstmkit.GridLSTM(3, 4, depth=2)
+    other(x)
+    other(torch.randn(50, 2, 3))
