@@ -108,4 +108,24 @@ def test_the_bench_command_writes_json_and_a_table(
     assert "worst training ratio" in printed
     assert "| peepholes | " in printed  # the ratio matrix
     assert "| LSTMCell | 32 |" in printed  # one step at batch 1
-    assert "oneDNN" in printed or "torch.mm" in printed  # the product rates behind the limit
+    assert "matrix products: torch.mm " in printed  # the rates behind the GEMM limit
+    assert ("oneDNN" in printed) == torch.backends.mkldnn.is_available()
+    assert "| LSTMCell | 32 |" in out_md.read_text()  # the file holds the step rows too
+
+
+def test_contender_and_baseline_alternate_in_both_orders(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lstmkit.experiments import timing
+
+    order: list[str] = []
+
+    def timed(fn: object) -> float:
+        fn()  # type: ignore[operator]
+        return 0.001
+
+    monkeypatch.setattr(timing, "_timed", timed)
+    times, base = timing.measure_pair(
+        lambda: order.append("A"), lambda: order.append("B"), min_repeats=4, min_seconds=0.0
+    )
+    warm_up = ["A", "B", "A", "B"]
+    assert order == [*warm_up, "A", "B", "B", "A", "A", "B", "B", "A"]
+    assert times == base == [1.0] * 4

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import statistics
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -29,6 +31,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch.nn.utils import parametrize
 
 from lstmkit._io import write_text
 from lstmkit._machine import cpu_name
@@ -39,6 +42,13 @@ from lstmkit.engines.registry import Engine, Layer, get_engine, select_engine, s
 
 FORMAT = 1
 """The cache file's format; a file of another format is ignored."""
+
+MAX_CACHE_BYTES = 4 << 20
+"""A larger cache file is not read (it holds a few hundred bytes per kind of layer)."""
+
+MARGIN = 1.05
+"""A measured engine replaces the static ranking's first only when at least this much faster:
+a near-tie is noise, and the ranking is what a near-tie should fall back on."""
 
 TimeEngine = Callable[[Engine, Callable[[], None]], float]
 """``time_engine(engine, run)``: the seconds one call of ``run()`` takes with ``engine``."""
@@ -54,7 +64,12 @@ def cache_dir() -> Path:
     own = os.environ.get("LSTMKIT_CACHE_DIR")
     if own:
         return Path(own)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        try:
+            base = str(Path.home() / ".cache")
+        except RuntimeError:  # no home folder to be found
+            base = tempfile.gettempdir()
     return Path(base) / "lstmkit"
 
 
@@ -92,6 +107,7 @@ def workload_key(layer: Layer, x: Tensor, batch_sizes: Tensor | None, *, trainin
         f"regularized={layer.regularizers.active}",
         str(x.dtype).removeprefix("torch."),
         x.device.type,
+        f"threads={torch.get_num_threads()}",
         f"T{bucket(steps)}",
         f"B{bucket(batch)}",
         "packed" if batch_sizes is not None else "padded",
@@ -106,6 +122,67 @@ class Choice:
 
     engine: str  # the fastest
     milliseconds: dict[str, float] = field(default_factory=dict)  # median per engine
+
+
+def candidates(layer: Layer, *, training: bool) -> list[Engine]:
+    """The engines worth measuring for ``layer``, best first by the static ranking: every one
+    that supports it, but the reference engine (a Python loop, never the fastest where another
+    engine can run, and the costliest to time) when another can."""
+    ranked = supporting_engines(layer, training=training)
+    if not ranked:
+        select_engine("auto", layer, training=training)  # raises, saying why each cannot
+    fast = [e for e in ranked if e.name != "reference"]
+    return fast or ranked
+
+
+def pick(ranked: list[Engine], medians: dict[str, float]) -> str:
+    """The fastest median, unless the static ranking's first is within :data:`MARGIN` of it."""
+    fastest = min(ranked, key=lambda e: medians[e.name])  # min keeps the first of equals
+    first_choice = ranked[0].name
+    if medians[first_choice] <= MARGIN * medians[fastest.name]:
+        return first_choice
+    return fastest.name
+
+
+def may_measure(x: Tensor) -> bool:
+    """The cheap part of :func:`measurable`, asked on every call: on the CPU, not traced or
+    compiled."""
+    return (
+        x.device.type == "cpu"
+        and not torch._C._get_tracing_state()
+        and not torch.compiler.is_compiling()
+    )
+
+
+def measurable(layer: Layer, x: Tensor) -> bool:
+    """Whether timing engines on this call cannot change what the user sees: on the CPU (on a
+    GPU torch's kernels are the only fast engine, and timing would disturb its random state),
+    outside ``torch.jit`` tracing and ``torch.compile``, and with no gradient hook or
+    parametrization on the parameters (computing a gradient would run them)."""
+    if not may_measure(x):
+        return False
+    if parametrize.is_parametrized(layer):  # type: ignore[arg-type]
+        return False
+    return not any(p._backward_hooks for p in layer.parameters())
+
+
+def _mapping(value: object) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise TypeError(f"expected a table of choices, got {type(value).__name__}")
+    return value
+
+
+def _choice(value: object) -> Choice:
+    table = _mapping(value)
+    engine, milliseconds = table.get("engine"), _mapping(table.get("milliseconds", {}))
+    if not isinstance(engine, str):
+        raise TypeError(f"expected an engine name, got {type(engine).__name__}")
+    times = {}
+    for name, ms in milliseconds.items():
+        if isinstance(ms, bool) or not isinstance(ms, (int, float)) or not math.isfinite(ms):
+            raise TypeError(f"expected a time in ms for {name!r}, got {ms!r}")
+        times[str(name)] = float(ms)
+    return Choice(engine, times)
 
 
 def _time_engine(engine: Engine, run: Callable[[], None]) -> float:
@@ -126,7 +203,7 @@ class Tuner:
     def __init__(
         self,
         *,
-        repeats: int = 3,
+        repeats: int = 5,
         time_engine: TimeEngine = _time_engine,
         path: Path | None = None,
     ) -> None:
@@ -155,17 +232,17 @@ class Tuner:
         remeasure: bool = False,
     ) -> Engine:
         """The engine to run ``layer`` on this input: a remembered choice, else the fastest of
-        those that support it (only one: that one, unmeasured)."""
-        candidates = supporting_engines(layer, training=training)
-        if len(candidates) == 1:
-            return candidates[0]
+        the candidates (see :func:`candidates`; only one: that one, unmeasured)."""
+        ranked = candidates(layer, training=training)
+        if len(ranked) == 1:
+            return ranked[0]
         key = workload_key(layer, x, batch_sizes, training=training)
         self._load()
         known = self.choices.get(key)
-        names = [e.name for e in candidates]
-        if known is not None and known.engine in names and not remeasure:
-            return get_engine(known.engine)
-        choice = self.measure(layer, candidates, x, batch_sizes, hx, training=training)
+        names = {e.name for e in ranked}
+        if known is not None and set(known.milliseconds) == names and not remeasure:
+            return get_engine(known.engine)  # measured among the same engines as now
+        choice = self.measure(layer, ranked, x, batch_sizes, hx, training=training)
         self.choices[key] = choice
         self._save(key, choice)
         return get_engine(choice.engine)
@@ -184,12 +261,11 @@ class Tuner:
         candidate (the static ranking's order)."""
         x = x.detach()
         hx = map_state(lambda t: t.detach(), hx)
-        devices = [x.device] if x.device.type == "cuda" else []
         runs = {
             e.name: _runner(layer, e, x, batch_sizes, hx, training=training) for e in candidates
         }
         times: dict[str, list[float]] = {name: [] for name in runs}
-        with torch.random.fork_rng(devices=devices):
+        with torch.random.fork_rng(devices=[]):  # measured on the CPU only (measurable())
             for run in runs.values():
                 run()  # warm-up: first-use costs (a kernel build, caches) are not the engine's
             runnable = [e for e in candidates if e.unsupported(layer) is None]  # a build may fail
@@ -197,8 +273,7 @@ class Tuner:
                 for engine in runnable:
                     times[engine.name].append(self.time_engine(engine, runs[engine.name]))
         medians = {e.name: 1e3 * statistics.median(times[e.name]) for e in runnable}
-        fastest = min(runnable, key=lambda e: medians[e.name])  # min keeps the first of equals
-        return Choice(fastest.name, medians)
+        return Choice(pick(runnable, medians), medians)
 
     def _load(self) -> None:
         if self._loaded:
@@ -208,24 +283,24 @@ class Tuner:
             self.choices.setdefault(key, choice)
 
     def _read(self) -> dict[str, Choice]:
+        """The choices in the cache file; a file that is missing, unreadable, too large, of
+        another format or not the shape this module writes counts as empty."""
         try:
+            if self.path.stat().st_size > MAX_CACHE_BYTES:
+                raise ValueError(f"larger than {MAX_CACHE_BYTES} bytes")
             data = json.loads(self.path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict) or data.get("format") != FORMAT:
+                return {}
+            return {key: _choice(value) for key, value in _mapping(data.get("choices")).items()}
         except FileNotFoundError:
             return {}
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, TypeError, RecursionError) as error:
             warnings.warn(
                 f"ignoring the engine cache {self.path} ({error}); it is measured again",
                 LstmkitWarning,
                 stacklevel=4,
             )
             return {}
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            return {}
-        found = {}
-        for key, value in dict(data.get("choices", {})).items():
-            if isinstance(value, dict) and isinstance(value.get("engine"), str):
-                found[key] = Choice(value["engine"], dict(value.get("milliseconds", {})))
-        return found
 
     def _save(self, key: str, choice: Choice) -> None:
         try:
@@ -280,7 +355,8 @@ def choose_engine(
     layer: Layer, x: Tensor, batch_sizes: Tensor | None, hx: State, *, training: bool
 ) -> Engine:
     """The engine "auto" runs ``layer`` on: measured (see the module's docstring), or with
-    ``LSTMKIT_AUTOTUNE=0`` the static ranking."""
-    if not autotune_enabled():
+    ``LSTMKIT_AUTOTUNE=0``, or where measuring could be seen (:func:`measurable`), the static
+    ranking."""
+    if not autotune_enabled() or not measurable(layer, x):
         return select_engine("auto", layer, training=training)
     return TUNER.choose(layer, x, batch_sizes, hx, training=training)

@@ -14,13 +14,8 @@ onnx and onnxruntime installed it also times onnxruntime's LSTM for inference.
 from __future__ import annotations
 
 import json
-import os
 import statistics
-import sys
-import time
-import warnings
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -32,6 +27,12 @@ from torch import Tensor, nn
 from lstmkit._io import write_text
 from lstmkit._machine import describe_machine
 from lstmkit.engines.registry import select_engine
+from lstmkit.experiments.timing import (
+    measure,
+    measure_pair,
+    peak_memory_mb,
+    product_rates,
+)
 from lstmkit.layers import GRU, LSTM, RNN, Recurrent
 
 SIZES: dict[str, tuple[int, int, int, int]] = {
@@ -105,104 +106,6 @@ def parse_size(text: str) -> tuple[str, tuple[int, int, int, int]]:
         )
     t, b, i, h = (int(p) for p in parts)
     return text, (t, b, i, h)
-
-
-def product_rates(n: int = 2048) -> dict[str, float]:
-    """This machine's float32 matrix-product rates in GFLOP/s, n x n, best of five, through each
-    library torch offers: ``torch.mm`` (MKL or OpenBLAS) and oneDNN (which torch.nn.LSTM uses).
-    On AMD CPUs MKL takes slow paths where oneDNN does not; on Intel MKL is often the faster."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    rates = {"torch.mm": _rate(lambda: torch.mm(a, b), n)}
-    if torch.backends.mkldnn.is_available():  # type: ignore[no-untyped-call]
-        with warnings.catch_warnings():  # torch's mkldnn helpers are TorchScript, deprecated
-            warnings.simplefilter("ignore", DeprecationWarning)
-            import torch.utils.mkldnn as mkldnn
-
-            with torch.no_grad():
-                linear = mkldnn.to_mkldnn(nn.Linear(n, n, bias=False))  # type: ignore[no-untyped-call]
-                on_dnn = a.to_mkldnn()
-                rates["oneDNN"] = _rate(lambda: linear(on_dnn), n)
-    return rates
-
-
-def _rate(fn: Callable[[], object], n: int) -> float:
-    fn()
-    return 2 * n**3 / min(_timed(fn) for _ in range(5)) / 1e9
-
-
-def peak_gflops() -> float:
-    """The fastest of :func:`product_rates`: what the GEMM-bound limit assumes."""
-    return max(product_rates().values())
-
-
-def _timed(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
-def measure_pair(
-    fn: Callable[[], object],
-    base: Callable[[], object],
-    *,
-    min_repeats: int,
-    min_seconds: float,
-) -> tuple[list[float], list[float]]:
-    """Times of ``fn`` and of ``base`` in ms, called alternately after two warm-up calls each,
-    so that a machine that slows down or speeds up meanwhile slows both alike: the ratio of
-    their medians is what noise cannot fake."""
-    for _ in range(2):
-        fn()
-        base()
-    times: list[float] = []
-    base_times: list[float] = []
-    began = time.perf_counter()
-    while len(times) < min_repeats or time.perf_counter() - began < min_seconds:
-        times.append(_timed(fn) * 1e3)
-        base_times.append(_timed(base) * 1e3)
-    return times, base_times
-
-
-def measure(fn: Callable[[], object], *, min_repeats: int, min_seconds: float) -> list[float]:
-    """Times of repeated calls in ms, after two warm-up calls."""
-    fn()
-    fn()
-    times: list[float] = []
-    began = time.perf_counter()
-    while len(times) < min_repeats or time.perf_counter() - began < min_seconds:
-        times.append(_timed(fn) * 1e3)
-    return times
-
-
-def peak_memory_mb(fn: Callable[[], object]) -> float:
-    """The largest amount of CPU memory that torch's allocator held at once during ``fn``,
-    beyond what it held before, at operator granularity."""
-    from torch.profiler import ProfilerActivity, profile
-
-    with (
-        _native_stderr_silenced(),
-        profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof,
-    ):
-        fn()
-    current = peak = 0
-    for event in sorted(prof.events(), key=lambda e: e.time_range.start):
-        current += event.self_cpu_memory_usage
-        peak = max(peak, current)
-    return peak / 2**20
-
-
-@contextmanager
-def _native_stderr_silenced() -> Iterator[None]:
-    # the profiler's C++ side logs two lines per use to stderr, which no setting turns off
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def gemm_flops(layer: nn.Module, steps: int, batch: int) -> float:
@@ -364,6 +267,8 @@ class _Baseline:
         """The rows of ``layer`` on ``engine``, one per mode, each timed alternately with
         torch.nn.LSTM, whose median in that pairing the ratio divides by."""
         works = _workloads(layer, x)
+        for mode in config.modes:
+            works[mode]()  # "auto" measures on its first call: not part of the step's memory
         memory = (
             peak_memory_mb(works["training"])
             if config.memory and "training" in config.modes
@@ -541,7 +446,7 @@ def write_results(results: dict[str, Any], json_path: Path | None, table_path: P
     if json_path is not None:
         write_text(json_path, json.dumps(results, indent=2) + "\n")
     if table_path is not None:
-        write_text(table_path, format_table(results))
+        write_text(table_path, format_table(results) + "\n" + format_steps(results))
 
 
 def ratio_matrix(results: dict[str, Any], engine: str = "auto") -> str:

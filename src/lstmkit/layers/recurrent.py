@@ -32,7 +32,7 @@ from lstmkit.engines.registry import (
     select_engine,
 )
 from lstmkit.engines.regularizers import RegularizerOptions, Regularizers
-from lstmkit.engines.tuning import autotune_enabled, bucket, choose_engine
+from lstmkit.engines.tuning import autotune_enabled, bucket, choose_engine, may_measure
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -184,23 +184,18 @@ class Recurrent(nn.Module):
             return torch.float32, torch.device("cpu"), torch.is_grad_enabled()
         return like.dtype, like.device, torch.is_grad_enabled() and like.requires_grad
 
-    def _engine_for_call(self, x: Tensor, batch_sizes: Tensor | None, hx: State) -> Engine:
+    def _engine_for_call(
+        self, x: Tensor, batch_sizes: Tensor | None, hx: State, *, batch: int
+    ) -> Engine:
         # What an engine supports depends on the cells, which do not change, and on where and
         # in what precision the parameters are; which one "auto" prefers, also on whether
         # gradients are needed and, measured, on the bucket of sizes. A choice stands until
         # one of those changes (or the registry does).
         dtype, device, training = self._training()
-        measured = self._engine == "auto" and autotune_enabled()
+        measured = self._engine == "auto" and autotune_enabled() and may_measure(x)
         key: tuple[Any, ...] = (registry_version(), dtype, device, training, measured)
         if measured:
-            steps, batch = (
-                (x.shape[0], x.shape[1])
-                if batch_sizes is None
-                else (
-                    len(batch_sizes),
-                    int(batch_sizes[0]),
-                )
-            )
+            steps = x.shape[0] if batch_sizes is None else len(batch_sizes)
             key += (bucket(steps), bucket(batch), batch_sizes is None)
         name = self._chosen.get(key)
         if name is None:
@@ -211,7 +206,7 @@ class Recurrent(nn.Module):
             self._chosen[key] = name
             if name == "reference" and device.type == "cuda" and self._engine == "auto":
                 _warn_slow_on_gpu(self.cell(0), device)
-        self.last_engine = name
+        self.__dict__["last_engine"] = name  # not through nn.Module's __setattr__: every call
         return get_engine(name)
 
     @property
@@ -305,7 +300,8 @@ class Recurrent(nn.Module):
             )
             return out, h_n
         state = self._initial_or_given(hx, batch_size=x.shape[1], like=x, unbatched=unbatched)
-        out, h_n = self._engine_for_call(x, None, state).run(self, x, None, state)
+        engine = self._engine_for_call(x, None, state, batch=x.shape[1])
+        out, h_n = engine.run(self, x, None, state)
         if unbatched:
             return out.squeeze(1), map_state(lambda s: s.squeeze(1), h_n)
         return (out.transpose(0, 1) if self.batch_first else out), h_n
@@ -318,7 +314,7 @@ class Recurrent(nn.Module):
             state = map_state(lambda s: s.index_select(1, order), state)
         if _recording.RECORDING is not None:
             _recording.RECORDING.layout(self.cells.values(), input.sorted_indices)
-        engine = self._engine_for_call(input.data, input.batch_sizes, state)
+        engine = self._engine_for_call(input.data, input.batch_sizes, state, batch=batch_size)
         data, h_n = engine.run(self, input.data, input.batch_sizes, state)
         if input.unsorted_indices is not None:
             back = input.unsorted_indices
