@@ -2,16 +2,19 @@
 
 The same kernels rank differently on different CPUs (torch's MKL takes slow paths on AMD where
 oneDNN does not), so a fixed ranking cannot be right everywhere. The first time a kind of layer
-runs (its cells and options, dtype, device, a bucket of sizes, training or inference), every
-engine that supports it is timed on the real inputs, interleaved, for a few repetitions; the
-fastest median wins and the choice is kept in memory and in a file in the user's cache folder,
-one per machine (CPU model, core count, torch and lstmkit versions). A cached choice is used as
-it is, so a fixed cache gives a fixed choice and runs stay reproducible.
+runs (its cells and options, dtype, device, threads, a bucket of sizes, training or inference),
+the engines that support it (all but the reference loop, where a faster one can run it) are
+timed on the real inputs, interleaved, for a few repetitions; the fastest median wins (by more
+than :data:`MARGIN`, else the static ranking's first) and the choice is kept in memory and in a
+file in the user's cache folder, one per machine (CPU model, core count, torch and lstmkit
+versions). A cached choice is used as it is, so a fixed cache gives a fixed choice and runs stay
+reproducible.
 
-Measuring changes nothing a user can see: it runs on detached copies of the inputs, computes
-the training-mode gradients without touching ``.grad``, and puts the random number generator
-back as it was. ``LSTMKIT_AUTOTUNE=0`` turns measuring off: "auto" then takes the static
-ranking of :func:`lstmkit.engines.select_engine`. ``LSTMKIT_CACHE_DIR`` moves the cache folder.
+Measuring changes nothing a user can see: it runs on detached copies of the inputs, computes the
+training-mode gradients without touching ``.grad``, puts the random number generator back as it
+was, and is not done where it could be seen (:func:`measurable`). ``LSTMKIT_AUTOTUNE=0`` turns
+measuring off: "auto" then takes the static ranking of :func:`lstmkit.engines.select_engine`.
+``LSTMKIT_CACHE_DIR`` moves the cache folder.
 """
 
 from __future__ import annotations
@@ -92,14 +95,10 @@ def workload_key(layer: Layer, x: Tensor, batch_sizes: Tensor | None, *, trainin
     """The kind of work: the cells and their options, how they stack, the dtype and device,
     the bucket of the number of steps and of the batch, training or inference."""
     cell = layer.cell(0)
-    steps, batch = (
-        (x.shape[0], x.shape[1])
-        if batch_sizes is None
-        else (
-            len(batch_sizes),
-            int(batch_sizes[0]),
-        )
-    )
+    if batch_sizes is None:
+        steps, batch = x.shape[0], x.shape[1]
+    else:
+        steps, batch = len(batch_sizes), int(batch_sizes[0])
     parts = [
         f"{type(cell).__name__}({cell.extra_repr()})",
         f"layers={layer.num_layers}x{layer.num_directions}",
