@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 import torch
 from torch import Tensor, nn
 
+from lstmkit import _recording
 from lstmkit._checks import check_input_tensor, check_state
 from lstmkit._state import State, map_state
 
@@ -111,8 +112,18 @@ class RecurrentCell(nn.Module, Generic[S]):
         state = expected
         if hx is not None:
             state = check_state(hx, expected, unbatched=unbatched, what="hx")  # type: ignore[assignment]
-        new = self.step(self.project_input(x), state)
+        new = None if _recording.RECORDING is not None else self.torch_step(x, state)
+        if new is None:
+            new = self.step(self.project_input(x), state)
         return map_state(lambda s: s.squeeze(0), new) if unbatched else new  # type: ignore[return-value]
+
+    def torch_step(self, x: Tensor, state: S) -> S | None:
+        """One step by torch's own fused cell (``torch.lstm_cell`` and kin), for the
+        configurations torch.nn's cells compute; None where there is none. A call of the cell
+        takes it (one C++ call instead of a few small operations, so one step at batch 1 costs
+        about what torch.nn's cell costs); engines and traces use :meth:`step`, the equations.
+        ``x``: ``(B, input_size)``, not yet projected."""
+        return None
 
     def _check_step_input(self, input: object) -> bool:
         """Validates one step's input; returns whether it is unbatched."""

@@ -152,6 +152,11 @@ class GRUCell(RecurrentCell[Tensor]):
             _recording.record(self, r_t=r_t, z_t=z_t, n_t=n_t, h_t=h_t)
         return h_t
 
+    def torch_step(self, x: Tensor, state: Tensor) -> Tensor | None:
+        if not self.reset_after or self.layer_norm:
+            return None
+        return torch.gru_cell(x, state, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+
     def spawn(self, input_size: int) -> GRUCell:
         return GRUCell(
             input_size,

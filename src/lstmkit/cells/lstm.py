@@ -532,6 +532,17 @@ class LSTMCell(RecurrentCell[LSTMState | FullGateState]):
             return FullGateState(h_t, s.C_t, a_t)
         return LSTMState(h_t, s.C_t)
 
+    def torch_step(
+        self, x: Tensor, state: LSTMState | FullGateState
+    ) -> LSTMState | FullGateState | None:
+        cfg = self.config
+        if not cfg.is_standard or cfg.proj_size:
+            return None
+        h_t, C_t = torch.lstm_cell(
+            x, (state.h, state.c), self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh
+        )
+        return LSTMState(h_t, C_t)
+
     def _ln_c(self) -> tuple[Tensor, Tensor] | None:
         if self.ln_c_weight is None or self.ln_c_bias is None:
             return None

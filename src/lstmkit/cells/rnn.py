@@ -87,6 +87,10 @@ class RNNCell(RecurrentCell[Tensor]):
             _recording.record(self, h_t=h_t)
         return h_t
 
+    def torch_step(self, x: Tensor, state: Tensor) -> Tensor | None:
+        cell = torch.rnn_tanh_cell if self.nonlinearity == "tanh" else torch.rnn_relu_cell
+        return cell(x, state, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+
     def spawn(self, input_size: int) -> RNNCell:
         return RNNCell(
             input_size,

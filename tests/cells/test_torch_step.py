@@ -1,0 +1,68 @@
+"""A cell call takes torch's fused cell where torch.nn computes the same step: it equals the
+equations (cell.step), values and gradients, and traces still see every gate."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import torch
+
+import lstmkit
+from lstmkit._state import first, map_state
+
+F64 = torch.float64
+
+FAST: dict[str, Callable[[], lstmkit.RecurrentCell]] = {
+    "lstm": lambda: lstmkit.LSTMCell(3, 5),
+    "lstm, no bias": lambda: lstmkit.LSTMCell(3, 5, bias=False),
+    "gru": lambda: lstmkit.GRUCell(3, 5),
+    "gru, no bias": lambda: lstmkit.GRUCell(3, 5, bias=False),
+    "rnn": lambda: lstmkit.RNNCell(3, 5),
+    "rnn relu": lambda: lstmkit.RNNCell(3, 5, nonlinearity="relu"),
+}
+SLOW: dict[str, Callable[[], lstmkit.RecurrentCell]] = {
+    "peepholes": lambda: lstmkit.LSTMCell(3, 5, peepholes="ifo"),
+    "projection": lambda: lstmkit.LSTMCell(3, 5, proj_size=2),
+    "CIFG": lambda: lstmkit.LSTMCell(3, 5, variant="CIFG"),
+    "gru before the product": lambda: lstmkit.GRUCell(3, 5, reset_after=False),
+    "layer-normalised gru": lambda: lstmkit.GRUCell(3, 5, layer_norm=True),
+}
+
+
+def as_tuple(state: object) -> tuple[torch.Tensor, ...]:
+    return (state,) if isinstance(state, torch.Tensor) else tuple(state)  # type: ignore[arg-type]
+
+
+def by_the_equations(cell: lstmkit.RecurrentCell, x: torch.Tensor, hx: object) -> object:
+    return cell.step(cell.project_input(x), hx)
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_a_call_equals_the_equations_and_their_gradients(name: str) -> None:
+    cell = FAST[name]().to(F64)
+    x = torch.randn(4, 3, dtype=F64)
+    zeros = cell.initial_state(4, dtype=F64, device=x.device)
+    hx = map_state(torch.randn_like, zeros)  # a random state, not zeros
+    assert cell.torch_step(x, hx) is not None
+    fast, slow = cell(x, hx), by_the_equations(cell, x, hx)
+    for a, b in zip(as_tuple(fast), as_tuple(slow), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    params = list(cell.parameters())
+    g_fast = torch.autograd.grad(first(fast).pow(2).sum(), params)
+    g_slow = torch.autograd.grad(first(slow).pow(2).sum(), params)
+    for a, b in zip(g_fast, g_slow, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", SLOW)
+def test_what_torch_has_no_cell_for_runs_the_equations(name: str) -> None:
+    cell = SLOW[name]()
+    x = torch.randn(4, 3)
+    assert cell.torch_step(x, cell.initial_state(4, dtype=x.dtype, device=x.device)) is None
+
+
+def test_a_trace_of_a_cell_still_sees_every_gate() -> None:
+    cell = lstmkit.LSTMCell(3, 5)
+    recorded = lstmkit.trace(cell, torch.randn(4, 3))
+    assert {"i_t", "f_t", "C_tilde", "C_t", "o_t", "h_t"} <= set(recorded.names("LSTMCell"))
