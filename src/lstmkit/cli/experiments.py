@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -191,7 +192,7 @@ def _print_results(out: Path, start: float, plot: str) -> None:
 
 
 def add_bench(commands: Commands) -> None:
-    from lstmkit.experiments.bench import MODES, SIZES, VARIANTS, BenchConfig
+    from lstmkit.experiments.bench import BenchConfig
 
     b = BenchConfig()
     bench = commands.add_parser(
@@ -202,35 +203,13 @@ def add_bench(commands: Commands) -> None:
         "table and writes JSON.",
     )
     bench.set_defaults(handler=bench_command)
-    bench.add_argument(
-        "--sizes",
-        nargs="+",
-        default=list(b.sizes),
-        metavar="SIZE",
-        help=f"sizes: {', '.join(f'{k}={v}' for k, v in SIZES.items())} as (T, B, I, H), "
-        "or T,B,I,H (default: all)",
-    )
-    bench.add_argument(
-        "--variants",
-        nargs="+",
-        default=list(b.variants),
-        choices=list(VARIANTS),
-        metavar="NAME",
-        help=f"layers: {', '.join(VARIANTS)} (default: all)",
-    )
+    _workload_options(bench, b.sizes, b.variants, b.modes, variants_default="all")
     bench.add_argument(
         "--engines",
         nargs="+",
         default=list(b.engines),
         metavar="ENGINE",
         help="engines to time: auto, fused, native, reference (default: %(default)s)",
-    )
-    bench.add_argument(
-        "--modes",
-        nargs="+",
-        default=list(b.modes),
-        choices=list(MODES),
-        help="inference, training (default: both)",
     )
     bench.add_argument(
         "--repeats",
@@ -361,8 +340,43 @@ def cells_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_tune(commands: Commands) -> None:
+def _workload_options(
+    parser: argparse.ArgumentParser,
+    sizes: Sequence[str],
+    variants: Sequence[str],
+    modes: Sequence[str],
+    *,
+    variants_default: str,
+) -> None:
+    """--sizes, --variants and --modes, as bench and tune take them."""
     from lstmkit.experiments.bench import MODES, SIZES, VARIANTS
+
+    parser.add_argument(
+        "--sizes",
+        nargs="+",
+        default=list(sizes),
+        metavar="SIZE",
+        help=f"sizes: {', '.join(f'{k}={v}' for k, v in SIZES.items())} as (T, B, I, H), "
+        "or T,B,I,H (default: all)",
+    )
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=list(variants),
+        choices=list(VARIANTS),
+        metavar="NAME",
+        help=f"layers: {', '.join(VARIANTS)} (default: {variants_default})",
+    )
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        default=list(modes),
+        choices=list(MODES),
+        help="inference, training (default: both)",
+    )
+
+
+def add_tune(commands: Commands) -> None:
     from lstmkit.experiments.tune import TuneConfig
 
     t = TuneConfig()
@@ -375,29 +389,7 @@ def add_tune(commands: Commands) -> None:
         "chose from. LSTMKIT_AUTOTUNE=0 makes auto use the static ranking instead.",
     )
     tune.set_defaults(handler=tune_command)
-    tune.add_argument(
-        "--sizes",
-        nargs="+",
-        default=list(t.sizes),
-        metavar="SIZE",
-        help=f"sizes: {', '.join(f'{k}={v}' for k, v in SIZES.items())} as (T, B, I, H), "
-        "or T,B,I,H (default: all)",
-    )
-    tune.add_argument(
-        "--variants",
-        nargs="+",
-        default=list(t.variants),
-        choices=list(VARIANTS),
-        metavar="NAME",
-        help=f"layers: {', '.join(VARIANTS)} (default: %(default)s)",
-    )
-    tune.add_argument(
-        "--modes",
-        nargs="+",
-        default=list(t.modes),
-        choices=list(MODES),
-        help="inference, training (default: both)",
-    )
+    _workload_options(tune, t.sizes, t.variants, t.modes, variants_default="%(default)s")
     tune.add_argument(
         "--repeats",
         type=positive_int,
