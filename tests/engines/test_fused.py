@@ -21,8 +21,13 @@ from lstmkit.engines.fused import build as _build
 TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
 
 
-def random_layer(rng: random.Random, dtype: torch.dtype) -> lstmkit.Recurrent:
-    kind = rng.choice(["LSTM", "LSTM", "LSTM", "GRU", "RNN"])
+def random_layer(
+    rng: random.Random,
+    dtype: torch.dtype,
+    kinds: tuple[str, ...] = ("LSTM", "LSTM", "LSTM", "GRU", "RNN"),
+    **extra: Any,
+) -> lstmkit.Recurrent:
+    kind = rng.choice(kinds)
     I, H = rng.randint(1, 9), rng.randint(2, 11)
     common: dict[str, Any] = {
         "num_layers": rng.randint(1, 2),
@@ -30,6 +35,7 @@ def random_layer(rng: random.Random, dtype: torch.dtype) -> lstmkit.Recurrent:
         "batch_first": rng.random() < 0.5,
         "bias": rng.random() < 0.8,
         "dtype": dtype,
+        **extra,
     }
     if kind == "GRU":
         return lstmkit.GRU(I, H, reset_after=rng.random() < 0.5, **common)
@@ -60,8 +66,10 @@ def run_both(
     layer: lstmkit.Recurrent, x: torch.Tensor, hx: Any, lengths: torch.Tensor | None
 ) -> dict:
     results = {}
+    draws = torch.randint(2**31, ()).item()
     for engine in ("reference", "fused"):
         layer.engine = engine
+        torch.manual_seed(draws)  # the regularisers' masks: both engines draw the same
         inp = x
         if lengths is not None:
             inp = pack_padded_sequence(
@@ -88,6 +96,26 @@ def test_fused_equals_reference(trial: int, dtype: torch.dtype, seed: int) -> No
     T, B = rng.choice([1, 2, 6]), rng.choice([1, 3, 5])
     shape = (B, T, layer.input_size) if layer.batch_first else (T, B, layer.input_size)
     x = torch.randn(shape[::-1], dtype=dtype).permute(2, 1, 0).requires_grad_()  # non-contiguous
+    lengths = torch.tensor([rng.randint(1, T) for _ in range(B)]) if rng.random() < 0.4 else None
+    results = run_both(layer, x, random_state(layer, B, dtype), lengths)
+    for a, b in zip(results["reference"], results["fused"], strict=True):
+        torch.testing.assert_close(b, a, rtol=0, atol=TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("trial", range(12))
+def test_fused_regularisers_equal_reference(trial: int, dtype: torch.dtype, seed: int) -> None:
+    # the masks are drawn in Python, in the reference engine's order, and handed to the kernels
+    rng = random.Random(seed)
+    options = ("input_dropout", "recurrent_dropout", "zoneout_hidden", "zoneout_cell")
+    chosen = [name for name in options if rng.random() < 0.5] or [rng.choice(options)]
+    settings = {name: rng.uniform(0.1, 0.6) for name in chosen}
+    layer = random_layer(rng, dtype, kinds=("LSTM",), **settings)
+    layer.train(rng.random() < 0.75)
+    assert select_engine("fused", layer).name == "fused"
+    T, B = rng.choice([1, 3, 6]), rng.choice([1, 4])
+    shape = (B, T, layer.input_size) if layer.batch_first else (T, B, layer.input_size)
+    x = torch.randn(shape, dtype=dtype, requires_grad=True)
     lengths = torch.tensor([rng.randint(1, T) for _ in range(B)]) if rng.random() < 0.4 else None
     results = run_both(layer, x, random_state(layer, B, dtype), lengths)
     for a, b in zip(results["reference"], results["fused"], strict=True):

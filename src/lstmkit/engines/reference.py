@@ -34,7 +34,9 @@ class ReferenceEngine(Engine):
         ) -> tuple[Tensor, State]:
             step = None
             if reg.active:
-                x, step = regularized(cell, x, sizes, state, reg, training=layer.training)
+                x, step = regularized(
+                    cell, x, sizes, state, reg, training=layer.training, reverse=reverse
+                )
             return run_direction(cell, x, sizes, state, reverse=reverse, step=step)
 
         return run_layers(layer, x, hx, direction)

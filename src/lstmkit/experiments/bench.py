@@ -55,6 +55,8 @@ VARIANTS: dict[str, Callable[[int, int], Recurrent]] = {
     "NOAF": lambda i, h: LSTM(i, h, variant="NOAF"),
     "FGR": lambda i, h: LSTM(i, h, variant="FGR"),
     "proj": lambda i, h: LSTM(i, h, proj_size=h // 2),
+    "rec_dropout": lambda i, h: LSTM(i, h, recurrent_dropout=0.25),
+    "zoneout": lambda i, h: LSTM(i, h, zoneout_hidden=0.1, zoneout_cell=0.1),
     "gru": lambda i, h: GRU(i, h),
     "gru_cho": lambda i, h: GRU(i, h, reset_after=False),
     "rnn": lambda i, h: RNN(i, h),

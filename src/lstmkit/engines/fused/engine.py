@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from lstmkit._state import State, cast_state
+from lstmkit._state import State, cast_state, first
 from lstmkit._warnings import EngineFallbackWarning
 from lstmkit.cells.base import LSTMState, RecurrentCell
 from lstmkit.cells.gru import GRUCell
@@ -25,6 +25,7 @@ from lstmkit.cells.rnn import RNNCell
 from lstmkit.engines.fused import build as _build
 from lstmkit.engines.loop import run_layers
 from lstmkit.engines.registry import Engine, Layer, select_engine
+from lstmkit.engines.regularizers import Regularizers, sequence_masks, zoneout_keeps
 
 _EMPTY = torch.empty(0)
 _NATIVE = (torch.float32, torch.float64)  # what the kernels compute in
@@ -63,11 +64,14 @@ class FusedEngine(Engine):
     )
 
     def unsupported(self, layer: Layer) -> str | None:
-        if layer.regularizers.active:
-            return "it has recurrent regularisers (input/recurrent dropout, zoneout)"
         for cell in layer.iter_cells():
             if type(cell) not in (LSTMCell, GRUCell, RNNCell):
                 return f"its cell is a {type(cell).__name__}"
+            if layer.regularizers.active and type(cell) is not LSTMCell:
+                return (
+                    "it has recurrent regularisers (input/recurrent dropout, zoneout) on a "
+                    f"{type(cell).__name__}; the fused engine runs them on the LSTM"
+                )
             if (
                 cell.config.layer_norm
                 if isinstance(cell, LSTMCell)
@@ -123,15 +127,45 @@ class FusedEngine(Engine):
         sizes = torch.full((steps,), batch, dtype=torch.int64) if padded else batch_sizes
         assert sizes is not None
         data = x.reshape(-1, x.shape[-1]) if padded else x  # (N, F): the steps one after another
+        reg, training = layer.regularizers, layer.training
 
         def direction(
             cell: RecurrentCell[Any], data: Tensor, state: State, reverse: bool
         ) -> tuple[Tensor, State]:
-            return _run_direction(kernels, cell, data, sizes, state, compute, reverse=reverse)
+            masks = NO_MASKS
+            if reg.active:
+                data, masks = _draw_masks(cell, data, sizes, state, reg, training)
+            return _run_direction(kernels, cell, data, sizes, state, compute, masks, reverse)
 
         data, h_n = run_layers(layer, data, hx, direction)
         out = data.view(steps, batch, -1) if padded else data
         return out.to(dtype), cast_state(h_n, dtype)
+
+
+Masks = tuple[Tensor, Tensor, Tensor]
+"""A direction's recurrent dropout mask ``(B, O)`` and zoneout keeps ``(N, O)`` and ``(N, H)``,
+as the kernels take them: empty where off (see ``Reg`` in fused.cpp)."""
+
+NO_MASKS: Masks = (_EMPTY, _EMPTY, _EMPTY)
+
+
+def _draw_masks(
+    cell: RecurrentCell[Any],
+    data: Tensor,
+    sizes: Tensor,
+    state: State,
+    reg: Regularizers,
+    training: bool,
+) -> tuple[Tensor, Masks]:
+    """The regularisers' random draws for one direction, in the reference engine's order: the
+    input with its dropout applied, and the masks the kernels apply."""
+    steps = sizes.tolist()
+    data, h_mask = sequence_masks(data, steps, state, reg, training=training)
+    h = first(state)
+    widths = (h.shape[-1], state[1].shape[-1] if isinstance(cell, LSTMCell) else None)
+    keep_h, keep_c = zoneout_keeps(steps, widths, h, reg, training=training)
+    masks = (h_mask, keep_h, keep_c)
+    return data, tuple(_EMPTY.to(h) if m is None else m.contiguous() for m in masks)  # type: ignore[return-value]
 
 
 def _needs_grad(*tensors: Tensor | None) -> bool:
@@ -148,7 +182,7 @@ def _run_direction(
     sizes: Tensor,
     state: State,
     compute: torch.dtype,
-    *,
+    masks: Masks,
     reverse: bool,
 ) -> tuple[Tensor, State]:
     def p(name: str) -> Tensor:
@@ -158,7 +192,7 @@ def _run_direction(
         return _EMPTY.to(x) if t is None else t.to(compute).contiguous()
 
     if isinstance(cell, LSTMCell):
-        return _lstm(kernels, cell, p, x, sizes, state, reverse)
+        return _lstm(kernels, cell, p, x, sizes, state, masks, reverse)
     if isinstance(cell, GRUCell):
         return _gru(kernels, cell, p, x, sizes, state, reverse)
     assert isinstance(cell, RNNCell)
@@ -173,7 +207,14 @@ def _bias(p: Param) -> Tensor:
 
 
 def _lstm(
-    kernels: Any, cell: LSTMCell, p: Param, x: Tensor, sizes: Tensor, state: Any, reverse: bool
+    kernels: Any,
+    cell: LSTMCell,
+    p: Param,
+    x: Tensor,
+    sizes: Tensor,
+    state: Any,
+    masks: Masks,
+    reverse: bool,
 ) -> tuple[Tensor, State]:
     cfg = cell.config
     xp = F.linear(x, p("weight_ih"))  # (N, G·H)
@@ -184,10 +225,12 @@ def _lstm(
     params = [p(name) for name in names]
     flags = lstm_flags(cfg)
     if _needs_grad(xp, bias, h0, c0, a0, *params):
-        out, hT, cT, aT = _LSTMFunction.apply(xp, bias, h0, c0, a0, *params, sizes, flags, reverse)  # type: ignore[no-untyped-call]
+        out, hT, cT, aT = _LSTMFunction.apply(  # type: ignore[no-untyped-call]
+            xp, bias, h0, c0, a0, *params, *masks, sizes, flags, reverse
+        )
     else:
-        out, hT, cT, aT, _, _ = kernels.lstm_forward(
-            xp, bias, h0, c0, a0, *params, sizes, flags, reverse, False
+        out, hT, cT, aT, *_ = kernels.lstm_forward(
+            xp, bias, h0, c0, a0, *params, *masks, sizes, flags, reverse, False
         )
     if cfg.full_gate_recurrence:
         return out, FullGateState(hT, cT, aT)
@@ -209,15 +252,21 @@ class _LSTMFunction(torch.autograd.Function):
         w_co: Tensor,
         W_gg: Tensor,
         W_hr: Tensor,
+        mask: Tensor,
+        keep_h: Tensor,
+        keep_c: Tensor,
         sizes: Tensor,
         flags: int,
         reverse: bool,
     ) -> Any:
         kernels = _build.load()
-        out, hT, cT, aT, acts, C = kernels.lstm_forward(
-            xp, bias, h0, c0, a0, W_hh, w_ci, w_cf, w_co, W_gg, W_hr, sizes, flags, reverse, True
+        masks = (mask, keep_h, keep_c)
+        weights = (W_hh, w_ci, w_cf, w_co, W_gg, W_hr)
+        out, hT, cT, aT, acts, C, S = kernels.lstm_forward(
+            xp, bias, h0, c0, a0, *weights, *masks, sizes, flags, reverse, True
         )
-        ctx.save_for_backward(out, acts, C, h0, c0, a0, W_hh, w_ci, w_cf, w_co, W_gg, W_hr, sizes)
+        S = _EMPTY.to(xp) if S is None else S
+        ctx.save_for_backward(out, acts, C, S, h0, c0, a0, *weights, *masks, sizes)
         ctx.flags, ctx.reverse, ctx.has_bias = flags, reverse, bias.numel() > 0
         if aT is None:
             aT = _EMPTY.to(xp)
@@ -227,7 +276,7 @@ class _LSTMFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, dout: Tensor, dhT: Tensor, dcT: Tensor, daT: Tensor) -> Any:
-        out, acts, C, h0, c0, a0, W_hh, w_ci, w_cf, w_co, W_gg, W_hr, sizes = ctx.saved_tensors
+        out, acts, C, S, h0, c0, a0, *weights, mask, keep_h, keep_c, sizes = ctx.saved_tensors
         grads = _build.load().lstm_backward(
             dout.contiguous(),
             dhT.contiguous(),
@@ -239,19 +288,18 @@ class _LSTMFunction(torch.autograd.Function):
             h0,
             c0,
             a0,
-            W_hh,
-            w_ci,
-            w_cf,
-            w_co,
-            W_gg,
-            W_hr,
+            *weights,
+            S,
+            mask,
+            keep_h,
+            keep_c,
             sizes,
             ctx.flags,
             ctx.reverse,
             ctx.has_bias,
         )
         dxp, *rest, dbias = grads
-        return (dxp, dbias, *rest, None, None, None)
+        return (dxp, dbias, *rest, None, None, None, None, None, None)
 
 
 def _gru(

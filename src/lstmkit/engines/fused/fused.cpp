@@ -299,6 +299,38 @@ inline const T* prev_row(const Steps& st, int64_t tp, int64_t b, const T* all, c
 
 inline const void* ptr_or_null(const Tensor& t) { return t.defined() && t.numel() ? t.data_ptr() : nullptr; }
 
+// Dropout and zoneout inside the recurrence, with every mask drawn in Python (so a fused run
+// draws what a reference run draws): mask (B, P) scales h_{t-1} where it enters the recurrent
+// product; keep_h (N, P) and keep_c (N, H) hold, for each row of each step, how much of the
+// previous state the new one keeps: h_t = k h_{t-1} + (1 - k) h~_t (0 or 1 in training, the
+// zoneout probability in evaluation). Empty tensors turn each off.
+template <typename T>
+struct Reg {
+  const T* mask = nullptr;
+  const T* keep_h = nullptr;
+  const T* keep_c = nullptr;
+  Reg(const Tensor& m, const Tensor& kh, const Tensor& kc)
+      : mask(static_cast<const T*>(ptr_or_null(m))),
+        keep_h(static_cast<const T*>(ptr_or_null(kh))),
+        keep_c(static_cast<const T*>(ptr_or_null(kc))) {}
+  bool any() const { return mask || keep_h || keep_c; }
+};
+
+// y (rows of width w) = x * mask, row b of the block scaled by mask row b
+template <typename T>
+void masked_rows(T* y, const T* x, const T* mask, int64_t lo, int64_t n, int64_t w) {
+  using V = Vectorized<T>;
+  at::vec::map2([](V u, V m) { return u * m; }, y + lo * w, x + lo * w, mask + lo * w, n * w);
+}
+
+// y = k * before + (1 - k) * y, elementwise over n rows of width w
+template <typename T>
+void zoneout_rows(T* y, const T* before, const T* k, int64_t n, int64_t w) {
+  using V = Vectorized<T>;
+  at::vec::map3([](V after, V b, V kv) { return kv * b + (V(T(1)) - kv) * after; }, y, y, before,
+                k, n * w);
+}
+
 // ---------------------------------------------------------------------------------------------
 // LSTM. Flags say which parts exist; blocks of the gate pre-activations follow torch.nn's order
 // i, f, g, o with absent blocks left out (see LSTMConfig.blocks).
@@ -348,8 +380,8 @@ template <typename T>
 std::vector<Tensor> lstm_forward_impl(const Tensor& xp, const Tensor& bx, const Tensor& h0,
                                       const Tensor& c0, const Tensor& a0, const Tensor& W_hh,
                                       const Tensor& w_ci, const Tensor& w_cf, const Tensor& w_co,
-                                      const Tensor& W_gg, const Tensor& W_hr, const Steps& st,
-                                      int64_t flags, bool save) {
+                                      const Tensor& W_gg, const Tensor& W_hr, const Reg<T>& reg,
+                                      const Steps& st, int64_t flags, bool save) {
   const int64_t H = c0.size(1), P = h0.size(1), N = st.N, B = st.B;
   const LSTMShape s(flags, H, P, W_hr.defined() && W_hr.numel());
   const int64_t GH = s.G * H, KH = s.k * H;
@@ -362,6 +394,9 @@ std::vector<Tensor> lstm_forward_impl(const Tensor& xp, const Tensor& bx, const 
   Tensor C = save ? at::empty({N, H}, opts) : Tensor();
   Tensor m = s.proj ? at::empty({B, H}, opts) : Tensor();
   Tensor r = s.fgr ? at::empty({B, KH}, opts) : Tensor();
+  Tensor hin = reg.mask ? at::empty({B, P}, opts) : Tensor();  // h_{t-1} * mask
+  // the cell state after zoneout, which the next step reads (C holds the cell's own C_t)
+  Tensor S = save && reg.keep_c ? at::empty({N, H}, opts) : Tensor();
   const T* x = xp.data_ptr<T>();
   const T* bias = static_cast<const T*>(ptr_or_null(bx));  // b_ih + b_hh, or none
   const T* pi = static_cast<const T*>(ptr_or_null(w_ci));
@@ -383,7 +418,12 @@ std::vector<Tensor> lstm_forward_impl(const Tensor& xp, const Tensor& bx, const 
       const int64_t t = st.at(step), n = block_rows(st.bs[t], lo, hi), o = st.off[t];
       if (n <= 0) continue;
       T* pre = save ? acts.data_ptr<T>() + o * GH : acts.data_ptr<T>();
-      Whh.mul(n, hp + lo * P, P, T(0), pre + lo * GH, GH);  // W_hh·h_{t-1}
+      const T* h_in = hp;
+      if (reg.mask) {  // recurrent dropout: on the product's input only
+        masked_rows(hin.data_ptr<T>(), hp, reg.mask, lo, n, P);
+        h_in = hin.data_ptr<T>();
+      }
+      Whh.mul(n, h_in + lo * P, P, T(0), pre + lo * GH, GH);  // W_hh·h_{t-1}
       if (s.fgr) Wgg.mul(n, ap + lo * KH, KH, T(0), rp + lo * KH, KH);  // R·[i, f, o]_{t-1}
       for (int64_t b = lo; b < lo + n; ++b) {
         T* g = pre + b * GH;
@@ -393,6 +433,8 @@ std::vector<Tensor> lstm_forward_impl(const Tensor& xp, const Tensor& bx, const 
         T* ab = s.fgr ? ap + b * KH : nullptr;
         T* mb = s.proj ? m.data_ptr<T>() + b * H : op + (o + b) * P;
         T* ctb = save ? C.data_ptr<T>() + (o + b) * H : nullptr;
+        T* stb = S.defined() ? S.data_ptr<T>() + (o + b) * H : nullptr;
+        const T* kcb = reg.keep_c ? reg.keep_c + (o + b) * H : nullptr;
         for (int64_t j = 0; j < H; j += L) {
           const int64_t cnt = std::min<int64_t>(L, H - j);
           auto ld = [&](const T* q) { return cnt == L ? V::loadu(q + j) : V::loadu(q + j, cnt); };
@@ -424,7 +466,13 @@ std::vector<Tensor> lstm_forward_impl(const Tensor& xp, const Tensor& bx, const 
           if (s.in_act) C_tilde = vtanh(C_tilde);
           stv(C_tilde, g + s.og);
           const V C_t = f_t * c_prev + i_t * C_tilde;
-          stv(C_t, cb);
+          if (kcb) {  // zoneout: the state keeps C_{t-1} where k = 1
+            const V k = ld(kcb), state = k * c_prev + (one - k) * C_t;
+            stv(state, cb);
+            if (stb) stv(state, stb);
+          } else {
+            stv(C_t, cb);
+          }
           if (ctb) stv(C_t, ctb);
           if (s.out_gate) {
             V v = pre_act(s.oo);
@@ -444,10 +492,11 @@ std::vector<Tensor> lstm_forward_impl(const Tensor& xp, const Tensor& bx, const 
       if (s.proj)  // h_t = W_hr·(o_t * tanh(C_t))
         gemm<T>(false, true, n, P, H, T(1), m.data_ptr<T>() + lo * H, H, W_hr.data_ptr<T>(), H,
                 T(0), op + (o + lo) * P, P);
+      if (reg.keep_h) zoneout_rows(op + (o + lo) * P, hp + lo * P, reg.keep_h + (o + lo) * P, n, P);
       std::memcpy(hp + lo * P, op + (o + lo) * P, sizeof(T) * n * P);
     }
   });
-  return {out, h, c, s.fgr ? a : Tensor(), save ? acts : Tensor(), C};
+  return {out, h, c, s.fgr ? a : Tensor(), save ? acts : Tensor(), C, S};
 }
 
 template <typename T>
@@ -456,7 +505,8 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& dout, const Tensor& dhT, co
                                        const Tensor& C, const Tensor& h0, const Tensor& c0,
                                        const Tensor& a0, const Tensor& W_hh, const Tensor& w_ci,
                                        const Tensor& w_cf, const Tensor& w_co, const Tensor& W_gg,
-                                       const Tensor& W_hr, const Steps& st, int64_t flags) {
+                                       const Tensor& W_hr, const Tensor& S, const Reg<T>& reg,
+                                       const Steps& st, int64_t flags) {
   const int64_t H = c0.size(1), P = h0.size(1), N = st.N, B = st.B;
   const LSTMShape s(flags, H, P, W_hr.defined() && W_hr.numel());
   const int64_t GH = s.G * H, KH = s.k * H;
@@ -469,6 +519,8 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& dout, const Tensor& dhT, co
   Tensor dR = s.fgr ? at::empty({B, KH}, opts) : Tensor();
   Tensor aprev = s.fgr ? at::empty({B, KH}, opts) : Tensor();
   Tensor hprev = at::empty({B, P}, opts);
+  Tensor dhn = reg.keep_h ? at::empty({B, P}, opts) : Tensor();  // dL/dh~_t, before zoneout
+  Tensor dprod = reg.any() ? at::empty({B, P}, opts) : Tensor();  // dG_t · W_hh
   const bool packed = [&] {
     for (int64_t t = 0; t < st.T; ++t)
       if (st.bs[t] != B) return true;
@@ -484,6 +536,7 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& dout, const Tensor& dhT, co
   const T* po = static_cast<const T*>(ptr_or_null(w_co));
   const T* A = acts.data_ptr<T>();
   const T* Call = C.data_ptr<T>();
+  const T* Sall = reg.keep_c ? S.data_ptr<T>() : Call;  // the cell state each step hands on
   const T* Hall = out.data_ptr<T>();
   const T* dO = dout.data_ptr<T>();
   T* dhp = dh.data_ptr<T>();
@@ -501,14 +554,23 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& dout, const Tensor& dhT, co
       const int64_t tp = st.before(step);
       if (n <= 0) continue;
       add_(dhp + lo * P, dO + (o + lo) * P, n * P);  // dL/dh_t: from above and from step t+1
+      T* dnew = dhp;  // dL/dh~_t, the cell's own output
+      if (reg.keep_h) {  // zoneout: h_t = k h_{t-1} + (1 - k) h~_t
+        dnew = dhn.data_ptr<T>();
+        const T* k = reg.keep_h + (o + lo) * P;
+        at::vec::map2([](Vectorized<T> d, Vectorized<T> kv) { return (Vectorized<T>(T(1)) - kv) * d; },
+                      dnew + lo * P, dhp + lo * P, k, n * P);
+        mul_(dhp + lo * P, k, n * P);  // what h_{t-1} receives directly
+      }
       if (s.proj)
-        gemm<T>(false, false, n, H, P, T(1), dhp + lo * P, P, W_hr.data_ptr<T>(), H, T(0),
+        gemm<T>(false, false, n, H, P, T(1), dnew + lo * P, P, W_hr.data_ptr<T>(), H, T(0),
                 dm.data_ptr<T>() + lo * H, H);
       for (int64_t b = lo; b < lo + n; ++b) {
         const T* g = A + (o + b) * GH;
         const T* ct = Call + (o + b) * H;
-        const T* cprev = prev_row(st, tp, b, Call, c0.data_ptr<T>(), H);
-        const T* dmb = s.proj ? dm.data_ptr<T>() + b * H : dhp + b * P;
+        const T* cprev = prev_row(st, tp, b, Sall, c0.data_ptr<T>(), H);
+        const T* dmb = s.proj ? dm.data_ptr<T>() + b * H : dnew + b * P;
+        const T* kcb = reg.keep_c ? reg.keep_c + (o + b) * H : nullptr;
         T* dg = dG.data_ptr<T>() + (o + b) * GH;
         T* dcb = dcp + b * H;
         const T* dab = s.fgr ? da.data_ptr<T>() + b * KH : nullptr;
@@ -525,8 +587,9 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& dout, const Tensor& dhT, co
           const V o_t = s.out_gate ? ld(g + s.oo) : one;
           const V tc = s.out_act ? vtanh(C_t) : C_t;
           if (mr) stv(o_t * tc, mr);  // o * tanh(C_t), for dW_hr
-          // dC_t: from step t+1, and through h_t = o_t * tanh(C_t)
-          V dC = ld(dcb) + dmv * o_t * (s.out_act ? one - tc * tc : one);
+          // dC_t: from step t+1 (through zoneout's mix), and through h_t = o_t * tanh(C_t)
+          const V dstate = ld(dcb), kc = kcb ? ld(kcb) : V(T(0));
+          V dC = (kcb ? (one - kc) * dstate : dstate) + dmv * o_t * (s.out_act ? one - tc * tc : one);
           if (s.out_gate) {
             V d = dmv * tc;
             if (dab) d = d + ld(dab + s.ro);
@@ -542,7 +605,7 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& dout, const Tensor& dhT, co
           V dg_ = dC * i_t;
           if (s.in_act) dg_ = dg_ * (one - C_tilde * C_tilde);
           stv(dg_, dg + s.og);
-          V dc_prev = dC * f_t;
+          V dc_prev = kcb ? dC * f_t + kc * dstate : dC * f_t;
           if (s.in_gate) {
             V d = dC * C_tilde;
             if (s.coupled) d = d - dC * c_prev;  // f_t = 1 - i_t
@@ -570,7 +633,7 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& dout, const Tensor& dhT, co
         }
       }
       if (s.proj)  // dW_hr += dh_t^T (o * tanh(C_t))
-        gemm<T>(true, false, P, H, n, T(1), dhp + lo * P, P, mrec.data_ptr<T>() + lo * H, H, T(1),
+        gemm<T>(true, false, P, H, n, T(1), dnew + lo * P, P, mrec.data_ptr<T>() + lo * H, H, T(1),
                 dWr.mine<T>(), H);
       if (s.fgr) {
         for (int64_t b = lo; b < lo + n; ++b) {  // a_{t-1}: the previous step's gates, or a_0
@@ -593,11 +656,22 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& dout, const Tensor& dhT, co
         for (int64_t b = lo; b < lo + n; ++b)
           std::memcpy(hprev.data_ptr<T>() + b * P,
                       prev_row(st, tp, b, Hall, h0.data_ptr<T>(), P), sizeof(T) * P);
+        if (reg.mask) mul_(hprev.data_ptr<T>() + lo * P, reg.mask + lo * P, n * P);
         gemm<T>(true, false, GH, P, n, T(1), dG.data_ptr<T>() + (o + lo) * GH, GH,
                 hprev.data_ptr<T>() + lo * P, P, T(1), dWp.mine<T>(), P);
       }
-      // dh_{t-1} = dG_t · W_hh
-      Whh.mul(n, dG.data_ptr<T>() + (o + lo) * GH, GH, T(0), dhp + lo * P, P);
+      // dh_{t-1} = dG_t · W_hh (times the dropout mask), plus what zoneout passes on directly
+      if (!reg.mask && !reg.keep_h) {
+        Whh.mul(n, dG.data_ptr<T>() + (o + lo) * GH, GH, T(0), dhp + lo * P, P);
+      } else {
+        T* d = dprod.data_ptr<T>() + lo * P;
+        Whh.mul(n, dG.data_ptr<T>() + (o + lo) * GH, GH, T(0), d, P);
+        if (reg.mask) mul_(d, reg.mask + lo * P, n * P);
+        if (reg.keep_h)
+          add_(dhp + lo * P, d, n * P);
+        else
+          std::memcpy(dhp + lo * P, d, sizeof(T) * n * P);
+      }
     }
   });
   Tensor dW;
@@ -607,14 +681,18 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& dout, const Tensor& dhT, co
     // dW_hh = sum_t dG_t^T h_{t-1}: h_{t-1} is the previous step's output, or h_0, so two
     // products over all steps do it
     dW = at::zeros_like(W_hh);
+    // the product read h_{t-1} * mask: the same mask at every step of an unpacked batch
+    Tensor mask = reg.mask ? at::from_blob(const_cast<T*>(reg.mask), {B, P}, opts) : Tensor();
+    Tensor h0m = reg.mask ? h0 * mask : h0;
+    Tensor Hm = reg.mask ? (out.view({st.T, B, P}) * mask).view({N, P}) : out;
     if (st.T > 0) {
       const int64_t first = st.at(0), rest = N - B;
       const T* dg0 = dG.data_ptr<T>() + st.off[first] * GH;
-      gemm<T>(true, false, GH, P, B, T(1), dg0, GH, h0.data_ptr<T>(), P, T(0), dW.data_ptr<T>(),
+      gemm<T>(true, false, GH, P, B, T(1), dg0, GH, h0m.data_ptr<T>(), P, T(0), dW.data_ptr<T>(),
               P);
       if (rest > 0) {
         const T* dg_rest = st.reverse ? dG.data_ptr<T>() : dG.data_ptr<T>() + B * GH;
-        const T* h_rest = st.reverse ? Hall + B * P : Hall;
+        const T* h_rest = st.reverse ? Hm.data_ptr<T>() + B * P : Hm.data_ptr<T>();
         gemm<T>(true, false, GH, P, rest, T(1), dg_rest, GH, h_rest, P, T(1), dW.data_ptr<T>(),
                 P);
       }
@@ -892,14 +970,16 @@ void check(const Tensor& t, const char* name) {
 
 std::vector<Tensor> lstm_forward(Tensor xp, Tensor bx, Tensor h0, Tensor c0, Tensor a0,
                                  Tensor W_hh, Tensor w_ci, Tensor w_cf, Tensor w_co, Tensor W_gg,
-                                 Tensor W_hr, Tensor batch_sizes, int64_t flags, bool reverse,
-                                 bool save) {
-  for (auto* t : {&xp, &bx, &h0, &c0, &a0, &W_hh, &w_ci, &w_cf, &w_co, &W_gg, &W_hr})
+                                 Tensor W_hr, Tensor mask, Tensor keep_h, Tensor keep_c,
+                                 Tensor batch_sizes, int64_t flags, bool reverse, bool save) {
+  for (auto* t : {&xp, &bx, &h0, &c0, &a0, &W_hh, &w_ci, &w_cf, &w_co, &W_gg, &W_hr, &mask,
+                  &keep_h, &keep_c})
     check(*t, "input");
   Steps st(batch_sizes, reverse);
   return LSTMKIT_DISPATCH(xp, "lstm_forward", [&] {
+    const Reg<scalar_t> reg(mask, keep_h, keep_c);
     return lstm_forward_impl<scalar_t>(xp, bx, h0, c0, a0, W_hh, w_ci, w_cf, w_co, W_gg, W_hr,
-                                       st, flags, save);
+                                       reg, st, flags, save);
   });
 }
 
@@ -908,12 +988,14 @@ Tensor bias_grad(const Tensor& dx, bool has_bias) { return has_bias ? dx.sum(0) 
 std::vector<Tensor> lstm_backward(Tensor dout, Tensor dhT, Tensor dcT, Tensor daT, Tensor out,
                                   Tensor acts, Tensor C, Tensor h0, Tensor c0, Tensor a0,
                                   Tensor W_hh, Tensor w_ci, Tensor w_cf, Tensor w_co, Tensor W_gg,
-                                  Tensor W_hr, Tensor batch_sizes, int64_t flags, bool reverse,
+                                  Tensor W_hr, Tensor S, Tensor mask, Tensor keep_h,
+                                  Tensor keep_c, Tensor batch_sizes, int64_t flags, bool reverse,
                                   bool has_bias) {
   Steps st(batch_sizes, reverse);
   auto grads = LSTMKIT_DISPATCH(out, "lstm_backward", [&] {
+    const Reg<scalar_t> reg(mask, keep_h, keep_c);
     return lstm_backward_impl<scalar_t>(dout, dhT, dcT, daT, out, acts, C, h0, c0, a0, W_hh, w_ci,
-                                        w_cf, w_co, W_gg, W_hr, st, flags);
+                                        w_cf, w_co, W_gg, W_hr, S, reg, st, flags);
   });
   grads.push_back(bias_grad(grads[0], has_bias));
   return grads;
