@@ -7,14 +7,17 @@ import json
 import pytest
 import torch
 
+from lstmkit._machine import cpu_info
 from lstmkit.cli import main
+from lstmkit.experiments import bench
 from lstmkit.experiments.bench import (
     BenchConfig,
+    format_table,
     gemm_flops,
-    onnxruntime_lstm,
     parse_size,
     run_bench,
 )
+from lstmkit.experiments.onnx_lstm import onnxruntime_lstm
 from lstmkit.layers import LSTM
 
 
@@ -129,3 +132,73 @@ def test_contender_and_baseline_alternate_in_both_orders(monkeypatch: pytest.Mon
     warm_up = ["A", "B", "A", "B"]
     assert order == [*warm_up, "A", "B", "B", "A", "A", "B", "B", "A"]
     assert times == base == [1.0] * 4
+
+
+FAMILIES = (
+    "layer_norm",
+    "gru_layer_norm",
+    "MUT1",
+    "MUT2",
+    "MUT3",
+    "clockwork",
+    "depth_gated_2",
+    "grid_2",
+)
+"""The variants of the other families, beside the LSTM options the first rows cover."""
+
+
+def test_every_family_is_timed_beside_a_torch_nn_lstm_of_its_depth(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(bench, "product_rates", lambda: {"torch.mm": 100.0})  # not timed here
+    config = BenchConfig(
+        sizes=("3,2,4,4", "3,2,3,4"),
+        variants=("lstm", *FAMILIES),
+        min_repeats=1,
+        min_seconds=0.0,
+        memory=False,
+        onnxruntime=False,
+        step_sizes=(),
+    )
+    results = run_bench(config)
+    rows = results["rows"]
+    square = [r for r in rows if r["size"] == "3,2,4,4"]
+    timed = {(r["variant"], r["mode"]): r["baseline_layers"] for r in square}
+    for variant in FAMILIES:
+        depth = 2 if variant in ("depth_gated_2", "grid_2") else 1
+        assert timed[variant, "inference"] == timed[variant, "training"] == depth
+    # one torch.nn.LSTM per depth, which the depth-gated and the grid LSTM share
+    baselines = [(r["variant"], r["mode"], r["baseline_layers"]) for r in square]
+    baselines = [b for b, r in zip(baselines, square, strict=True) if r["engine"] == "torch.nn"]
+    assert sorted(baselines) == [
+        ("lstm", "inference", 1),
+        ("lstm", "training", 1),
+        ("lstm_2_layers", "inference", 2),
+        ("lstm_2_layers", "training", 2),
+    ]
+    first_deep = next(i for i, r in enumerate(square) if r["variant"] == "depth_gated_2")
+    assert square[first_deep - 1]["variant"] == "lstm_2_layers"  # measured when first needed
+    for r in rows:
+        if r["engine"] != "torch.nn":
+            assert r["ratio"] == pytest.approx(r["median_ms"] / r["extra"]["torch_nn_ms"])
+    # MUT1 and MUT2 add x_t to an H-vector: at I = 3, H = 4 they are not timed, and say why
+    wide = {r["variant"] for r in rows if r["size"] == "3,2,3,4"}
+    assert {"MUT1", "MUT2"}.isdisjoint(wide)
+    assert "MUT3" in wide
+    assert results["skipped"] == [
+        {"size": "3,2,3,4", "variant": name, "reason": "needs input size == hidden size"}
+        for name in ("MUT1", "MUT2")
+    ]
+    table = format_table(results)
+    assert "| depth_gated_2 | auto (reference) | training |" in table
+    assert "x (vs 2 layers) |" in table
+    assert "Not timed: MUT2 at 3,2,3,4, needs input size == hidden size." in table
+    cpu = cpu_info()
+    assert results["cpu"] == {
+        "vendor": cpu.vendor,
+        "model": cpu.model,
+        "flags": cpu.flags,
+        "capability": cpu.capability,
+    }
+    assert table.startswith(f"Machine: {cpu.describe()}, ")
+    assert f"ATen {torch.backends.cpu.get_cpu_capability()}" in table

@@ -349,7 +349,7 @@ def _workload_options(
     variants_default: str,
 ) -> None:
     """--sizes, --variants and --modes, as bench and tune take them."""
-    from lstmkit.experiments.bench import MODES, SIZES, VARIANTS
+    from lstmkit.experiments.bench import MODES, REQUIRES, SIZES, VARIANTS
 
     parser.add_argument(
         "--sizes",
@@ -365,7 +365,8 @@ def _workload_options(
         default=list(variants),
         choices=list(VARIANTS),
         metavar="NAME",
-        help=f"layers: {', '.join(VARIANTS)} (default: {variants_default})",
+        help=f"layers: {', '.join(VARIANTS)} (default: {variants_default}); "
+        + "; ".join(f"{name} needs {need}" for name, (need, _) in REQUIRES.items()),
     )
     parser.add_argument(
         "--modes",

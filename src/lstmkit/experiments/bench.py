@@ -1,14 +1,16 @@
 """The speed benchmark (``lstmkit bench``, ``benchmarks/bench.py``): every variant and engine
 against torch.nn.LSTM's standard LSTM, measured in the same process.
 
-For each size (T, B, input, hidden) it times torch.nn.LSTM, then each variant on each engine,
-for inference (a forward pass without gradients) and training (forward and backward of a sum of
-the outputs), and reports the median time with its min and max, the ratio to torch.nn.LSTM in
-the same mode (each contender timed alternately with torch.nn.LSTM, so that noise hits both),
-the fraction of the GEMM-bound limit reached (the time the layer's matrix products alone would
-take at the fastest product rate measured here, torch.mm's or oneDNN's), and the peak memory of a
-training step (torch's CPU allocations seen by the profiler, at operator granularity). With
-onnx and onnxruntime installed it also times onnxruntime's LSTM for inference.
+For each size (T, B, input, hidden) it times each variant on each engine, for inference (a
+forward pass without gradients) and training (forward and backward of a sum of the outputs),
+beside torch.nn.LSTM with as many layers as the variant stacks (one, or L for a depth-gated LSTM
+of L layers and a grid of L blocks). It reports the median time with its min and max, the ratio
+to that torch.nn.LSTM in the same mode (each contender timed alternately with it, so that noise
+hits both), the fraction of the GEMM-bound limit reached (the time the layer's matrix products
+alone would take at the fastest product rate measured here, torch.mm's or oneDNN's), and the
+peak memory of a training step (torch's CPU allocations seen by the profiler, at operator
+granularity). With onnx and onnxruntime installed it also times onnxruntime's one-layer LSTM for
+inference. The results name the CPU, its instruction-set flags and the kernels ATen picked.
 """
 
 from __future__ import annotations
@@ -25,15 +27,26 @@ import torch
 from torch import Tensor, nn
 
 from lstmkit._io import write_text
-from lstmkit._machine import describe_machine
+from lstmkit._machine import cpu_info, describe_machine
 from lstmkit.engines.registry import select_engine
+from lstmkit.experiments.onnx_lstm import onnxruntime_lstm as onnxruntime_lstm
+from lstmkit.experiments.onnx_lstm import onnxruntime_times
 from lstmkit.experiments.timing import (
     measure,
     measure_pair,
     peak_memory_mb,
     product_rates,
 )
-from lstmkit.layers import GRU, LSTM, RNN, Recurrent
+from lstmkit.layers import (
+    GRU,
+    LSTM,
+    MUT,
+    RNN,
+    ClockworkRNN,
+    DepthGatedLSTM,
+    GridLSTM,
+    Recurrent,
+)
 
 SIZES: dict[str, tuple[int, int, int, int]] = {
     "S1": (50, 1, 32, 32),
@@ -60,8 +73,23 @@ VARIANTS: dict[str, Callable[[int, int], Recurrent]] = {
     "gru": lambda i, h: GRU(i, h),
     "gru_cho": lambda i, h: GRU(i, h, reset_after=False),
     "rnn": lambda i, h: RNN(i, h),
+    "layer_norm": lambda i, h: LSTM(i, h, layer_norm=True),
+    "gru_layer_norm": lambda i, h: GRU(i, h, layer_norm=True),
+    "MUT1": lambda i, h: MUT(i, h, kind=1),
+    "MUT2": lambda i, h: MUT(i, h, kind=2),
+    "MUT3": lambda i, h: MUT(i, h, kind=3),
+    "clockwork": lambda i, h: ClockworkRNN(i, h, periods=(1, 2, 4, 8)),
+    "depth_gated_2": lambda i, h: DepthGatedLSTM(i, h, num_layers=2),
+    "grid_2": lambda i, h: GridLSTM(i, h, depth=2),
 }
 """The layers the benchmark knows, by name."""
+
+REQUIRES: dict[str, tuple[str, Callable[[int, int], bool]]] = {
+    "MUT1": ("input size == hidden size", lambda i, h: i == h),
+    "MUT2": ("input size == hidden size", lambda i, h: i == h),
+    "clockwork": ("hidden size >= 4, a unit for each of its 4 periods", lambda i, h: h >= 4),
+}
+"""What a variant needs of (input size, hidden size); at a size without it, it is not timed."""
 
 MODES = ("inference", "training")
 
@@ -91,10 +119,11 @@ class Row:
     median_ms: float
     min_ms: float
     max_ms: float
-    ratio: float  # median / torch.nn.LSTM's median, same size and mode
+    ratio: float  # median / torch.nn.LSTM's median, same size, depth and mode
     gemm_fraction: float  # GEMM-bound limit / median
     peak_mb: float | None = None  # training only
     memory_ratio: float | None = None  # / torch.nn.LSTM's
+    baseline_layers: int = 1  # layers of that torch.nn.LSTM: as many as the layer stacks
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -132,7 +161,8 @@ def _workloads(layer: nn.Module, x: torch.Tensor) -> dict[str, Callable[[], obje
 def run_bench(
     config: BenchConfig, *, progress: Callable[[str], None] | None = None
 ) -> dict[str, Any]:
-    """Runs the benchmark and returns its results: the machine, the peak rate and the rows."""
+    """Runs the benchmark and returns its results: the machine, the peak rate, the rows and the
+    variants a size did not suit (each with the reason)."""
     torch.manual_seed(config.seed)
     for variant in config.variants:
         if variant not in VARIANTS:
@@ -143,32 +173,68 @@ def run_bench(
     rates = product_rates()
     peak = max(rates.values())
     rows: list[Row] = []
+    skipped: list[dict[str, str]] = []
     for size_text in config.sizes:
-        name, shape = parse_size(size_text)
-        T, B, I, H = shape
-        x = torch.randn(T, B, I)
-        base = _Baseline(name, shape, nn.LSTM(I, H), peak)
-        rows += base.measure(config, x)
-        for variant in config.variants:
-            layer = VARIANTS[variant](I, H)
-            for engine in config.engines:
-                try:
-                    select_engine(engine, layer)
-                except ValueError:
-                    continue  # e.g. native on a variant: nothing to measure
-                layer.engine = engine
-                if progress is not None:
-                    progress(f"{name} {variant} {engine}")
-                rows += base.compare(config, x, layer, variant, engine)
+        rows += _bench_size(config, parse_size(size_text), peak, skipped, progress)
     return {
         "machine": describe_machine(),
+        "cpu": asdict(cpu_info()),
         "threads": torch.get_num_threads(),
         "peak_gflops": peak,
         "product_gflops": rates,
         "config": asdict(config),
         "rows": [asdict(r) for r in rows],
+        "skipped": skipped,
         "steps": step_latency(config),
     }
+
+
+def _bench_size(
+    config: BenchConfig,
+    size: tuple[str, tuple[int, int, int, int]],
+    peak: float,
+    skipped: list[dict[str, str]],
+    progress: Callable[[str], None] | None,
+) -> list[Row]:
+    """The rows of one size: every variant on every engine that can run it, each after the
+    rows of the torch.nn.LSTM it is compared with (one per depth, measured when first needed);
+    appends to ``skipped`` the variants this size does not suit."""
+    name, shape = size
+    T, B, I, H = shape
+    x = torch.randn(T, B, I)
+    baselines: dict[int, _Baseline] = {}  # by number of layers
+    rows: list[Row] = []
+    for variant in config.variants:
+        need = REQUIRES.get(variant)
+        if need is not None and not need[1](I, H):
+            skipped.append({"size": name, "variant": variant, "reason": f"needs {need[0]}"})
+            continue
+        layer = VARIANTS[variant](I, H)
+        depth = torch_nn_depth(layer)
+        for engine in config.engines:
+            try:
+                select_engine(engine, layer)
+            except ValueError:
+                continue  # e.g. native on a variant: nothing to measure
+            if depth not in baselines:
+                baselines[depth] = _Baseline(name, shape, nn.LSTM(I, H, num_layers=depth), peak)
+                rows += baselines[depth].measure(config, x)
+            layer.engine = engine
+            if progress is not None:
+                progress(f"{name} {variant} {engine}")
+            rows += baselines[depth].compare(config, x, layer, variant, engine)
+    return rows
+
+
+def torch_nn_depth(layer: Recurrent) -> int:
+    """The layers of the torch.nn.LSTM ``layer`` is compared with: as many as it stacks. A
+    depth-gated LSTM advances its L layers in one cell, and a grid LSTM's K blocks are its
+    layers along depth, so each counts those."""
+    if isinstance(layer, DepthGatedLSTM):
+        return layer.depth
+    if isinstance(layer, GridLSTM):
+        return layer.depth * layer.num_layers
+    return layer.num_layers
 
 
 STEP_FAMILIES: dict[str, tuple[type[nn.Module], type[nn.Module]]] = {
@@ -229,8 +295,8 @@ def format_steps(results: dict[str, Any]) -> str:
 
 @dataclass
 class _Baseline:
-    """torch.nn.LSTM at one size: its rows, and the times and memory every layer is compared
-    with."""
+    """torch.nn.LSTM at one size and depth: its rows, and the times and memory every layer of
+    that depth is compared with."""
 
     name: str
     shape: tuple[int, int, int, int]
@@ -240,8 +306,15 @@ class _Baseline:
     memory: float | None = None  # peak MB of a training step
     works: dict[str, Callable[[], object]] = field(default_factory=dict)  # its workloads
 
+    @property
+    def variant(self) -> str:
+        """The name of its rows: ``"lstm"``, or ``"lstm_2_layers"`` for a deeper one."""
+        layers = self.layer.num_layers
+        return "lstm" if layers == 1 else f"lstm_{layers}_layers"
+
     def measure(self, config: BenchConfig, x: Tensor) -> list[Row]:
-        """torch.nn's rows (and onnxruntime's, when asked); sets the times and memory."""
+        """torch.nn's rows (and onnxruntime's one-layer LSTM's, when asked: ONNX's LSTM operator
+        is one layer); sets the times and memory."""
         base = self.layer
         self.works = _workloads(base, x)
         self.memory = peak_memory_mb(self.works["training"]) if config.memory else None
@@ -252,9 +325,11 @@ class _Baseline:
             times = measure(work, min_repeats=config.min_repeats, min_seconds=config.min_seconds)
             self.times[mode] = statistics.median(times)
             memory = self.memory if mode == "training" else None
-            rows.append(self._row("lstm", "torch.nn", "torch.nn", mode, times, base, memory))
-        if "inference" in config.modes and config.onnxruntime:
-            ort_times = _onnxruntime_times(base, x, config)
+            rows.append(self._row(self.variant, "torch.nn", "torch.nn", mode, times, base, memory))
+        if "inference" in config.modes and config.onnxruntime and base.num_layers == 1:
+            ort_times = onnxruntime_times(
+                base, x, min_repeats=config.min_repeats, min_seconds=config.min_seconds
+            )
             if ort_times is not None:
                 rows.append(
                     self._row(
@@ -303,7 +378,7 @@ class _Baseline:
         layer: nn.Module,
         memory: float | None,
     ) -> Row:
-        return _row(
+        row = _row(
             self.name,
             self.shape,
             variant,
@@ -317,6 +392,8 @@ class _Baseline:
             memory,
             self.memory,
         )
+        row.baseline_layers = self.layer.num_layers
+        return row
 
 
 def _row(
@@ -353,64 +430,6 @@ def _row(
     )
 
 
-def onnxruntime_lstm(
-    lstm: nn.LSTM, shape: tuple[int, int, int]
-) -> Callable[[torch.Tensor], Any] | None:
-    """onnxruntime's LSTM operator with the weights of a one-layer ``lstm`` (ONNX stacks the
-    gates i, o, f, c where torch.nn stacks i, f, g, o), as a function of the input; None when
-    onnx or onnxruntime is not installed."""
-    try:
-        import numpy as np
-        import onnx
-        import onnxruntime as ort  # type: ignore[import-untyped]
-        from onnx import TensorProto, helper
-    except ImportError:
-        return None
-
-    def onnx_order(w: torch.Tensor) -> Any:
-        i, f, g, o = w.detach().chunk(4, dim=0)
-        return torch.cat([i, o, f, g], dim=0).numpy()[None]
-
-    W = onnx_order(lstm.weight_ih_l0)  # type: ignore[arg-type]
-    R = onnx_order(lstm.weight_hh_l0)  # type: ignore[arg-type]
-    biases = [onnx_order(lstm.bias_ih_l0), onnx_order(lstm.bias_hh_l0)]  # type: ignore[arg-type]
-    Bias = np.concatenate(biases, axis=1)
-    graph = helper.make_graph(
-        [helper.make_node("LSTM", ["X", "W", "R", "B"], ["Y"], hidden_size=lstm.hidden_size)],
-        "lstm",
-        [helper.make_tensor_value_info("X", TensorProto.FLOAT, list(shape))],
-        [
-            helper.make_tensor_value_info(
-                "Y", TensorProto.FLOAT, [shape[0], 1, shape[1], lstm.hidden_size]
-            )
-        ],
-        [
-            helper.make_tensor("W", TensorProto.FLOAT, W.shape, W.flatten()),
-            helper.make_tensor("R", TensorProto.FLOAT, R.shape, R.flatten()),
-            helper.make_tensor("B", TensorProto.FLOAT, Bias.shape, Bias.flatten()),
-        ],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)], ir_version=9)
-    onnx.checker.check_model(model)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = torch.get_num_threads()
-    session = ort.InferenceSession(
-        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
-    )
-
-    def run(x: torch.Tensor) -> Any:
-        return session.run(None, {"X": x.numpy()})[0]  # Y: (T, 1, B, H)
-
-    return run
-
-
-def _onnxruntime_times(lstm: nn.LSTM, x: torch.Tensor, config: BenchConfig) -> list[float] | None:
-    run = onnxruntime_lstm(lstm, (x.shape[0], x.shape[1], x.shape[2]))
-    if run is None:
-        return None
-    return measure(lambda: run(x), min_repeats=config.min_repeats, min_seconds=config.min_seconds)
-
-
 def peak_line(results: dict[str, Any]) -> str:
     """``"matrix products: torch.mm 190, oneDNN 426 GFLOP/s (the limit uses 426)"``."""
     rates = results.get("product_gflops") or {"torch.mm": results["peak_gflops"]}
@@ -422,9 +441,11 @@ def format_table(results: dict[str, Any]) -> str:
     """A markdown table of the results, one row per size, variant, engine and mode."""
     lines = [
         f"Machine: {results['machine']}; {peak_line(results)}.",
-        "Times are medians in ms (min-max); ratio is to torch.nn.LSTM's standard LSTM in the same "
-        "mode; GEMM % is the share of the time the matrix products alone would take at that peak; "
-        "memory is the training step's peak of torch's CPU allocations.",
+        "Times are medians in ms (min-max); ratio is the median / torch.nn.LSTM's median with the "
+        "same size, depth and mode, timed alongside (a layer that stacks L > 1 layers, as a "
+        "depth-gated LSTM or a grid of L blocks, is compared with an L-layer torch.nn.LSTM: "
+        "'vs L layers'); GEMM % is the share of the time the matrix products alone would take at "
+        "that peak; memory is the training step's peak of torch's CPU allocations.",
         "",
         "| size | variant | engine (ran on) | mode | ms (min-max) | ratio | GEMM % "
         "| memory MB (ratio) |",
@@ -435,12 +456,18 @@ def format_table(results: dict[str, Any]) -> str:
         memory = "-" if r["peak_mb"] is None else f"{r['peak_mb']:.1f}"
         if r["memory_ratio"] is not None:
             memory += f" ({r['memory_ratio']:.2f}x)"
+        layers = r.get("baseline_layers", 1)
+        ratio = f"{r['ratio']:.2f}x" + (f" (vs {layers} layers)" if layers > 1 else "")
         T, B, I, H = r["shape"]
         lines.append(
             f"| {r['size']} ({T}, {B}, {I}, {H}) | {r['variant']} | {engine} | {r['mode']} | "
-            f"{r['median_ms']:.2f} ({r['min_ms']:.2f}-{r['max_ms']:.2f}) | {r['ratio']:.2f}x | "
+            f"{r['median_ms']:.2f} ({r['min_ms']:.2f}-{r['max_ms']:.2f}) | {ratio} | "
             f"{100 * r['gemm_fraction']:.0f} | {memory} |"
         )
+    skipped = results.get("skipped", [])
+    if skipped:
+        lines.append("")
+        lines += [f"Not timed: {s['variant']} at {s['size']}, {s['reason']}." for s in skipped]
     return "\n".join(lines) + "\n"
 
 
@@ -457,8 +484,8 @@ def ratio_matrix(results: dict[str, Any], engine: str = "auto") -> str:
     rows = [r for r in results["rows"] if r["engine"] == engine]
     sizes = list(dict.fromkeys(r["size"] for r in rows))
     lines = [
-        f"Ratio to torch.nn.LSTM (engine {engine!r}): inference / training, then the training "
-        "step's peak memory.",
+        f"Ratio to torch.nn.LSTM of the same depth (engine {engine!r}): inference / training, "
+        "then the training step's peak memory.",
         "",
         "| variant | " + " | ".join(sizes) + " |",
         "|---|" + "---|" * len(sizes),
