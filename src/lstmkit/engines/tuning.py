@@ -134,13 +134,12 @@ def candidates(layer: Layer, *, training: bool) -> list[Engine]:
     return fast or ranked
 
 
-def pick(ranked: list[Engine], medians: dict[str, float]) -> str:
+def pick(ranked: list[str], medians: dict[str, float]) -> str:
     """The fastest median, unless the static ranking's first is within :data:`MARGIN` of it."""
-    fastest = min(ranked, key=lambda e: medians[e.name])  # min keeps the first of equals
-    first_choice = ranked[0].name
-    if medians[first_choice] <= MARGIN * medians[fastest.name]:
-        return first_choice
-    return fastest.name
+    fastest = min(ranked, key=lambda name: medians[name])  # min keeps the first of equals
+    if medians[ranked[0]] <= MARGIN * medians[fastest]:
+        return ranked[0]
+    return fastest
 
 
 def may_measure(x: Tensor) -> bool:
@@ -272,7 +271,26 @@ class Tuner:
                 for engine in runnable:
                     times[engine.name].append(self.time_engine(engine, runs[engine.name]))
         medians = {e.name: 1e3 * statistics.median(times[e.name]) for e in runnable}
-        return Choice(pick(runnable, medians), medians)
+        return Choice(pick([e.name for e in runnable], medians), medians)
+
+    def choose_among(self, key: str, timers: dict[str, Callable[[], float]]) -> str:
+        """A remembered choice for ``key``, else the option whose timer (it returns seconds)
+        has the fastest median over :attr:`repeats` interleaved runs; the first option is the
+        static choice that a near-tie keeps. For choices below an engine's, such as which
+        library multiplies inside the fused kernels."""
+        self._load()
+        known = self.choices.get(key)
+        if known is not None and set(known.milliseconds) == set(timers):
+            return known.engine
+        times: dict[str, list[float]] = {name: [] for name in timers}
+        for _ in range(self.repeats):
+            for name, timer in timers.items():
+                times[name].append(timer())
+        medians = {name: 1e3 * statistics.median(t) for name, t in times.items()}
+        choice = Choice(pick(list(timers), medians), medians)
+        self.choices[key] = choice
+        self._save(key, choice)
+        return choice.engine
 
     def _load(self) -> None:
         if self._loaded:

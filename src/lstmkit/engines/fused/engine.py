@@ -12,7 +12,6 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
@@ -23,6 +22,7 @@ from lstmkit.cells.gru import GRUCell
 from lstmkit.cells.lstm import FullGateState, LSTMCell, LSTMConfig
 from lstmkit.cells.rnn import RNNCell
 from lstmkit.engines.fused import build as _build
+from lstmkit.engines.fused import products
 from lstmkit.engines.loop import run_layers
 from lstmkit.engines.registry import Engine, Layer, select_engine
 from lstmkit.engines.regularizers import Regularizers, sequence_masks, zoneout_keeps
@@ -174,6 +174,9 @@ def _needs_grad(*tensors: Tensor | None) -> bool:
 
 Param = Callable[[str], Tensor]
 
+How = tuple[bool, int]
+"""How a direction runs: in reverse or not, and which library multiplies (products.py)."""
+
 
 def _run_direction(
     kernels: Any,
@@ -191,12 +194,18 @@ def _run_direction(
         t = getattr(cell, name)
         return _EMPTY.to(x) if t is None else t.to(compute).contiguous()
 
+    # which library multiplies: the input projection of all steps, (N, F) by (F, G), and the
+    # recurrent product of a step, (batch, h width) by (h width, G)
+    (G, F_in), P = cell.weight_ih.shape, cell.weight_hh.shape[1]
+    batch = int(sizes[0]) if len(sizes) else 0
+    xp = products.project(x, p("weight_ih"), products.library(kernels, len(x), F_in, G, compute))
+    how = (reverse, products.library(kernels, batch, P, G, compute))
     if isinstance(cell, LSTMCell):
-        return _lstm(kernels, cell, p, x, sizes, state, masks, reverse)
+        return _lstm(kernels, cell, p, xp, sizes, state, masks, how)
     if isinstance(cell, GRUCell):
-        return _gru(kernels, cell, p, x, sizes, state, reverse)
+        return _gru(kernels, cell, p, xp, sizes, state, how)
     assert isinstance(cell, RNNCell)
-    return _rnn(kernels, cell, p, x, sizes, state, reverse)
+    return _rnn(kernels, cell, p, xp, sizes, state, how)
 
 
 def _bias(p: Param) -> Tensor:
@@ -210,14 +219,13 @@ def _lstm(
     kernels: Any,
     cell: LSTMCell,
     p: Param,
-    x: Tensor,
+    xp: Tensor,
     sizes: Tensor,
     state: Any,
     masks: Masks,
-    reverse: bool,
+    how: How,
 ) -> tuple[Tensor, State]:
     cfg = cell.config
-    xp = F.linear(x, p("weight_ih"))  # (N, G·H)
     bias = _bias(p)
     h0, c0 = state.h.contiguous(), state.c.contiguous()
     a0 = state.a.contiguous() if cfg.full_gate_recurrence else _EMPTY.to(xp)
@@ -226,11 +234,11 @@ def _lstm(
     flags = lstm_flags(cfg)
     if _needs_grad(xp, bias, h0, c0, a0, *params):
         out, hT, cT, aT = _LSTMFunction.apply(  # type: ignore[no-untyped-call]
-            xp, bias, h0, c0, a0, *params, *masks, sizes, flags, reverse
+            xp, bias, h0, c0, a0, *params, *masks, sizes, flags, how
         )
     else:
         out, hT, cT, aT, *_ = kernels.lstm_forward(
-            xp, bias, h0, c0, a0, *params, *masks, sizes, flags, reverse, False
+            xp, bias, h0, c0, a0, *params, *masks, sizes, flags, how[0], False, how[1]
         )
     if cfg.full_gate_recurrence:
         return out, FullGateState(hT, cT, aT)
@@ -257,17 +265,17 @@ class _LSTMFunction(torch.autograd.Function):
         keep_c: Tensor,
         sizes: Tensor,
         flags: int,
-        reverse: bool,
+        how: How,
     ) -> Any:
         kernels = _build.load()
         masks = (mask, keep_h, keep_c)
         weights = (W_hh, w_ci, w_cf, w_co, W_gg, W_hr)
         out, hT, cT, aT, acts, C, S = kernels.lstm_forward(
-            xp, bias, h0, c0, a0, *weights, *masks, sizes, flags, reverse, True
+            xp, bias, h0, c0, a0, *weights, *masks, sizes, flags, how[0], True, how[1]
         )
         S = _EMPTY.to(xp) if S is None else S
         ctx.save_for_backward(out, acts, C, S, h0, c0, a0, *weights, *masks, sizes)
-        ctx.flags, ctx.reverse, ctx.has_bias = flags, reverse, bias.numel() > 0
+        ctx.flags, ctx.how, ctx.has_bias = flags, how, bias.numel() > 0
         if aT is None:
             aT = _EMPTY.to(xp)
             ctx.mark_non_differentiable(aT)
@@ -295,24 +303,25 @@ class _LSTMFunction(torch.autograd.Function):
             keep_c,
             sizes,
             ctx.flags,
-            ctx.reverse,
+            ctx.how[0],
             ctx.has_bias,
+            ctx.how[1],
         )
         dxp, *rest, dbias = grads
         return (dxp, dbias, *rest, None, None, None, None, None, None)
 
 
 def _gru(
-    kernels: Any, cell: GRUCell, p: Param, x: Tensor, sizes: Tensor, state: Any, reverse: bool
+    kernels: Any, cell: GRUCell, p: Param, xp: Tensor, sizes: Tensor, state: Any, how: How
 ) -> tuple[Tensor, State]:
-    xp = F.linear(x, p("weight_ih"))  # (N, 3H); the kernel adds b_ih
+    # xp = W_ih·x, (N, 3H), without bias; the kernel adds b_ih
     b_ih, W_hh, b_hh = p("bias_ih"), p("weight_hh"), p("bias_hh")
     h0 = state.contiguous()
     if _needs_grad(xp, b_ih, h0, W_hh, b_hh):
-        out, hT = _GRUFunction.apply(xp, b_ih, h0, W_hh, b_hh, sizes, cell.reset_after, reverse)  # type: ignore[no-untyped-call]
+        out, hT = _GRUFunction.apply(xp, b_ih, h0, W_hh, b_hh, sizes, cell.reset_after, how)  # type: ignore[no-untyped-call]
     else:
         out, hT, _, _ = kernels.gru_forward(
-            xp, b_ih, h0, W_hh, b_hh, sizes, cell.reset_after, reverse, False
+            xp, b_ih, h0, W_hh, b_hh, sizes, cell.reset_after, how[0], False, how[1]
         )
     return out, hT
 
@@ -328,13 +337,13 @@ class _GRUFunction(torch.autograd.Function):
         b_hh: Tensor,
         sizes: Tensor,
         reset_after: bool,
-        reverse: bool,
+        how: How,
     ) -> Any:
         out, hT, acts, hn = _build.load().gru_forward(
-            xp, b_ih, h0, W_hh, b_hh, sizes, reset_after, reverse, True
+            xp, b_ih, h0, W_hh, b_hh, sizes, reset_after, how[0], True, how[1]
         )
         ctx.save_for_backward(out, acts, _EMPTY.to(xp) if hn is None else hn, h0, W_hh, b_hh, sizes)
-        ctx.reset_after, ctx.reverse, ctx.has_bias = reset_after, reverse, b_ih.numel() > 0
+        ctx.reset_after, ctx.how, ctx.has_bias = reset_after, how, b_ih.numel() > 0
         return out, hT
 
     @staticmethod
@@ -352,23 +361,23 @@ class _GRUFunction(torch.autograd.Function):
             b_hh,
             sizes,
             ctx.reset_after,
-            ctx.reverse,
+            ctx.how[0],
             ctx.has_bias,
+            ctx.how[1],
         )
         return dX, db_ih, dh0, dW, db, None, None, None
 
 
 def _rnn(
-    kernels: Any, cell: RNNCell, p: Param, x: Tensor, sizes: Tensor, state: Any, reverse: bool
+    kernels: Any, cell: RNNCell, p: Param, xp: Tensor, sizes: Tensor, state: Any, how: How
 ) -> tuple[Tensor, State]:
-    xp = F.linear(x, p("weight_ih"))  # (N, H)
     bias, W_hh = _bias(p), p("weight_hh")
     h0 = state.contiguous()
     relu = cell.nonlinearity == "relu"
     if _needs_grad(xp, bias, h0, W_hh):
-        out, hT = _RNNFunction.apply(xp, bias, h0, W_hh, sizes, relu, reverse)  # type: ignore[no-untyped-call]
+        out, hT = _RNNFunction.apply(xp, bias, h0, W_hh, sizes, relu, how)  # type: ignore[no-untyped-call]
     else:
-        out, hT = kernels.rnn_forward(xp, bias, h0, W_hh, sizes, relu, reverse)
+        out, hT = kernels.rnn_forward(xp, bias, h0, W_hh, sizes, relu, *how)
     return out, hT
 
 
@@ -382,11 +391,11 @@ class _RNNFunction(torch.autograd.Function):
         W_hh: Tensor,
         sizes: Tensor,
         relu: bool,
-        reverse: bool,
+        how: How,
     ) -> Any:
-        out, hT = _build.load().rnn_forward(xp, bias, h0, W_hh, sizes, relu, reverse)
+        out, hT = _build.load().rnn_forward(xp, bias, h0, W_hh, sizes, relu, *how)
         ctx.save_for_backward(out, h0, W_hh, sizes)
-        ctx.relu, ctx.reverse, ctx.has_bias = relu, reverse, bias.numel() > 0
+        ctx.relu, ctx.how, ctx.has_bias = relu, how, bias.numel() > 0
         return out, hT
 
     @staticmethod
@@ -401,7 +410,8 @@ class _RNNFunction(torch.autograd.Function):
             W_hh,
             sizes,
             ctx.relu,
-            ctx.reverse,
+            ctx.how[0],
             ctx.has_bias,
+            ctx.how[1],
         )
         return dX, db, dh0, dW, None, None, None

@@ -20,6 +20,7 @@
 #include <dlfcn.h>
 
 #include <cfloat>
+#include <chrono>
 #include <cstdlib>
 #include <memory>
 #include <vector>
@@ -87,6 +88,48 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* A
   gemm_fallback<T>(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
+// ---------------------------------------------------------------------------------------------
+// oneDNN, through torch's own operators: torch links oneDNN in but exports none of its symbols,
+// so its packed-weight linear (the one torch.compile's CPU backend calls) is reached through the
+// dispatcher. Where MKL takes slow code paths (AMD CPUs) it multiplies up to twice as fast;
+// Python measures both libraries on a layer's shapes and passes the faster (products.py).
+
+enum : int64_t { BLAS = 0, ONEDNN = 1 };
+
+struct Dnnl {
+  std::optional<c10::OperatorHandle> linear, reorder;
+  Dnnl() {
+    auto& d = c10::Dispatcher::singleton();
+    linear = d.findSchema({"mkldnn::_linear_pointwise", ""});
+    reorder = d.findSchema({"mkldnn::_reorder_linear_weight", ""});
+  }
+  bool ok() const { return linear.has_value() && reorder.has_value(); }
+};
+
+const Dnnl& dnnl() {
+  static Dnnl d;
+  return d;
+}
+
+// W (out, in) as oneDNN wants it for products with about `batch` rows
+Tensor dnnl_pack(const Tensor& W, int64_t batch) {
+  torch::jit::Stack stack{W, c10::IValue(batch)};
+  dnnl().reorder->callBoxed(stack);
+  return stack[0].toTensor();
+}
+
+// A (m, in) @ W^T, W packed by dnnl_pack
+Tensor dnnl_linear(const Tensor& A, const Tensor& packed) {
+  torch::jit::Stack stack{A,
+                          packed,
+                          c10::IValue(),
+                          c10::IValue(std::string("none")),
+                          c10::IValue(c10::List<std::optional<c10::Scalar>>()),
+                          c10::IValue()};
+  dnnl().linear->callBoxed(stack);
+  return stack[0].toTensor();
+}
+
 // A weight used as the right operand of every step's product, packed once per call with MKL's
 // packed GEMM where torch's MKL offers it (float32): for the small row counts of one step it
 // runs about a third faster than a plain gemm. Computes C = A @ op(W) + beta * C with op(W) = W^T
@@ -125,9 +168,16 @@ class Weight {
  public:
   // W is (rows, cols) row-major; transposed: op(W) = W^T, of shape (cols, rows). max_m is the
   // most rows a product will have, steps how many products there will be.
-  Weight(const T* W, int64_t rows, int64_t cols, bool transposed, int64_t max_m, int64_t steps)
+  Weight(const T* W, int64_t rows, int64_t cols, bool transposed, int64_t max_m, int64_t steps,
+         int64_t library = BLAS)
       : W_(W), rows_(rows), cols_(cols), trans_(transposed) {
     if constexpr (std::is_same_v<T, float>) {
+      if (library == ONEDNN && dnnl().ok() && max_m > 0 && rows * cols > 0) {
+        // linear's weight is (out, in): W itself for op(W) = W^T, else W^T
+        Tensor w = at::from_blob(const_cast<float*>(W), {rows, cols}, at::kFloat);
+        dnnl_ = dnnl_pack(trans_ ? w : w.t().contiguous(), max_m);
+        return;
+      }
       const auto& api = pack_api();
       if (api.ok() && max_m >= kPackMinRows && steps >= kPackMinSteps &&
           rows * cols >= kPackMinElements) {
@@ -147,6 +197,16 @@ class Weight {
     const int64_t n = trans_ ? rows_ : cols_, k = trans_ ? cols_ : rows_;
     if (m == 0) return;
     if constexpr (std::is_same_v<T, float>) {
+      if (dnnl_.defined()) {
+        Tensor a = at::from_blob(const_cast<float*>(A), {m, k}, {lda, 1}, at::kFloat);
+        Tensor y = dnnl_linear(a.is_contiguous() ? a : a.contiguous(), dnnl_);
+        Tensor c = at::from_blob(C, {m, n}, {ldc, 1}, at::kFloat);
+        if (beta == 0.0f)
+          c.copy_(y);
+        else
+          c.mul_(beta).add_(y);
+        return;
+      }
       if (packed_) {
         pack_api().compute(kRowMajor, kNoTrans, kPacked, static_cast<int>(m), static_cast<int>(n),
                            static_cast<int>(k), A, static_cast<int>(lda), buffer_.get(),
@@ -162,6 +222,7 @@ class Weight {
   int64_t rows_, cols_;
   bool trans_;
   bool packed_ = false;
+  Tensor dnnl_;  // the weight packed for oneDNN, when that library multiplies
   struct Free {
     void operator()(float* p) const { std::free(p); }
   };
@@ -273,7 +334,8 @@ struct Steps {
   std::vector<int64_t> bs, off;  // rows and offset of each step
   int64_t T = 0, B = 0, N = 0;
   bool reverse = false;
-  explicit Steps(const Tensor& batch_sizes, bool rev) : reverse(rev) {
+  int64_t library = BLAS;  // which library multiplies (float32)
+  Steps(const Tensor& batch_sizes, bool rev, int64_t lib) : reverse(rev), library(lib) {
     auto acc = batch_sizes.accessor<int64_t, 1>();
     T = acc.size(0);
     bs.resize(T);
@@ -407,9 +469,9 @@ std::vector<Tensor> lstm_forward_impl(const Tensor& xp, const Tensor& bx, const 
   T* op = out.data_ptr<T>();
   T* ap = s.fgr ? a.data_ptr<T>() : nullptr;
   T* rp = s.fgr ? r.data_ptr<T>() : nullptr;
-  const Weight<T> Whh(W_hh.data_ptr<T>(), GH, P, /*transposed=*/true, B, st.T);
+  const Weight<T> Whh(W_hh.data_ptr<T>(), GH, P, /*transposed=*/true, B, st.T, st.library);
   const Weight<T> Wgg(s.fgr ? W_gg.data_ptr<T>() : nullptr, KH, KH, /*transposed=*/true,
-                      s.fgr ? B : 0, st.T);
+                      s.fgr ? B : 0, st.T, st.library);
   over_rows(B, GH, [&](int64_t lo, int64_t hi) {
     using V = Vectorized<T>;
     const V one(T(1));
@@ -541,9 +603,9 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& dout, const Tensor& dhT, co
   const T* dO = dout.data_ptr<T>();
   T* dhp = dh.data_ptr<T>();
   T* dcp = dc.data_ptr<T>();
-  const Weight<T> Whh(W_hh.data_ptr<T>(), GH, P, /*transposed=*/false, B, st.T);
+  const Weight<T> Whh(W_hh.data_ptr<T>(), GH, P, /*transposed=*/false, B, st.T, st.library);
   const Weight<T> Wgg(s.fgr ? W_gg.data_ptr<T>() : nullptr, KH, KH, /*transposed=*/false,
-                      s.fgr ? B : 0, st.T);
+                      s.fgr ? B : 0, st.T, st.library);
   over_rows(B, GH, [&](int64_t lo, int64_t hi) {
     using V = Vectorized<T>;
     const V one(T(1));
@@ -733,8 +795,8 @@ std::vector<Tensor> gru_forward_impl(const Tensor& xp, const Tensor& bx, const T
   T* hcur = h.data_ptr<T>();
   T* op = out.data_ptr<T>();
   // reset after: one product with all of W_hh; before: the r, z rows, then W_hn (r * h)
-  const Weight<T> Wrz(w, reset_after ? H3 : 2 * H, H, /*transposed=*/true, B, st.T);
-  const Weight<T> Wn(w + 2 * H * H, H, H, /*transposed=*/true, reset_after ? 0 : B, st.T);
+  const Weight<T> Wrz(w, reset_after ? H3 : 2 * H, H, /*transposed=*/true, B, st.T, st.library);
+  const Weight<T> Wn(w + 2 * H * H, H, H, /*transposed=*/true, reset_after ? 0 : B, st.T, st.library);
   over_rows(B, H3, [&](int64_t lo, int64_t hi) {
     using V = Vectorized<T>;
     for (int64_t step = 0; step < st.T; ++step) {
@@ -802,7 +864,7 @@ std::vector<Tensor> gru_backward_impl(const Tensor& dout, const Tensor& dhT, con
   const T* dO = dout.data_ptr<T>();
   const T* w = W_hh.data_ptr<T>();
   T* dhp = dh.data_ptr<T>();
-  const Weight<T> Wback(w, reset_after ? H3 : 2 * H, H, /*transposed=*/false, B, st.T);
+  const Weight<T> Wback(w, reset_after ? H3 : 2 * H, H, /*transposed=*/false, B, st.T, st.library);
   over_rows(B, H3, [&](int64_t lo, int64_t hi) {
     using V = Vectorized<T>;
     T* dWmine = dW.mine<T>();
@@ -882,7 +944,7 @@ std::vector<Tensor> rnn_forward_impl(const Tensor& xp, const Tensor& bx, const T
   T* op = out.data_ptr<T>();
   T* hp = h.data_ptr<T>();
   const T* bias = static_cast<const T*>(ptr_or_null(bx));
-  const Weight<T> Whh(W_hh.data_ptr<T>(), H, H, /*transposed=*/true, st.B, st.T);
+  const Weight<T> Whh(W_hh.data_ptr<T>(), H, H, /*transposed=*/true, st.B, st.T, st.library);
   over_rows(st.B, H, [&](int64_t lo, int64_t hi) {
     using V = Vectorized<T>;
     for (int64_t step = 0; step < st.T; ++step) {
@@ -917,7 +979,7 @@ std::vector<Tensor> rnn_backward_impl(const Tensor& dout, const Tensor& dhT, con
   const T* Hall = out.data_ptr<T>();
   const T* dO = dout.data_ptr<T>();
   T* dhp = dh.data_ptr<T>();
-  const Weight<T> Whh(W_hh.data_ptr<T>(), H, H, /*transposed=*/false, B, st.T);
+  const Weight<T> Whh(W_hh.data_ptr<T>(), H, H, /*transposed=*/false, B, st.T, st.library);
   over_rows(B, H, [&](int64_t lo, int64_t hi) {
     using V = Vectorized<T>;
     T* dWmine = dW.mine<T>();
@@ -971,11 +1033,12 @@ void check(const Tensor& t, const char* name) {
 std::vector<Tensor> lstm_forward(Tensor xp, Tensor bx, Tensor h0, Tensor c0, Tensor a0,
                                  Tensor W_hh, Tensor w_ci, Tensor w_cf, Tensor w_co, Tensor W_gg,
                                  Tensor W_hr, Tensor mask, Tensor keep_h, Tensor keep_c,
-                                 Tensor batch_sizes, int64_t flags, bool reverse, bool save) {
+                                 Tensor batch_sizes, int64_t flags, bool reverse, bool save,
+                                 int64_t library) {
   for (auto* t : {&xp, &bx, &h0, &c0, &a0, &W_hh, &w_ci, &w_cf, &w_co, &W_gg, &W_hr, &mask,
                   &keep_h, &keep_c})
     check(*t, "input");
-  Steps st(batch_sizes, reverse);
+  Steps st(batch_sizes, reverse, library);
   return LSTMKIT_DISPATCH(xp, "lstm_forward", [&] {
     const Reg<scalar_t> reg(mask, keep_h, keep_c);
     return lstm_forward_impl<scalar_t>(xp, bx, h0, c0, a0, W_hh, w_ci, w_cf, w_co, W_gg, W_hr,
@@ -990,8 +1053,8 @@ std::vector<Tensor> lstm_backward(Tensor dout, Tensor dhT, Tensor dcT, Tensor da
                                   Tensor W_hh, Tensor w_ci, Tensor w_cf, Tensor w_co, Tensor W_gg,
                                   Tensor W_hr, Tensor S, Tensor mask, Tensor keep_h,
                                   Tensor keep_c, Tensor batch_sizes, int64_t flags, bool reverse,
-                                  bool has_bias) {
-  Steps st(batch_sizes, reverse);
+                                  bool has_bias, int64_t library) {
+  Steps st(batch_sizes, reverse, library);
   auto grads = LSTMKIT_DISPATCH(out, "lstm_backward", [&] {
     const Reg<scalar_t> reg(mask, keep_h, keep_c);
     return lstm_backward_impl<scalar_t>(dout, dhT, dcT, daT, out, acts, C, h0, c0, a0, W_hh, w_ci,
@@ -1002,9 +1065,10 @@ std::vector<Tensor> lstm_backward(Tensor dout, Tensor dhT, Tensor dcT, Tensor da
 }
 
 std::vector<Tensor> gru_forward(Tensor xp, Tensor bx, Tensor h0, Tensor W_hh, Tensor b_hh,
-                                Tensor batch_sizes, bool reset_after, bool reverse, bool save) {
+                                Tensor batch_sizes, bool reset_after, bool reverse, bool save,
+                                int64_t library) {
   for (auto* t : {&xp, &bx, &h0, &W_hh, &b_hh}) check(*t, "input");
-  Steps st(batch_sizes, reverse);
+  Steps st(batch_sizes, reverse, library);
   return LSTMKIT_DISPATCH(xp, "gru_forward", [&] {
     return gru_forward_impl<scalar_t>(xp, bx, h0, W_hh, b_hh, st, reset_after, save);
   });
@@ -1012,8 +1076,8 @@ std::vector<Tensor> gru_forward(Tensor xp, Tensor bx, Tensor h0, Tensor W_hh, Te
 
 std::vector<Tensor> gru_backward(Tensor dout, Tensor dhT, Tensor out, Tensor acts, Tensor hn_all,
                                  Tensor h0, Tensor W_hh, Tensor b_hh, Tensor batch_sizes,
-                                 bool reset_after, bool reverse, bool has_bias) {
-  Steps st(batch_sizes, reverse);
+                                 bool reset_after, bool reverse, bool has_bias, int64_t library) {
+  Steps st(batch_sizes, reverse, library);
   auto grads = LSTMKIT_DISPATCH(out, "gru_backward", [&] {
     return gru_backward_impl<scalar_t>(dout, dhT, out, acts, hn_all, h0, W_hh, b_hh, st,
                                        reset_after);
@@ -1023,16 +1087,17 @@ std::vector<Tensor> gru_backward(Tensor dout, Tensor dhT, Tensor out, Tensor act
 }
 
 std::vector<Tensor> rnn_forward(Tensor xp, Tensor bx, Tensor h0, Tensor W_hh, Tensor batch_sizes,
-                                bool relu, bool reverse) {
+                                bool relu, bool reverse, int64_t library) {
   for (auto* t : {&xp, &bx, &h0, &W_hh}) check(*t, "input");
-  Steps st(batch_sizes, reverse);
+  Steps st(batch_sizes, reverse, library);
   return LSTMKIT_DISPATCH(xp, "rnn_forward",
                           [&] { return rnn_forward_impl<scalar_t>(xp, bx, h0, W_hh, st, relu); });
 }
 
 std::vector<Tensor> rnn_backward(Tensor dout, Tensor dhT, Tensor out, Tensor h0, Tensor W_hh,
-                                 Tensor batch_sizes, bool relu, bool reverse, bool has_bias) {
-  Steps st(batch_sizes, reverse);
+                                 Tensor batch_sizes, bool relu, bool reverse, bool has_bias,
+                                 int64_t library) {
+  Steps st(batch_sizes, reverse, library);
   auto grads = LSTMKIT_DISPATCH(out, "rnn_backward", [&] {
     return rnn_backward_impl<scalar_t>(dout, dhT, out, h0, W_hh, st, relu);
   });
@@ -1041,6 +1106,19 @@ std::vector<Tensor> rnn_backward(Tensor dout, Tensor dhT, Tensor out, Tensor h0,
 }
 
 bool has_blas() { return blas().s != nullptr && blas().d != nullptr; }
+
+bool has_onednn() { return dnnl().ok(); }
+
+// Seconds for `reps` products A (m, k) @ W^T with W (n, k), float32, as a step of the kernels
+// computes them with the given library: what products.py measures to choose one.
+double product_seconds(int64_t m, int64_t k, int64_t n, int64_t library, int64_t reps) {
+  Tensor W = at::randn({n, k}), A = at::randn({m, k}), C = at::empty({m, n});
+  const Weight<float> w(W.data_ptr<float>(), n, k, /*transposed=*/true, m, reps, library);
+  w.mul(m, A.data_ptr<float>(), k, 0.0f, C.data_ptr<float>(), n);  // warm-up
+  const auto start = std::chrono::steady_clock::now();
+  for (int64_t r = 0; r < reps; ++r) w.mul(m, A.data_ptr<float>(), k, 0.0f, C.data_ptr<float>(), n);
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
 
 }  // namespace
 
@@ -1052,4 +1130,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("rnn_forward", &rnn_forward);
   m.def("rnn_backward", &rnn_backward);
   m.def("has_blas", &has_blas);
+  m.def("has_onednn", &has_onednn);
+  m.def("product_seconds", &product_seconds);
 }
