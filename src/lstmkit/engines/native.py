@@ -49,15 +49,14 @@ class NativeEngine(Engine):
         if isinstance(first, LSTMCell):
             assert isinstance(hx, tuple)
             h0c0 = (hx[0], hx[1])
+            if not first.config.proj_size:  # (torch.compile traces no warnings filter)
+                out, h, c = _lstm(x, batch_sizes, h0c0, weights, args)
+                return out, LSTMState(h, c)
             with warnings.catch_warnings():
-                if first.config.proj_size:
-                    # torch falls back from oneDNN to its generic kernel and says so; the user
-                    # asked for an LSTM, not for oneDNN.
-                    warnings.filterwarnings("ignore", ONEDNN_PROJECTION_WARNING, UserWarning)
-                if batch_sizes is None:
-                    out, h, c = torch.lstm(x, h0c0, weights, *args, False)
-                else:
-                    out, h, c = torch.lstm(x, batch_sizes, h0c0, weights, *args)
+                # torch falls back from oneDNN to its generic kernel and says so; the user
+                # asked for an LSTM, not for oneDNN.
+                warnings.filterwarnings("ignore", ONEDNN_PROJECTION_WARNING, UserWarning)
+                out, h, c = _lstm(x, batch_sizes, h0c0, weights, args)
             return out, LSTMState(h, c)
         if isinstance(first, GRUCell):
             fn = torch.gru
@@ -69,6 +68,18 @@ class NativeEngine(Engine):
         else:
             out, h = fn(x, batch_sizes, hx, weights, *args)
         return out, h
+
+
+def _lstm(
+    x: Tensor,
+    batch_sizes: Tensor | None,
+    h0c0: tuple[Tensor, Tensor],
+    weights: list[Tensor],
+    args: tuple[bool, int, float, bool, bool],
+) -> tuple[Tensor, Tensor, Tensor]:
+    if batch_sizes is None:
+        return torch.lstm(x, h0c0, weights, *args, False)
+    return torch.lstm(x, batch_sizes, h0c0, weights, *args)
 
 
 def torch_nn_unsupported(layer: Layer) -> str | None:

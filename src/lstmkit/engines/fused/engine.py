@@ -13,7 +13,6 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 from lstmkit._state import State, cast_state, first
 from lstmkit._warnings import EngineFallbackWarning
@@ -22,7 +21,7 @@ from lstmkit.cells.gru import GRUCell
 from lstmkit.cells.lstm import FullGateState, LSTMCell, LSTMConfig
 from lstmkit.cells.rnn import RNNCell
 from lstmkit.engines.fused import build as _build
-from lstmkit.engines.fused import products
+from lstmkit.engines.fused import ops, products
 from lstmkit.engines.loop import run_layers
 from lstmkit.engines.registry import Engine, Layer, select_engine
 from lstmkit.engines.regularizers import Regularizers, sequence_masks, zoneout_keeps
@@ -105,7 +104,8 @@ class FusedEngine(Engine):
         self, layer: Layer, x: Tensor, batch_sizes: Tensor | None, hx: State
     ) -> tuple[Tensor, State]:
         try:
-            kernels = _build.load()
+            # torch.compile traces the operators, whose bodies load the kernels when they run
+            kernels = None if torch.compiler.is_compiling() else _build.load()
         except _build.KernelBuildError as error:
             if layer.engine != "auto":
                 raise
@@ -126,6 +126,9 @@ class FusedEngine(Engine):
         steps, batch = (x.shape[0], x.shape[1]) if padded else (len(batch_sizes), 0)  # type: ignore[arg-type]
         sizes = torch.full((steps,), batch, dtype=torch.int64) if padded else batch_sizes
         assert sizes is not None
+        # the rows of each step as Python ints: from the shape where it can be (a compiler or
+        # exporter tracing the call cannot read a tensor's values)
+        counts = [batch] * steps if padded else sizes.tolist()
         data = x.reshape(-1, x.shape[-1]) if padded else x  # (N, F): the steps one after another
         reg, training = layer.regularizers, layer.training
 
@@ -134,8 +137,9 @@ class FusedEngine(Engine):
         ) -> tuple[Tensor, State]:
             masks = NO_MASKS
             if reg.active:
-                data, masks = _draw_masks(cell, data, sizes, state, reg, training)
-            return _run_direction(kernels, cell, data, sizes, state, compute, masks, reverse)
+                data, masks = _draw_masks(cell, data, counts, state, reg, training)
+            how = (counts, reverse)
+            return _run_direction(kernels, cell, data, sizes, state, compute, masks, how)
 
         data, h_n = run_layers(layer, data, hx, direction)
         out = data.view(steps, batch, -1) if padded else data
@@ -152,14 +156,13 @@ NO_MASKS: Masks = (_EMPTY, _EMPTY, _EMPTY)
 def _draw_masks(
     cell: RecurrentCell[Any],
     data: Tensor,
-    sizes: Tensor,
+    steps: list[int],
     state: State,
     reg: Regularizers,
     training: bool,
 ) -> tuple[Tensor, Masks]:
     """The regularisers' random draws for one direction, in the reference engine's order: the
     input with its dropout applied, and the masks the kernels apply."""
-    steps = sizes.tolist()
     data, h_mask = sequence_masks(data, steps, state, reg, training=training)
     h = first(state)
     widths = (h.shape[-1], state[1].shape[-1] if isinstance(cell, LSTMCell) else None)
@@ -186,7 +189,7 @@ def _run_direction(
     state: State,
     compute: torch.dtype,
     masks: Masks,
-    reverse: bool,
+    steps: tuple[list[int], bool],
 ) -> tuple[Tensor, State]:
     def p(name: str) -> Tensor:
         """A parameter as the kernels take it: contiguous, in the compute dtype, empty if the
@@ -197,15 +200,16 @@ def _run_direction(
     # which library multiplies: the input projection of all steps, (N, F) by (F, G), and the
     # recurrent product of a step, (batch, h width) by (h width, G)
     (G, F_in), P = cell.weight_ih.shape, cell.weight_hh.shape[1]
-    batch = int(sizes[0]) if len(sizes) else 0
+    counts, reverse = steps
+    batch = counts[0] if counts else 0
     xp = products.project(x, p("weight_ih"), products.library(kernels, len(x), F_in, G, compute))
     how = (reverse, products.library(kernels, batch, P, G, compute))
     if isinstance(cell, LSTMCell):
-        return _lstm(kernels, cell, p, xp, sizes, state, masks, how)
+        return _lstm(cell, p, xp, sizes, state, masks, how)
     if isinstance(cell, GRUCell):
-        return _gru(kernels, cell, p, xp, sizes, state, how)
+        return _gru(cell, p, xp, sizes, state, how)
     assert isinstance(cell, RNNCell)
-    return _rnn(kernels, cell, p, xp, sizes, state, how)
+    return _rnn(cell, p, xp, sizes, state, how)
 
 
 def _bias(p: Param) -> Tensor:
@@ -216,7 +220,6 @@ def _bias(p: Param) -> Tensor:
 
 
 def _lstm(
-    kernels: Any,
     cell: LSTMCell,
     p: Param,
     xp: Tensor,
@@ -232,186 +235,34 @@ def _lstm(
     names = ("weight_hh", "weight_ci", "weight_cf", "weight_co", "weight_gg", "weight_hr")
     params = [p(name) for name in names]
     flags = lstm_flags(cfg)
-    if _needs_grad(xp, bias, h0, c0, a0, *params):
-        out, hT, cT, aT = _LSTMFunction.apply(  # type: ignore[no-untyped-call]
-            xp, bias, h0, c0, a0, *params, *masks, sizes, flags, how
-        )
-    else:
-        out, hT, cT, aT, *_ = kernels.lstm_forward(
-            xp, bias, h0, c0, a0, *params, *masks, sizes, flags, how[0], False, how[1]
-        )
+    save = _needs_grad(xp, bias, h0, c0, a0, *params)
+    out, hT, cT, aT, *_ = ops.lstm_forward(
+        xp, bias, h0, c0, a0, *params, *masks, sizes, flags, how[0], save, how[1]
+    )
     if cfg.full_gate_recurrence:
         return out, FullGateState(hT, cT, aT)
     return out, LSTMState(hT, cT)
 
 
-class _LSTMFunction(torch.autograd.Function):
-    @staticmethod
-    def forward(
-        ctx: Any,
-        xp: Tensor,
-        bias: Tensor,
-        h0: Tensor,
-        c0: Tensor,
-        a0: Tensor,
-        W_hh: Tensor,
-        w_ci: Tensor,
-        w_cf: Tensor,
-        w_co: Tensor,
-        W_gg: Tensor,
-        W_hr: Tensor,
-        mask: Tensor,
-        keep_h: Tensor,
-        keep_c: Tensor,
-        sizes: Tensor,
-        flags: int,
-        how: How,
-    ) -> Any:
-        kernels = _build.load()
-        masks = (mask, keep_h, keep_c)
-        weights = (W_hh, w_ci, w_cf, w_co, W_gg, W_hr)
-        out, hT, cT, aT, acts, C, S = kernels.lstm_forward(
-            xp, bias, h0, c0, a0, *weights, *masks, sizes, flags, how[0], True, how[1]
-        )
-        S = _EMPTY.to(xp) if S is None else S
-        ctx.save_for_backward(out, acts, C, S, h0, c0, a0, *weights, *masks, sizes)
-        ctx.flags, ctx.how, ctx.has_bias = flags, how, bias.numel() > 0
-        if aT is None:
-            aT = _EMPTY.to(xp)
-            ctx.mark_non_differentiable(aT)
-        return out, hT, cT, aT
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx: Any, dout: Tensor, dhT: Tensor, dcT: Tensor, daT: Tensor) -> Any:
-        out, acts, C, S, h0, c0, a0, *weights, mask, keep_h, keep_c, sizes = ctx.saved_tensors
-        grads = _build.load().lstm_backward(
-            dout.contiguous(),
-            dhT.contiguous(),
-            dcT.contiguous(),
-            daT.contiguous(),
-            out,
-            acts,
-            C,
-            h0,
-            c0,
-            a0,
-            *weights,
-            S,
-            mask,
-            keep_h,
-            keep_c,
-            sizes,
-            ctx.flags,
-            ctx.how[0],
-            ctx.has_bias,
-            ctx.how[1],
-        )
-        dxp, *rest, dbias = grads
-        return (dxp, dbias, *rest, None, None, None, None, None, None)
-
-
 def _gru(
-    kernels: Any, cell: GRUCell, p: Param, xp: Tensor, sizes: Tensor, state: Any, how: How
+    cell: GRUCell, p: Param, xp: Tensor, sizes: Tensor, state: Any, how: How
 ) -> tuple[Tensor, State]:
     # xp = W_ih·x, (N, 3H), without bias; the kernel adds b_ih
     b_ih, W_hh, b_hh = p("bias_ih"), p("weight_hh"), p("bias_hh")
     h0 = state.contiguous()
-    if _needs_grad(xp, b_ih, h0, W_hh, b_hh):
-        out, hT = _GRUFunction.apply(xp, b_ih, h0, W_hh, b_hh, sizes, cell.reset_after, how)  # type: ignore[no-untyped-call]
-    else:
-        out, hT, _, _ = kernels.gru_forward(
-            xp, b_ih, h0, W_hh, b_hh, sizes, cell.reset_after, how[0], False, how[1]
-        )
+    save = _needs_grad(xp, b_ih, h0, W_hh, b_hh)
+    out, hT, *_ = ops.gru_forward(
+        xp, b_ih, h0, W_hh, b_hh, sizes, cell.reset_after, how[0], save, how[1]
+    )
     return out, hT
 
 
-class _GRUFunction(torch.autograd.Function):
-    @staticmethod
-    def forward(
-        ctx: Any,
-        xp: Tensor,
-        b_ih: Tensor,
-        h0: Tensor,
-        W_hh: Tensor,
-        b_hh: Tensor,
-        sizes: Tensor,
-        reset_after: bool,
-        how: How,
-    ) -> Any:
-        out, hT, acts, hn = _build.load().gru_forward(
-            xp, b_ih, h0, W_hh, b_hh, sizes, reset_after, how[0], True, how[1]
-        )
-        ctx.save_for_backward(out, acts, _EMPTY.to(xp) if hn is None else hn, h0, W_hh, b_hh, sizes)
-        ctx.reset_after, ctx.how, ctx.has_bias = reset_after, how, b_ih.numel() > 0
-        return out, hT
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx: Any, dout: Tensor, dhT: Tensor) -> Any:
-        out, acts, hn, h0, W_hh, b_hh, sizes = ctx.saved_tensors
-        dX, dh0, dW, db, db_ih = _build.load().gru_backward(
-            dout.contiguous(),
-            dhT.contiguous(),
-            out,
-            acts,
-            hn,
-            h0,
-            W_hh,
-            b_hh,
-            sizes,
-            ctx.reset_after,
-            ctx.how[0],
-            ctx.has_bias,
-            ctx.how[1],
-        )
-        return dX, db_ih, dh0, dW, db, None, None, None
-
-
 def _rnn(
-    kernels: Any, cell: RNNCell, p: Param, xp: Tensor, sizes: Tensor, state: Any, how: How
+    cell: RNNCell, p: Param, xp: Tensor, sizes: Tensor, state: Any, how: How
 ) -> tuple[Tensor, State]:
     bias, W_hh = _bias(p), p("weight_hh")
     h0 = state.contiguous()
     relu = cell.nonlinearity == "relu"
-    if _needs_grad(xp, bias, h0, W_hh):
-        out, hT = _RNNFunction.apply(xp, bias, h0, W_hh, sizes, relu, how)  # type: ignore[no-untyped-call]
-    else:
-        out, hT = kernels.rnn_forward(xp, bias, h0, W_hh, sizes, relu, *how)
+    save = _needs_grad(xp, bias, h0, W_hh)
+    out, hT = ops.rnn_forward(xp, bias, h0, W_hh, sizes, relu, *how, save=save)
     return out, hT
-
-
-class _RNNFunction(torch.autograd.Function):
-    @staticmethod
-    def forward(
-        ctx: Any,
-        xp: Tensor,
-        bias: Tensor,
-        h0: Tensor,
-        W_hh: Tensor,
-        sizes: Tensor,
-        relu: bool,
-        how: How,
-    ) -> Any:
-        out, hT = _build.load().rnn_forward(xp, bias, h0, W_hh, sizes, relu, *how)
-        ctx.save_for_backward(out, h0, W_hh, sizes)
-        ctx.relu, ctx.how, ctx.has_bias = relu, how, bias.numel() > 0
-        return out, hT
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx: Any, dout: Tensor, dhT: Tensor) -> Any:
-        out, h0, W_hh, sizes = ctx.saved_tensors
-        dX, dh0, dW, db = _build.load().rnn_backward(
-            dout.contiguous(),
-            dhT.contiguous(),
-            out,
-            h0,
-            W_hh,
-            sizes,
-            ctx.relu,
-            ctx.how[0],
-            ctx.has_bias,
-            ctx.how[1],
-        )
-        return dX, db, dh0, dW, None, None, None

@@ -766,9 +766,9 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& dout, const Tensor& dhT, co
           dc,
           s.fgr ? da : Tensor(),
           dW,
-          pi ? dp[0] : Tensor(),
-          pf ? dp[1] : Tensor(),
-          po ? dp[2] : Tensor(),
+          pi ? dp[0].clone() : Tensor(),  // separate tensors, not views of one
+          pf ? dp[1].clone() : Tensor(),
+          po ? dp[2].clone() : Tensor(),
           s.fgr ? dWg.total() : Tensor(),
           s.proj ? dWr.total() : Tensor()};
 }

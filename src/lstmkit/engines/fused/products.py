@@ -28,6 +28,9 @@ from lstmkit.engines.tuning import TUNER, Tuner, autotune_enabled, bucket
 
 BLAS, ONEDNN = 0, 1  # must match the enum in fused.cpp
 LIBRARIES = {"blas": BLAS, "onednn": ONEDNN}
+_LAST: dict[tuple[int, int, int], int] = {}
+"""The library last chosen for each shape (rows bucketed), which a traced call reuses."""
+
 PRODUCT_WORK = 2e8
 """Multiply-adds per timed measurement (at least one product): about a millisecond, so that the
 timer's resolution does not matter and a large layer's first call is not held up long."""
@@ -49,14 +52,19 @@ def library(
     kernels: Any, rows: int, inner: int, outer: int, dtype: torch.dtype, *, tuner: Tuner = TUNER
 ) -> int:
     """The library for a step's product of ``(rows, inner)`` by ``(inner, outer)``."""
-    if dtype != torch.float32 or not kernels.has_onednn():
+    if dtype != torch.float32:
+        return BLAS
+    shape = (bucket(rows), inner, outer)
+    if torch.compiler.is_compiling():  # traced: what eager runs chose, without asking the kernels
+        return _LAST.get(shape, BLAS)
+    if not kernels.has_onednn():
         return BLAS
     chosen = forced()
     if chosen is not None:
         return LIBRARIES[chosen]
     if not autotune_enabled() or min(rows, inner, outer) == 0:
         return BLAS
-    m = bucket(rows)
+    m = shape[0]
     key = f"products float32 rows={m} inner={inner} outer={outer} threads={torch.get_num_threads()}"
     reps = max(1, min(20, int(PRODUCT_WORK // (m * inner * outer))))
 
@@ -64,7 +72,8 @@ def library(
         return lambda: kernels.product_seconds(m, inner, outer, lib, reps)
 
     timers = {name: timer(lib) for name, lib in LIBRARIES.items()}
-    return LIBRARIES[tuner.choose_among(key, timers)]
+    _LAST[shape] = LIBRARIES[tuner.choose_among(key, timers)]
+    return _LAST[shape]
 
 
 def project(x: Tensor, weight: Tensor, lib: int) -> Tensor:

@@ -1,0 +1,139 @@
+"""torch.compile and torch.export see lstmkit: every registered family compiles without a graph
+break (``fullgraph=True``) and exports, forward and backward, computing what it computes
+eagerly. The fused engine reaches them as ``torch.ops.lstmkit`` operators with fake
+implementations and registered backwards; the other engines are traced as Python."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+import torch._dynamo
+
+import lstmkit
+from lstmkit.engines.fused import ops
+from lstmkit.layers.registry import EXAMPLES, LAYERS
+
+T, B, H = 5, 3, 8
+
+CASES = [(name, example) for name, examples in EXAMPLES.items() for example in examples]
+FAST = {  # the default run: the fused families' operators and one traced Python loop
+    "the standard LSTM",
+    "full gate recurrence (gates see i, f, o of t-1)",
+    "GRU, the post's form",
+    "vanilla RNN, ReLU",
+    "MUT3",
+}
+
+
+def build(name: str, example: Any, seed: int) -> tuple[lstmkit.Recurrent, torch.Tensor]:
+    torch.manual_seed(seed)
+    I = H if example.square else 4
+    layer = LAYERS[name](I, H, **example.options_for(H, T))
+    return layer, torch.randn(T, B, I, requires_grad=True)
+
+
+def outputs_and_grads(layer: torch.nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
+    out, state = layer(x)
+    states = list(state) if isinstance(state, tuple) else [state]
+    loss = (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum() + states[0].square().sum()
+    return [out, *states, *torch.autograd.grad(loss, [x, *layer.parameters()])]
+
+
+def check_compiles(name: str, example: Any, seed: int) -> None:
+    layer, x = build(name, example, seed)
+    expected = outputs_and_grads(layer, x)
+    torch._dynamo.reset()
+    compiled = torch.compile(layer, fullgraph=True, backend="aot_eager")  # a break raises
+    got = outputs_and_grads(compiled, x)
+    for a, b in zip(expected, got, strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("name", "example"),
+    [c for c in CASES if c[1].what in FAST],
+    ids=lambda c: getattr(c, "what", c),
+)
+def test_families_compile_without_a_graph_break(name: str, example: Any, seed: int) -> None:
+    check_compiles(name, example, seed)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "example"), CASES, ids=lambda c: getattr(c, "what", c))
+def test_every_family_compiles_without_a_graph_break(name: str, example: Any, seed: int) -> None:
+    check_compiles(name, example, seed)
+
+
+@pytest.mark.parametrize(("name", "example"), CASES, ids=lambda c: getattr(c, "what", c))
+def test_every_family_exports(name: str, example: Any, seed: int) -> None:
+    layer, x = build(name, example, seed)
+    x = x.detach()
+    program = torch.export.export(layer, (x,))
+    fresh = torch.randn_like(x)  # other values than those traced
+    with torch.no_grad():
+        expected, _ = layer(fresh)
+        got, _ = program.module()(fresh)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+    if layer.last_engine == "fused":  # one operator per direction, not a traced loop
+        called = {str(n.target) for n in program.graph.nodes if n.op == "call_function"}
+        assert any(target.startswith("lstmkit.") for target in called), called
+
+
+def test_fused_regularisers_compile_with_their_masks(seed: int) -> None:
+    torch.manual_seed(seed)
+    layer = lstmkit.LSTM(4, H, recurrent_dropout=0.3, zoneout_hidden=0.2, zoneout_cell=0.1)
+    x = torch.randn(T, B, 4)
+    torch._dynamo.reset()
+    compiled = torch.compile(layer, fullgraph=True, backend="aot_eager")
+    torch.manual_seed(1)
+    expected = layer(x)[0]
+    torch.manual_seed(1)
+    got = compiled(x)[0]
+    assert layer.last_engine == "fused"
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+
+
+# inductor imports a torch module that warns about torch.jit; that warning is torch's own
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
+def test_the_inductor_backend_compiles_the_fused_operators(seed: int) -> None:
+    torch.manual_seed(seed)
+    layer = lstmkit.LSTM(4, H, peepholes="ifo", num_layers=2, bidirectional=True)
+    x = torch.randn(T, B, 4)
+    torch._dynamo.reset()
+    compiled = torch.compile(layer, fullgraph=True)  # torch's default backend, with C++ codegen
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(x)[0], layer(x)[0], rtol=1e-5, atol=1e-6)
+
+
+def test_operators_check_their_fake_shapes() -> None:
+    # torch's own checker: fake and real outputs agree in shape, dtype and strides, the
+    # operators do not alias their inputs, and their registered backward works
+    layer = lstmkit.LSTM(3, 6, variant="FGR", proj_size=4)
+    cell = layer.cell(0)
+    N, batch = 8, 2
+    xp = torch.randn(N, 4 * 6, requires_grad=True)
+    params = [
+        cell.weight_hh.detach(), torch.randn(6), torch.randn(6), torch.randn(6),
+        cell.weight_gg.detach(), cell.weight_hr.detach(),
+    ]  # fmt: skip
+    empty = torch.empty(0)
+    args = (
+        xp, torch.randn(24), torch.randn(batch, 4), torch.randn(batch, 6), torch.randn(batch, 18),
+        *params, empty, empty, empty, torch.full((4,), batch), ops_flags(cell), False, True, 0,
+    )  # fmt: skip
+    torch.library.opcheck(torch.ops.lstmkit.lstm_forward, args)
+
+
+def ops_flags(cell: Any) -> int:
+    from lstmkit.engines.fused.engine import lstm_flags
+
+    return lstm_flags(cell.config)
+
+
+def test_operators_are_registered() -> None:
+    for name in ("lstm", "gru", "rnn"):
+        assert hasattr(torch.ops.lstmkit, f"{name}_forward")
+        assert hasattr(torch.ops.lstmkit, f"{name}_backward")
+    assert ops.traced(torch.empty(0)) is False
