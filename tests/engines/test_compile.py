@@ -23,6 +23,7 @@ FAST = {  # the default run: the fused families' operators and one traced Python
     "full gate recurrence (gates see i, f, o of t-1)",
     "GRU, the post's form",
     "vanilla RNN, ReLU",
+    "layer-normalised GRU",
     "MUT3",
 }
 
@@ -110,26 +111,29 @@ def test_the_inductor_backend_compiles_the_fused_operators(seed: int) -> None:
 def test_operators_check_their_fake_shapes() -> None:
     # torch's own checker: fake and real outputs agree in shape, dtype and strides, the
     # operators do not alias their inputs, and their registered backward works
-    layer = lstmkit.LSTM(3, 6, variant="FGR", proj_size=4)
-    cell = layer.cell(0)
-    N, batch = 8, 2
-    xp = torch.randn(N, 4 * 6, requires_grad=True)
-    params = [
-        cell.weight_hh.detach(), torch.randn(6), torch.randn(6), torch.randn(6),
-        cell.weight_gg.detach(), cell.weight_hr.detach(),
-    ]  # fmt: skip
-    empty = torch.empty(0)
-    args = (
-        xp, torch.randn(24), torch.randn(batch, 4), torch.randn(batch, 6), torch.randn(batch, 18),
-        *params, empty, empty, empty, torch.full((4,), batch), ops_flags(cell), False, True, 0,
-    )  # fmt: skip
-    torch.library.opcheck(torch.ops.lstmkit.lstm_forward, args)
-
-
-def ops_flags(cell: Any) -> int:
     from lstmkit.engines.fused.engine import lstm_flags
 
-    return lstm_flags(cell.config)
+    cell = lstmkit.LSTM(3, 6, variant="FGR", proj_size=4, layer_norm=True).cell(0)
+    N, batch, steps = 8, 2, torch.full((4,), 2)
+    xp = torch.randn(N, 4 * 6, requires_grad=True)
+    weights = [cell.weight_hh, torch.randn(6), torch.randn(6), torch.randn(6), cell.weight_gg]
+    weights = [w.detach().requires_grad_() for w in [*weights, cell.weight_hr]]
+    norms = [torch.randn(24), torch.randn(24), torch.randn(6), torch.randn(6)]
+    empty = torch.empty(0)
+    states = [torch.randn(batch, size) for size in (4, 6, 18)]
+    args = (
+        xp, torch.randn(24), *states, *weights, empty, empty, empty, *norms, steps,
+        lstm_flags(cell.config), False, True, 0,
+    )  # fmt: skip
+    torch.library.opcheck(torch.ops.lstmkit.lstm_forward, args)
+    mask = torch.bernoulli(torch.full((batch, 6), 0.5)) * 2
+    keep = (torch.rand(N, 6) < 0.3).float()
+    gru = (
+        torch.randn(N, 18, requires_grad=True), torch.randn(18), torch.randn(batch, 6),
+        torch.randn(18, 6, requires_grad=True), torch.randn(18), torch.randn(18), torch.randn(18),
+        mask, keep, steps, False, True, True, 0,
+    )  # fmt: skip
+    torch.library.opcheck(torch.ops.lstmkit.gru_forward, gru)
 
 
 def test_operators_are_registered() -> None:

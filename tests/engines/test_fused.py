@@ -19,6 +19,9 @@ from lstmkit.engines import select_engine
 from lstmkit.engines.fused import build as _build
 
 TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
+RTOL = {torch.float32: 1.3e-6, torch.float64: 0.0}
+"""Relative tolerance on top: torch's own for float32, whose gradients sum rows and steps and
+reach magnitudes of 5-10 in the sweeps (about 2e-6 relative apart there); none for float64."""
 
 
 def random_layer(
@@ -37,8 +40,12 @@ def random_layer(
         "dtype": dtype,
         **extra,
     }
+    # layer norm over a row of 2 or 3 values is ill-conditioned (1 / std up to 316): in float32
+    # both engines' rounding errors exceed 1e-5 there, so float64 alone covers it
+    normable = dtype == torch.float64 or H >= 4
     if kind == "GRU":
-        return lstmkit.GRU(I, H, reset_after=rng.random() < 0.5, **common)
+        norm = rng.random() < 0.3 and normable
+        return lstmkit.GRU(I, H, reset_after=rng.random() < 0.5, layer_norm=norm, **common)
     if kind == "RNN":
         return lstmkit.RNN(I, H, nonlinearity=rng.choice(["tanh", "relu"]), **common)
     options: dict[str, Any] = {"proj_size": rng.choice([0, 0, rng.randint(1, H - 1)])}
@@ -49,6 +56,7 @@ def random_layer(
         allowed = "io" if options["coupled"] else "ifo"
         options["peepholes"] = "".join(g for g in allowed if rng.random() < 0.5)
         options["full_gate_recurrence"] = rng.random() < 0.3
+        options["layer_norm"] = rng.random() < 0.3 and normable
         if not options["coupled"]:
             options["input_activation"] = rng.random() < 0.8
             options["output_activation"] = rng.random() < 0.8
@@ -99,7 +107,7 @@ def test_fused_equals_reference(trial: int, dtype: torch.dtype, seed: int) -> No
     lengths = torch.tensor([rng.randint(1, T) for _ in range(B)]) if rng.random() < 0.4 else None
     results = run_both(layer, x, random_state(layer, B, dtype), lengths)
     for a, b in zip(results["reference"], results["fused"], strict=True):
-        torch.testing.assert_close(b, a, rtol=0, atol=TOL[dtype])
+        torch.testing.assert_close(b, a, rtol=RTOL[dtype], atol=TOL[dtype])
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -108,9 +116,12 @@ def test_fused_regularisers_equal_reference(trial: int, dtype: torch.dtype, seed
     # the masks are drawn in Python, in the reference engine's order, and handed to the kernels
     rng = random.Random(seed)
     options = ("input_dropout", "recurrent_dropout", "zoneout_hidden", "zoneout_cell")
+    kind = rng.choice(["LSTM", "LSTM", "GRU", "RNN"])
+    if kind != "LSTM":  # their state has no c
+        options = options[:3]
     chosen = [name for name in options if rng.random() < 0.5] or [rng.choice(options)]
     settings = {name: rng.uniform(0.1, 0.6) for name in chosen}
-    layer = random_layer(rng, dtype, kinds=("LSTM",), **settings)
+    layer = random_layer(rng, dtype, kinds=(kind,), **settings)
     layer.train(rng.random() < 0.75)
     assert select_engine("fused", layer).name == "fused"
     T, B = rng.choice([1, 3, 6]), rng.choice([1, 4])
@@ -119,7 +130,7 @@ def test_fused_regularisers_equal_reference(trial: int, dtype: torch.dtype, seed
     lengths = torch.tensor([rng.randint(1, T) for _ in range(B)]) if rng.random() < 0.4 else None
     results = run_both(layer, x, random_state(layer, B, dtype), lengths)
     for a, b in zip(results["reference"], results["fused"], strict=True):
-        torch.testing.assert_close(b, a, rtol=0, atol=TOL[dtype])
+        torch.testing.assert_close(b, a, rtol=RTOL[dtype], atol=TOL[dtype])
 
 
 @pytest.mark.parametrize(

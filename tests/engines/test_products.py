@@ -50,6 +50,23 @@ def test_the_faster_library_wins_and_is_remembered(tmp_path) -> None:
 
 
 @pytest.mark.usefixtures("measuring")
+def test_a_forgotten_choice_or_other_threads_are_measured_again(tmp_path) -> None:
+    tuner = Tuner(path=tmp_path / "cache.json", repeats=1)
+    slow_blas = FakeKernels({products.BLAS: 2.0, products.ONEDNN: 1.0})
+    assert products.library(slow_blas, 8, 4, 16, torch.float32, tuner=tuner) == products.ONEDNN
+    tuner.choices.clear()
+    fast_blas = FakeKernels({products.BLAS: 1.0, products.ONEDNN: 2.0})
+    assert products.library(fast_blas, 8, 4, 16, torch.float32, tuner=tuner) == products.BLAS
+    threads = torch.get_num_threads()
+    torch.set_num_threads(threads + 1)
+    try:
+        assert products.library(slow_blas, 8, 4, 16, torch.float32, tuner=tuner) == products.ONEDNN
+    finally:
+        torch.set_num_threads(threads)
+    assert products.library(slow_blas, 8, 4, 16, torch.float32, tuner=tuner) == products.BLAS
+
+
+@pytest.mark.usefixtures("measuring")
 def test_a_near_tie_keeps_blas(tmp_path) -> None:
     tuner = Tuner(path=tmp_path / "cache.json")
     close = FakeKernels({products.BLAS: 1.03, products.ONEDNN: 1.0})
@@ -83,16 +100,19 @@ def test_a_bad_setting_says_what_it_takes(monkeypatch: pytest.MonkeyPatch) -> No
 def test_the_kernels_time_both_libraries() -> None:
     kernels = _build.load()
     assert kernels.has_onednn()  # torch's x86 CPU builds carry oneDNN
+    before = torch.get_rng_state()
     for lib in (products.BLAS, products.ONEDNN):
         seconds = kernels.product_seconds(8, 16, 64, lib, 3)
         assert 0 < seconds < 10
+    assert torch.equal(torch.get_rng_state(), before)  # a user's random draws are left alone
 
 
 MAKERS: list[Any] = [
     lambda: lstmkit.LSTM(3, 9, num_layers=2, bidirectional=True, peepholes="ifo", proj_size=4),
     lambda: lstmkit.LSTM(3, 9, variant="FGR", recurrent_dropout=0.3, zoneout_cell=0.2),
     lambda: lstmkit.LSTM(3, 9, variant="CIFG"),
-    lambda: lstmkit.GRU(3, 9, reset_after=False, bidirectional=True),
+    lambda: lstmkit.GRU(3, 9, reset_after=False, bidirectional=True, recurrent_dropout=0.2),
+    lambda: lstmkit.GRU(3, 9, zoneout_hidden=0.3),
     lambda: lstmkit.GRU(3, 9),
     lambda: lstmkit.RNN(3, 9, nonlinearity="relu"),
 ]

@@ -133,14 +133,17 @@ def test_zoneout_in_training_keeps_units_at_random() -> None:
 
 
 def test_which_engine_runs_the_regularisers() -> None:
-    # the LSTM's are fused (their masks drawn in Python); the GRU's and RNN's run the reference
-    lstm = lstmkit.LSTM(I, H, variant="CIFG", recurrent_dropout=0.1, zoneout_cell=0.2)
-    assert select_engine("auto", lstm).name == "fused"
-    gru = lstmkit.GRU(I, H, recurrent_dropout=0.1)
-    assert select_engine("auto", gru).name == "reference"
-    with pytest.raises(ValueError, match=r"it has recurrent regularisers .* on a GRUCell"):
-        gru.engine = "fused"
-    assert "recurrent_dropout=0.1" in repr(gru)
+    # the fused engine draws their masks in Python and runs them; a cell of a user's own runs
+    # them on the reference engine
+    for layer in (
+        lstmkit.LSTM(I, H, variant="CIFG", recurrent_dropout=0.1, zoneout_cell=0.2),
+        lstmkit.GRU(I, H, recurrent_dropout=0.1, zoneout_hidden=0.2),
+        lstmkit.RNN(I, H, recurrent_dropout=0.1, zoneout_hidden=0.2),
+    ):
+        assert select_engine("auto", layer).name == "fused"
+    own = Recurrent(Echo(H), zoneout_hidden=0.2)
+    assert select_engine("auto", own).name == "reference"
+    assert "zoneout_hidden=0.2" in repr(own)
 
 
 def test_dropouts_only_in_training_zoneout_always() -> None:

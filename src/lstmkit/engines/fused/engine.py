@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from lstmkit._state import State, cast_state, first
@@ -36,6 +37,7 @@ NATIVE_INFERENCE_FROM = 384
 # must match the enum in fused.cpp
 _INPUT_GATE, _FORGET_GATE, _OUTPUT_GATE, _COUPLED = 1, 2, 4, 8
 _INPUT_ACT, _OUTPUT_ACT, _PEEP_I, _PEEP_F, _PEEP_O, _FGR = 16, 32, 64, 128, 256, 512
+_LAYER_NORM = 1024
 
 
 def lstm_flags(config: LSTMConfig) -> int:
@@ -50,6 +52,7 @@ def lstm_flags(config: LSTMConfig) -> int:
         ("f" in config.peepholes, _PEEP_F),
         ("o" in config.peepholes, _PEEP_O),
         (config.full_gate_recurrence, _FGR),
+        (config.layer_norm, _LAYER_NORM),
     ]
     return sum(bit for on, bit in bits if on)
 
@@ -66,17 +69,6 @@ class FusedEngine(Engine):
         for cell in layer.iter_cells():
             if type(cell) not in (LSTMCell, GRUCell, RNNCell):
                 return f"its cell is a {type(cell).__name__}"
-            if layer.regularizers.active and type(cell) is not LSTMCell:
-                return (
-                    "it has recurrent regularisers (input/recurrent dropout, zoneout) on a "
-                    f"{type(cell).__name__}; the fused engine runs them on the LSTM"
-                )
-            if (
-                cell.config.layer_norm
-                if isinstance(cell, LSTMCell)
-                else getattr(cell, "layer_norm", False)
-            ):
-                return "its cells are layer-normalised"
         weight = layer.cell(0).weight_ih
         if weight.device.type != "cpu":
             return f"its parameters are on {weight.device}; the fused engine runs on the CPU"
@@ -120,8 +112,8 @@ class FusedEngine(Engine):
         # the parameters in their own dtype
         dtype = x.dtype
         compute = torch.float32 if dtype in _WIDENED else dtype
-        x = x.to(compute)
-        hx = cast_state(hx, compute)
+        if compute != dtype:  # (hx has the dtype of x; a cast to its own dtype costs a µs)
+            x, hx = x.to(compute), cast_state(hx, compute)
         padded = batch_sizes is None
         steps, batch = (x.shape[0], x.shape[1]) if padded else (len(batch_sizes), 0)  # type: ignore[arg-type]
         sizes = torch.full((steps,), batch, dtype=torch.int64) if padded else batch_sizes
@@ -143,6 +135,8 @@ class FusedEngine(Engine):
 
         data, h_n = run_layers(layer, data, hx, direction)
         out = data.view(steps, batch, -1) if padded else data
+        if compute == dtype:
+            return out, h_n
         return out.to(dtype), cast_state(h_n, dtype)
 
 
@@ -191,11 +185,15 @@ def _run_direction(
     masks: Masks,
     steps: tuple[list[int], bool],
 ) -> tuple[Tensor, State]:
+    empty = _EMPTY.to(x)
+
     def p(name: str) -> Tensor:
         """A parameter as the kernels take it: contiguous, in the compute dtype, empty if the
         cell has none."""
-        t = getattr(cell, name)
-        return _EMPTY.to(x) if t is None else t.to(compute).contiguous()
+        t: Tensor | None = getattr(cell, name)
+        if t is None:
+            return empty
+        return (t if t.dtype == compute else t.to(compute)).contiguous()  # .to costs a µs
 
     # which library multiplies: the input projection of all steps, (N, F) by (F, G), and the
     # recurrent product of a step, (batch, h width) by (h width, G)
@@ -207,9 +205,9 @@ def _run_direction(
     if isinstance(cell, LSTMCell):
         return _lstm(cell, p, xp, sizes, state, masks, how)
     if isinstance(cell, GRUCell):
-        return _gru(cell, p, xp, sizes, state, how)
+        return _gru(cell, p, xp, sizes, state, masks, how)
     assert isinstance(cell, RNNCell)
-    return _rnn(cell, p, xp, sizes, state, how)
+    return _rnn(cell, p, xp, sizes, state, masks, how)
 
 
 def _bias(p: Param) -> Tensor:
@@ -230,14 +228,18 @@ def _lstm(
 ) -> tuple[Tensor, State]:
     cfg = cell.config
     bias = _bias(p)
+    norms = [p(f"ln_{part}") for part in ("hh_weight", "hh_bias", "c_weight", "c_bias")]
+    if cfg.layer_norm:  # LN(W_ih·x) + b_ih + b_hh here; the kernel normalises W_hh·h and C_t
+        xp = F.layer_norm(xp, xp.shape[-1:], p("ln_ih_weight"), p("ln_ih_bias"))
+        xp, bias = (xp if bias.numel() == 0 else xp + bias), _EMPTY.to(xp)
     h0, c0 = state.h.contiguous(), state.c.contiguous()
     a0 = state.a.contiguous() if cfg.full_gate_recurrence else _EMPTY.to(xp)
     names = ("weight_hh", "weight_ci", "weight_cf", "weight_co", "weight_gg", "weight_hr")
     params = [p(name) for name in names]
     flags = lstm_flags(cfg)
-    save = _needs_grad(xp, bias, h0, c0, a0, *params)
+    save = _needs_grad(xp, bias, h0, c0, a0, *params, *norms)
     out, hT, cT, aT, *_ = ops.lstm_forward(
-        xp, bias, h0, c0, a0, *params, *masks, sizes, flags, how[0], save, how[1]
+        xp, bias, h0, c0, a0, *params, *masks, *norms, sizes, flags, how[0], save, how[1]
     )
     if cfg.full_gate_recurrence:
         return out, FullGateState(hT, cT, aT)
@@ -245,24 +247,27 @@ def _lstm(
 
 
 def _gru(
-    cell: GRUCell, p: Param, xp: Tensor, sizes: Tensor, state: Any, how: How
+    cell: GRUCell, p: Param, xp: Tensor, sizes: Tensor, state: Any, masks: Masks, how: How
 ) -> tuple[Tensor, State]:
     # xp = W_ih·x, (N, 3H), without bias; the kernel adds b_ih
     b_ih, W_hh, b_hh = p("bias_ih"), p("weight_hh"), p("bias_hh")
+    norm = p("ln_hh_weight"), p("ln_hh_bias")
+    if cell.layer_norm:  # LN(W_ih·x) here; the kernel normalises W_hh·h
+        xp = F.layer_norm(xp, xp.shape[-1:], p("ln_ih_weight"), p("ln_ih_bias"))
     h0 = state.contiguous()
-    save = _needs_grad(xp, b_ih, h0, W_hh, b_hh)
+    save = _needs_grad(xp, b_ih, h0, W_hh, b_hh, *norm)
     out, hT, *_ = ops.gru_forward(
-        xp, b_ih, h0, W_hh, b_hh, sizes, cell.reset_after, how[0], save, how[1]
+        xp, b_ih, h0, W_hh, b_hh, *norm, *masks[:2], sizes, cell.reset_after, how[0], save, how[1]
     )
     return out, hT
 
 
 def _rnn(
-    cell: RNNCell, p: Param, xp: Tensor, sizes: Tensor, state: Any, how: How
+    cell: RNNCell, p: Param, xp: Tensor, sizes: Tensor, state: Any, masks: Masks, how: How
 ) -> tuple[Tensor, State]:
     bias, W_hh = _bias(p), p("weight_hh")
     h0 = state.contiguous()
     relu = cell.nonlinearity == "relu"
     save = _needs_grad(xp, bias, h0, W_hh)
-    out, hT = ops.rnn_forward(xp, bias, h0, W_hh, sizes, relu, *how, save=save)
+    out, hT, _ = ops.rnn_forward(xp, bias, h0, W_hh, *masks[:2], sizes, relu, *how, save=save)
     return out, hT

@@ -20,6 +20,7 @@
 #include <dlfcn.h>
 
 #include <cfloat>
+#include <cmath>
 #include <chrono>
 #include <cstdlib>
 #include <memory>
@@ -408,13 +409,66 @@ enum : int64_t {
   PEEP_F = 128,
   PEEP_O = 256,
   FGR = 512,
+  LAYER_NORM = 1024,
+};
+
+// Layer normalisation (Ba, Kiros & Hinton 2016) of a row of n values, in place:
+// x = (x - mean) / sqrt(var + eps) * gain + bias. Writes the normalised values x^ to xhat and
+// returns 1 / sqrt(var + eps), which the backward pass needs.
+constexpr double kLayerNormEps = 1e-5;  // torch.nn.functional.layer_norm's default
+
+template <typename T>
+T layer_norm_row(T* x, int64_t n, const T* gain, const T* bias, T* xhat) {
+  double sum = 0, sq = 0;
+  for (int64_t j = 0; j < n; ++j) sum += x[j];
+  const double mean = sum / n;
+  for (int64_t j = 0; j < n; ++j) sq += (x[j] - mean) * (x[j] - mean);
+  const T rstd = static_cast<T>(1.0 / std::sqrt(sq / n + kLayerNormEps));
+  const T m = static_cast<T>(mean);
+  for (int64_t j = 0; j < n; ++j) {
+    const T h = (x[j] - m) * rstd;
+    xhat[j] = h;
+    x[j] = h * gain[j] + bias[j];
+  }
+  return rstd;
+}
+
+// The backward of layer_norm_row: given dy (n), the saved x^ and rstd, writes dx and adds
+// dy * x^ and dy to the gain's and bias's gradients.
+template <typename T>
+void layer_norm_row_backward(const T* dy, const T* xhat, T rstd, const T* gain, int64_t n, T* dx,
+                             T* dgain, T* dbias) {
+  double mean_d = 0, mean_dx = 0;  // means of dx^ and of dx^ * x^
+  for (int64_t j = 0; j < n; ++j) {
+    const double d = static_cast<double>(dy[j]) * gain[j];
+    mean_d += d;
+    mean_dx += d * xhat[j];
+    dgain[j] += dy[j] * xhat[j];
+    dbias[j] += dy[j];
+  }
+  mean_d /= n;
+  mean_dx /= n;
+  for (int64_t j = 0; j < n; ++j)
+    dx[j] = static_cast<T>(rstd * (static_cast<double>(dy[j]) * gain[j] - mean_d - xhat[j] * mean_dx));
+}
+
+// The layer-normalised LSTM's gains and biases: of W_hh·h_{t-1} (G·H) and of C_t (H).
+template <typename T>
+struct Norms {
+  const T *hh_gain = nullptr, *hh_bias = nullptr, *c_gain = nullptr, *c_bias = nullptr;
+  Norms(const Tensor& a, const Tensor& b, const Tensor& c, const Tensor& d)
+      : hh_gain(static_cast<const T*>(ptr_or_null(a))),
+        hh_bias(static_cast<const T*>(ptr_or_null(b))),
+        c_gain(static_cast<const T*>(ptr_or_null(c))),
+        c_bias(static_cast<const T*>(ptr_or_null(d))) {}
+  bool on() const { return hh_gain != nullptr; }
 };
 
 struct LSTMShape {
   int64_t H, P, G, k;     // hidden, recurrent (h) width, blocks, fed-back gates
   int64_t oi, of, og, oo;  // column offset of each block in a row of G·H, -1 if absent
   int64_t ri, rf, ro;      // column offset of each fed-back gate in a row of k·H
-  bool in_gate, forget, out_gate, coupled, in_act, out_act, fgr, proj;
+  bool in_gate, forget, out_gate, coupled, in_act, out_act, fgr, proj, ln;
   LSTMShape(int64_t flags, int64_t H_, int64_t P_, bool has_proj) : H(H_), P(P_) {
     in_gate = flags & INPUT_GATE;
     forget = (flags & FORGET_GATE) && !(flags & COUPLED);
@@ -423,6 +477,7 @@ struct LSTMShape {
     in_act = flags & INPUT_ACT;
     out_act = flags & OUTPUT_ACT;
     fgr = flags & FGR;
+    ln = flags & LAYER_NORM;
     proj = has_proj;
     int64_t j = 0;
     oi = in_gate ? H * j++ : -1;
@@ -443,7 +498,8 @@ std::vector<Tensor> lstm_forward_impl(const Tensor& xp, const Tensor& bx, const 
                                       const Tensor& c0, const Tensor& a0, const Tensor& W_hh,
                                       const Tensor& w_ci, const Tensor& w_cf, const Tensor& w_co,
                                       const Tensor& W_gg, const Tensor& W_hr, const Reg<T>& reg,
-                                      const Steps& st, int64_t flags, bool save) {
+                                      const Norms<T>& ln, const Steps& st, int64_t flags,
+                                      bool save) {
   const int64_t H = c0.size(1), P = h0.size(1), N = st.N, B = st.B;
   const LSTMShape s(flags, H, P, W_hr.defined() && W_hr.numel());
   const int64_t GH = s.G * H, KH = s.k * H;
@@ -459,6 +515,11 @@ std::vector<Tensor> lstm_forward_impl(const Tensor& xp, const Tensor& bx, const 
   Tensor hin = reg.mask ? at::empty({B, P}, opts) : Tensor();  // h_{t-1} * mask
   // the cell state after zoneout, which the next step reads (C holds the cell's own C_t)
   Tensor S = save && reg.keep_c ? at::empty({N, H}, opts) : Tensor();
+  // layer norm: each row's x^ of W_hh·h (G·H) and of C_t (H), then the two 1 / std, per step
+  // when saved (else one row per sequence, as scratch); and C_t before zoneout
+  const int64_t LW = GH + H + 2;
+  Tensor NS = s.ln ? at::empty({save ? N : B, LW}, opts) : Tensor();
+  Tensor Cnew = s.ln ? at::empty({B, H}, opts) : Tensor();
   const T* x = xp.data_ptr<T>();
   const T* bias = static_cast<const T*>(ptr_or_null(bx));  // b_ih + b_hh, or none
   const T* pi = static_cast<const T*>(ptr_or_null(w_ci));
@@ -486,6 +547,11 @@ std::vector<Tensor> lstm_forward_impl(const Tensor& xp, const Tensor& bx, const 
         h_in = hin.data_ptr<T>();
       }
       Whh.mul(n, h_in + lo * P, P, T(0), pre + lo * GH, GH);  // W_hh·h_{t-1}
+      if (s.ln)  // LN(W_hh·h_{t-1})
+        for (int64_t b = lo; b < lo + n; ++b) {
+          T* lr = NS.data_ptr<T>() + (save ? o + b : b) * LW;
+          lr[GH + H] = layer_norm_row(pre + b * GH, GH, ln.hh_gain, ln.hh_bias, lr);
+        }
       if (s.fgr) Wgg.mul(n, ap + lo * KH, KH, T(0), rp + lo * KH, KH);  // R·[i, f, o]_{t-1}
       for (int64_t b = lo; b < lo + n; ++b) {
         T* g = pre + b * GH;
@@ -536,6 +602,7 @@ std::vector<Tensor> lstm_forward_impl(const Tensor& xp, const Tensor& bx, const 
             stv(C_t, cb);
           }
           if (ctb) stv(C_t, ctb);
+          if (s.ln) stv(C_t, Cnew.data_ptr<T>() + b * H);
           if (s.out_gate) {
             V v = pre_act(s.oo);
             if (rb) v = v + ld(rb + s.ro);
@@ -543,12 +610,22 @@ std::vector<Tensor> lstm_forward_impl(const Tensor& xp, const Tensor& bx, const 
             o_t = vsigmoid(v);
             stv(o_t, g + s.oo);
           }
-          stv(o_t * (s.out_act ? vtanh(C_t) : C_t), mb);  // h_t = o_t * tanh(C_t)
+          if (!s.ln) stv(o_t * (s.out_act ? vtanh(C_t) : C_t), mb);  // h_t = o_t * tanh(C_t)
           if (ab) {
             if (s.in_gate) stv(i_t, ab + s.ri);
             if (s.forget) stv(f_t, ab + s.rf);
             if (s.out_gate) stv(o_t, ab + s.ro);
           }
+        }
+        if (s.ln) {  // h_t = o_t * tanh(LN(C_t)): the row's statistics first
+          T* lr = NS.data_ptr<T>() + (save ? o + b : b) * LW;
+          T* cn = Cnew.data_ptr<T>() + b * H;
+          lr[GH + H + 1] = layer_norm_row(cn, H, ln.c_gain, ln.c_bias, lr + GH);
+          if (s.out_act) tanh_(cn, H);
+          if (s.out_gate)
+            at::vec::map2([](V u, V v) { return u * v; }, mb, g + s.oo, cn, H);
+          else
+            std::memcpy(mb, cn, sizeof(T) * H);
         }
       }
       if (s.proj)  // h_t = W_hr·(o_t * tanh(C_t))
@@ -558,7 +635,8 @@ std::vector<Tensor> lstm_forward_impl(const Tensor& xp, const Tensor& bx, const 
       std::memcpy(hp + lo * P, op + (o + lo) * P, sizeof(T) * n * P);
     }
   });
-  return {out, h, c, s.fgr ? a : Tensor(), save ? acts : Tensor(), C, S};
+  return {out, h, c, s.fgr ? a : Tensor(), save ? acts : Tensor(), C, S,
+          save && s.ln ? NS : Tensor()};
 }
 
 template <typename T>
@@ -568,7 +646,8 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& dout, const Tensor& dhT, co
                                        const Tensor& a0, const Tensor& W_hh, const Tensor& w_ci,
                                        const Tensor& w_cf, const Tensor& w_co, const Tensor& W_gg,
                                        const Tensor& W_hr, const Tensor& S, const Reg<T>& reg,
-                                       const Steps& st, int64_t flags) {
+                                       const Tensor& NS, const Norms<T>& ln, const Steps& st,
+                                       int64_t flags) {
   const int64_t H = c0.size(1), P = h0.size(1), N = st.N, B = st.B;
   const LSTMShape s(flags, H, P, W_hr.defined() && W_hr.numel());
   const int64_t GH = s.G * H, KH = s.k * H;
@@ -583,6 +662,13 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& dout, const Tensor& dhT, co
   Tensor hprev = at::empty({B, P}, opts);
   Tensor dhn = reg.keep_h ? at::empty({B, P}, opts) : Tensor();  // dL/dh~_t, before zoneout
   Tensor dprod = reg.any() ? at::empty({B, P}, opts) : Tensor();  // dG_t · W_hh
+  // layer norm: the gradient of W_hh·h before its normalisation, and per row tanh(LN(C_t)) and
+  // the part of dC_t that comes through it
+  const int64_t LW = GH + H + 2;
+  Tensor dP = s.ln ? at::empty({N, GH}, opts) : Tensor();
+  Tensor tcs = s.ln ? at::empty({B, H}, opts) : Tensor();
+  Tensor dCh = s.ln ? at::empty({B, H}, opts) : Tensor();
+  T* dPall = s.ln ? dP.data_ptr<T>() : dG.data_ptr<T>();  // what multiplies W_hh
   const bool packed = [&] {
     for (int64_t t = 0; t < st.T; ++t)
       if (st.bs[t] != B) return true;
@@ -593,6 +679,7 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& dout, const Tensor& dhT, co
   Partial dWr(s.proj ? at::IntArrayRef{P, H} : at::IntArrayRef{0}, opts);
   Partial dWg(s.fgr ? at::IntArrayRef{KH, KH} : at::IntArrayRef{0}, opts);
   Partial dWp(packed ? at::IntArrayRef{GH, P} : at::IntArrayRef{0}, opts);
+  Partial dnorm(s.ln ? at::IntArrayRef{2 * GH + 2 * H} : at::IntArrayRef{0}, opts);
   const T* pi = static_cast<const T*>(ptr_or_null(w_ci));
   const T* pf = static_cast<const T*>(ptr_or_null(w_cf));
   const T* po = static_cast<const T*>(ptr_or_null(w_co));
@@ -638,6 +725,20 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& dout, const Tensor& dhT, co
         const T* dab = s.fgr ? da.data_ptr<T>() + b * KH : nullptr;
         T* dRb = s.fgr ? dR.data_ptr<T>() + b * KH : nullptr;
         T* mr = s.proj ? mrec.data_ptr<T>() + b * H : nullptr;
+        const T* lr = s.ln ? NS.data_ptr<T>() + (o + b) * LW : nullptr;
+        if (lr) {  // through h_t = o_t * tanh(LN(C_t)): tanh(LN(C_t)) and its part of dC_t
+          T* tc = tcs.data_ptr<T>() + b * H;
+          T* d = dCh.data_ptr<T>() + b * H;
+          T* dn = dnorm.mine<T>();
+          for (int64_t j = 0; j < H; ++j) {
+            const T c_out = lr[GH + j] * ln.c_gain[j] + ln.c_bias[j];
+            tc[j] = s.out_act ? std::tanh(c_out) : c_out;
+            const T o = s.out_gate ? g[s.oo + j] : T(1);
+            d[j] = dmb[j] * o * (s.out_act ? T(1) - tc[j] * tc[j] : T(1));
+          }
+          layer_norm_row_backward(d, lr + GH, lr[GH + H + 1], ln.c_gain, H, d, dn + 2 * GH,
+                                  dn + 2 * GH + H);
+        }
         for (int64_t j = 0; j < H; j += L) {
           const int64_t cnt = std::min<int64_t>(L, H - j);
           auto ld = [&](const T* q) { return cnt == L ? V::loadu(q + j) : V::loadu(q + j, cnt); };
@@ -647,11 +748,13 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& dout, const Tensor& dhT, co
           const V f_t = s.coupled ? one - i_t : (s.forget ? ld(g + s.of) : one);
           const V C_tilde = ld(g + s.og);
           const V o_t = s.out_gate ? ld(g + s.oo) : one;
-          const V tc = s.out_act ? vtanh(C_t) : C_t;
+          const V tc = lr ? ld(tcs.data_ptr<T>() + b * H) : (s.out_act ? vtanh(C_t) : C_t);
           if (mr) stv(o_t * tc, mr);  // o * tanh(C_t), for dW_hr
           // dC_t: from step t+1 (through zoneout's mix), and through h_t = o_t * tanh(C_t)
           const V dstate = ld(dcb), kc = kcb ? ld(kcb) : V(T(0));
-          V dC = (kcb ? (one - kc) * dstate : dstate) + dmv * o_t * (s.out_act ? one - tc * tc : one);
+          const V dh_part = lr ? ld(dCh.data_ptr<T>() + b * H)
+                               : dmv * o_t * (s.out_act ? one - tc * tc : one);
+          V dC = (kcb ? (one - kc) * dstate : dstate) + dh_part;
           if (s.out_gate) {
             V d = dmv * tc;
             if (dab) d = d + ld(dab + s.ro);
@@ -693,6 +796,11 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& dout, const Tensor& dhT, co
           }
           stv(dc_prev, dcb);
         }
+        if (lr) {  // the gates saw LN(W_hh·h_{t-1}): back through the normalisation
+          T* dn = dnorm.mine<T>();
+          layer_norm_row_backward(dg, lr, lr[GH + H], ln.hh_gain, GH, dP.data_ptr<T>() + (o + b) * GH,
+                                  dn, dn + GH);
+        }
       }
       if (s.proj)  // dW_hr += dh_t^T (o * tanh(C_t))
         gemm<T>(true, false, P, H, n, T(1), dnew + lo * P, P, mrec.data_ptr<T>() + lo * H, H, T(1),
@@ -719,15 +827,15 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& dout, const Tensor& dhT, co
           std::memcpy(hprev.data_ptr<T>() + b * P,
                       prev_row(st, tp, b, Hall, h0.data_ptr<T>(), P), sizeof(T) * P);
         if (reg.mask) mul_(hprev.data_ptr<T>() + lo * P, reg.mask + lo * P, n * P);
-        gemm<T>(true, false, GH, P, n, T(1), dG.data_ptr<T>() + (o + lo) * GH, GH,
+        gemm<T>(true, false, GH, P, n, T(1), dPall + (o + lo) * GH, GH,
                 hprev.data_ptr<T>() + lo * P, P, T(1), dWp.mine<T>(), P);
       }
       // dh_{t-1} = dG_t · W_hh (times the dropout mask), plus what zoneout passes on directly
       if (!reg.mask && !reg.keep_h) {
-        Whh.mul(n, dG.data_ptr<T>() + (o + lo) * GH, GH, T(0), dhp + lo * P, P);
+        Whh.mul(n, dPall + (o + lo) * GH, GH, T(0), dhp + lo * P, P);
       } else {
         T* d = dprod.data_ptr<T>() + lo * P;
-        Whh.mul(n, dG.data_ptr<T>() + (o + lo) * GH, GH, T(0), d, P);
+        Whh.mul(n, dPall + (o + lo) * GH, GH, T(0), d, P);
         if (reg.mask) mul_(d, reg.mask + lo * P, n * P);
         if (reg.keep_h)
           add_(dhp + lo * P, d, n * P);
@@ -749,11 +857,11 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& dout, const Tensor& dhT, co
     Tensor Hm = reg.mask ? (out.view({st.T, B, P}) * mask).view({N, P}) : out;
     if (st.T > 0) {
       const int64_t first = st.at(0), rest = N - B;
-      const T* dg0 = dG.data_ptr<T>() + st.off[first] * GH;
+      const T* dg0 = dPall + st.off[first] * GH;
       gemm<T>(true, false, GH, P, B, T(1), dg0, GH, h0m.data_ptr<T>(), P, T(0), dW.data_ptr<T>(),
               P);
       if (rest > 0) {
-        const T* dg_rest = st.reverse ? dG.data_ptr<T>() : dG.data_ptr<T>() + B * GH;
+        const T* dg_rest = st.reverse ? dPall : dPall + B * GH;
         const T* h_rest = st.reverse ? Hm.data_ptr<T>() + B * P : Hm.data_ptr<T>();
         gemm<T>(true, false, GH, P, rest, T(1), dg_rest, GH, h_rest, P, T(1), dW.data_ptr<T>(),
                 P);
@@ -761,6 +869,7 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& dout, const Tensor& dhT, co
     }
   }
   Tensor dp = dpeep.total();
+  Tensor dn_total = s.ln ? dnorm.total() : Tensor();
   return {dG,
           dh,
           dc,
@@ -770,7 +879,11 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& dout, const Tensor& dhT, co
           pf ? dp[1].clone() : Tensor(),
           po ? dp[2].clone() : Tensor(),
           s.fgr ? dWg.total() : Tensor(),
-          s.proj ? dWr.total() : Tensor()};
+          s.proj ? dWr.total() : Tensor(),
+          s.ln ? dn_total.slice(0, 0, GH).clone() : Tensor(),
+          s.ln ? dn_total.slice(0, GH, 2 * GH).clone() : Tensor(),
+          s.ln ? dn_total.slice(0, 2 * GH, 2 * GH + H).clone() : Tensor(),
+          s.ln ? dn_total.slice(0, 2 * GH + H).clone() : Tensor()};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -778,16 +891,23 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& dout, const Tensor& dhT, co
 
 template <typename T>
 std::vector<Tensor> gru_forward_impl(const Tensor& xp, const Tensor& bx, const Tensor& h0,
-                                     const Tensor& W_hh, const Tensor& b_hh, const Steps& st,
+                                     const Tensor& W_hh, const Tensor& b_hh, const Tensor& ln_w,
+                                     const Tensor& ln_b, const Reg<T>& reg, const Steps& st,
                                      bool reset_after, bool save) {
   const int64_t H = h0.size(1), N = st.N, B = st.B, H3 = 3 * H;
   auto opts = xp.options();
+  // layer norm of the recurrent products (over all 3H rows after the reset, else over the r, z
+  // rows and over W_hn (r * h)): each row's x^ and 1 / std, per step when saved
+  const T* gain = static_cast<const T*>(ptr_or_null(ln_w));
+  const T* shift = static_cast<const T*>(ptr_or_null(ln_b));
+  Tensor NS = gain ? at::empty({save ? N : B, H3 + 2}, opts) : Tensor();
   Tensor out = at::empty({N, H}, opts);
   Tensor h = h0.clone();
   Tensor acts = save ? xp.clone() : at::empty({B, H3}, opts);  // r, z, n after activation
-  Tensor hn_all = save ? at::empty({N, H}, opts) : Tensor();  // W_hn h + b_hn (reset after)
+  Tensor hn_all = save && reset_after ? at::empty({N, H}, opts) : Tensor();  // W_hn h + b_hn
   Tensor hp = at::empty({B, H3}, opts);                        // W_hh h (+ b_hh)
   Tensor rh = at::empty({B, H}, opts);                         // r * h (reset before)
+  Tensor hin = reg.mask ? at::empty({B, H}, opts) : Tensor();  // h_{t-1} * mask, for products
   const T* x = xp.data_ptr<T>();
   const T* w = W_hh.data_ptr<T>();
   const T* bias = static_cast<const T*>(ptr_or_null(b_hh));
@@ -804,7 +924,18 @@ std::vector<Tensor> gru_forward_impl(const Tensor& xp, const Tensor& bx, const T
       if (n <= 0) continue;
       T* g = save ? acts.data_ptr<T>() + o * H3 : acts.data_ptr<T>();
       if (!save) std::memcpy(g + lo * H3, x + (o + lo) * H3, sizeof(T) * n * H3);
-      Wrz.mul(n, hcur + lo * H, H, T(0), hp.data_ptr<T>() + lo * H3, H3);
+      const T* h_in = hcur;  // recurrent dropout: on what the products read only
+      if (reg.mask) {
+        masked_rows(hin.data_ptr<T>(), hcur, reg.mask, lo, n, H);
+        h_in = hin.data_ptr<T>();
+      }
+      Wrz.mul(n, h_in + lo * H, H, T(0), hp.data_ptr<T>() + lo * H3, H3);
+      if (gain)
+        for (int64_t b = lo; b < lo + n; ++b) {
+          T* lr = NS.data_ptr<T>() + (save ? o + b : b) * (H3 + 2);
+          lr[H3] = layer_norm_row(hp.data_ptr<T>() + b * H3, reset_after ? H3 : 2 * H, gain,
+                                  shift, lr);
+        }
       if (!reset_after) {  // the reset gate first, then W_hn (r * h)
         for (int64_t b = lo; b < lo + n; ++b) {
           T* gb = g + b * H3;
@@ -814,9 +945,15 @@ std::vector<Tensor> gru_forward_impl(const Tensor& xp, const Tensor& bx, const T
           if (bias_x) add_(gb, bias_x, 2 * H);
           sigmoid_(gb, 2 * H);
           at::vec::map2([](V r, V hv) { return r * hv; }, rh.data_ptr<T>() + b * H, gb,
-                        hcur + b * H, H);
+                        h_in + b * H, H);
         }
         Wn.mul(n, rh.data_ptr<T>() + lo * H, H, T(0), hp.data_ptr<T>() + lo * H3 + 2 * H, H3);
+        if (gain)
+          for (int64_t b = lo; b < lo + n; ++b) {
+            T* lr = NS.data_ptr<T>() + (save ? o + b : b) * (H3 + 2);
+            lr[H3 + 1] = layer_norm_row(hp.data_ptr<T>() + b * H3 + 2 * H, H, gain + 2 * H,
+                                        shift + 2 * H, lr + 2 * H);
+          }
       }
       for (int64_t b = lo; b < lo + n; ++b) {
         T* gb = g + b * H3;
@@ -839,23 +976,36 @@ std::vector<Tensor> gru_forward_impl(const Tensor& xp, const Tensor& bx, const T
         at::vec::map3([](V z, V nv, V hv) { return nv + z * (hv - nv); }, op + (o + b) * H,
                       gb + H, gb + 2 * H, hcur + b * H, H);
       }
+      if (reg.keep_h) zoneout_rows(op + (o + lo) * H, hcur + lo * H, reg.keep_h + (o + lo) * H, n, H);
       std::memcpy(hcur + lo * H, op + (o + lo) * H, sizeof(T) * n * H);
     }
   });
-  return {out, h, save ? acts : Tensor(), hn_all};
+  return {out, h, save ? acts : Tensor(), hn_all, save && gain ? NS : Tensor()};
 }
 
 template <typename T>
 std::vector<Tensor> gru_backward_impl(const Tensor& dout, const Tensor& dhT, const Tensor& out,
                                       const Tensor& acts, const Tensor& hn_all, const Tensor& h0,
-                                      const Tensor& W_hh, const Tensor& b_hh, const Steps& st,
+                                      const Tensor& W_hh, const Tensor& b_hh, const Tensor& NS,
+                                      const Tensor& ln_w, const Reg<T>& reg, const Steps& st,
                                       bool reset_after) {
   const int64_t H = h0.size(1), N = st.N, B = st.B, H3 = 3 * H;
   auto opts = out.options();
   Tensor dX = at::empty({N, H3}, opts);   // gradient of the input projection
   Tensor dHp = at::empty({B, H3}, opts);  // gradient of the recurrent products of a step
   Tensor dh = dhT.clone();
-  Partial dW({H3, H}, opts), db({H3}, opts);
+  const T* gain = static_cast<const T*>(ptr_or_null(ln_w));
+  Partial dW({H3, H}, opts), db({H3}, opts), dnorm({gain ? 2 * H3 : 0}, opts);
+  // layer norm: db takes the gradient after the normalisation; the products, before it
+  auto normalised = [&](int64_t o, int64_t b, int64_t from, int64_t width, int64_t stat) {
+    T* d = dHp.data_ptr<T>() + b * H3 + from;
+    add_(db.mine<T>() + from, d, width);
+    if (!gain) return;
+    const T* lr = NS.data_ptr<T>() + (o + b) * (H3 + 2);
+    T* dn = dnorm.mine<T>();
+    layer_norm_row_backward(d, lr + from, lr[H3 + stat], gain + from, width, d, dn + from,
+                            dn + H3 + from);
+  };
   Tensor drh = at::empty({B, H}, opts), rh = at::empty({B, H}, opts);
   Tensor hprev = at::empty({B, H}, opts);
   Tensor direct = at::empty({B, H}, opts);  // dL/dh_{t-1} through z * h_{t-1} (and r * h)
@@ -865,21 +1015,35 @@ std::vector<Tensor> gru_backward_impl(const Tensor& dout, const Tensor& dhT, con
   const T* w = W_hh.data_ptr<T>();
   T* dhp = dh.data_ptr<T>();
   const Weight<T> Wback(w, reset_after ? H3 : 2 * H, H, /*transposed=*/false, B, st.T, st.library);
+  Tensor hin = reg.mask ? at::empty({B, H}, opts) : Tensor();     // h_{t-1} * mask
+  Tensor dnew = reg.keep_h ? at::empty({B, H}, opts) : Tensor();  // dL/dh~_t, before zoneout
+  Tensor dprod = reg.any() ? at::empty({B, H}, opts) : Tensor();  // dHp · W_hh
+  const T* Hin = reg.mask ? hin.data_ptr<T>() : hprev.data_ptr<T>();  // what the products read
   over_rows(B, H3, [&](int64_t lo, int64_t hi) {
     using V = Vectorized<T>;
     T* dWmine = dW.mine<T>();
-    T* dbmine = db.mine<T>();
     for (int64_t step = st.T - 1; step >= 0; --step) {
       const int64_t t = st.at(step), n = block_rows(st.bs[t], lo, hi), o = st.off[t];
       const int64_t tp = st.before(step);
       if (n <= 0) continue;
       add_(dhp + lo * H, dO + (o + lo) * H, n * H);
+      T* dh_new = dhp;  // dL/dh~_t
+      if (reg.keep_h) {  // zoneout: h~_t gets (1 - k) of it, h_{t-1} k directly
+        const T* k = reg.keep_h + (o + lo) * H;
+        at::vec::map2([](V d, V kv) { return (V(T(1)) - kv) * d; }, dnew.data_ptr<T>() + lo * H,
+                      dhp + lo * H, k, n * H);
+        mul_(dhp + lo * H, k, n * H);
+        dh_new = dnew.data_ptr<T>();
+      }
       for (int64_t b = lo; b < lo + n; ++b) {
         std::memcpy(hprev.data_ptr<T>() + b * H, prev_row(st, tp, b, Hall, h0.data_ptr<T>(), H),
                     sizeof(T) * H);
+        if (reg.mask)
+          at::vec::map2([](V hv, V m) { return hv * m; }, hin.data_ptr<T>() + b * H,
+                        hprev.data_ptr<T>() + b * H, reg.mask + b * H, H);
         const T* g = A + (o + b) * H3;  // r, z, n
         const T* hpv = hprev.data_ptr<T>() + b * H;
-        const T* dhb = dhp + b * H;
+        const T* dhb = dh_new + b * H;
         T* dx = dX.data_ptr<T>() + (o + b) * H3;
         T* dhh = dHp.data_ptr<T>() + b * H3;
         // dz = dh (h_{t-1} - n) z (1 - z);  dn_pre = dh (1 - z)(1 - n^2)
@@ -897,14 +1061,16 @@ std::vector<Tensor> gru_backward_impl(const Tensor& dout, const Tensor& dhT, con
           std::memcpy(dhh, dx, sizeof(T) * H);
         } else {
           std::memcpy(dhh + 2 * H, dx + 2 * H, sizeof(T) * H);
-          at::vec::map2([](V r, V hv) { return r * hv; }, rh.data_ptr<T>() + b * H, g, hpv, H);
+          at::vec::map2([](V r, V hv) { return r * hv; }, rh.data_ptr<T>() + b * H, g,
+                        Hin + b * H, H);
         }
       }
       T* dHl = dHp.data_ptr<T>() + lo * H3;
       if (reset_after) {
-        gemm<T>(true, false, H3, H, n, T(1), dHl, H3, hprev.data_ptr<T>() + lo * H, H, T(1),
-                dWmine, H);
+        for (int64_t b = lo; b < lo + n; ++b) normalised(o, b, 0, H3, 0);
+        gemm<T>(true, false, H3, H, n, T(1), dHl, H3, Hin + lo * H, H, T(1), dWmine, H);
       } else {
+        for (int64_t b = lo; b < lo + n; ++b) normalised(o, b, 2 * H, H, 1);
         // through W_hn (r h): d(rh) = dn_pre W_hn, dW_hn += dn_pre^T (r h)
         gemm<T>(false, false, n, H, H, T(1), dHl + 2 * H, H3, w + 2 * H * H, H, T(0),
                 drh.data_ptr<T>() + lo * H, H);
@@ -914,22 +1080,39 @@ std::vector<Tensor> gru_backward_impl(const Tensor& dout, const Tensor& dhT, con
           const T* g = A + (o + b) * H3;
           T* dx = dX.data_ptr<T>() + (o + b) * H3;
           const T* d = drh.data_ptr<T>() + b * H;
-          // dr = d(rh) h_{t-1} r (1 - r); the direct path gains d(rh) r
+          // dr = d(rh) h_{t-1} r (1 - r); the direct path gains d(rh) r (times the mask)
           at::vec::map3([](V dv, V hv, V r) { return dv * hv * r * (V(T(1)) - r); }, dx, d,
-                        hprev.data_ptr<T>() + b * H, g, H);
-          add_mul_(direct.data_ptr<T>() + b * H, d, g, H);
+                        Hin + b * H, g, H);
+          if (reg.mask)
+            at::vec::map4([](V u, V dv, V r, V m) { return u + dv * r * m; },
+                          direct.data_ptr<T>() + b * H, direct.data_ptr<T>() + b * H, d, g,
+                          reg.mask + b * H, H);
+          else
+            add_mul_(direct.data_ptr<T>() + b * H, d, g, H);
           std::memcpy(dHp.data_ptr<T>() + b * H3, dx, sizeof(T) * H);
+          normalised(o, b, 0, 2 * H, 0);
         }
-        gemm<T>(true, false, 2 * H, H, n, T(1), dHl, H3, hprev.data_ptr<T>() + lo * H, H, T(1),
-                dWmine, H);
+        gemm<T>(true, false, 2 * H, H, n, T(1), dHl, H3, Hin + lo * H, H, T(1), dWmine, H);
       }
-      for (int64_t b = lo; b < lo + n; ++b) add_(dbmine, dHp.data_ptr<T>() + b * H3, H3);
       // dh_{t-1} = the direct path + dHp · W_hh (the r and z blocks only before the reset)
-      std::memcpy(dhp + lo * H, direct.data_ptr<T>() + lo * H, sizeof(T) * n * H);
-      Wback.mul(n, dHl, H3, T(1), dhp + lo * H, H);
+      if (!reg.any()) {
+        std::memcpy(dhp + lo * H, direct.data_ptr<T>() + lo * H, sizeof(T) * n * H);
+        Wback.mul(n, dHl, H3, T(1), dhp + lo * H, H);
+        continue;
+      }
+      T* d = dprod.data_ptr<T>() + lo * H;
+      Wback.mul(n, dHl, H3, T(0), d, H);
+      if (reg.mask) mul_(d, reg.mask + lo * H, n * H);  // the products read h_{t-1} * mask
+      add_(d, direct.data_ptr<T>() + lo * H, n * H);
+      if (reg.keep_h)  // plus what zoneout carried straight through
+        add_(dhp + lo * H, d, n * H);
+      else
+        std::memcpy(dhp + lo * H, d, sizeof(T) * n * H);
     }
   });
-  return {dX, dh, dW.total(), b_hh.defined() && b_hh.numel() ? db.total() : Tensor()};
+  Tensor dn = gain ? dnorm.total() : Tensor();
+  return {dX, dh, dW.total(), b_hh.defined() && b_hh.numel() ? db.total() : Tensor(),
+          gain ? dn.slice(0, 0, H3).clone() : Tensor(), gain ? dn.slice(0, H3).clone() : Tensor()};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -937,10 +1120,13 @@ std::vector<Tensor> gru_backward_impl(const Tensor& dout, const Tensor& dhT, con
 
 template <typename T>
 std::vector<Tensor> rnn_forward_impl(const Tensor& xp, const Tensor& bx, const Tensor& h0,
-                                     const Tensor& W_hh, const Steps& st, bool relu) {
+                                     const Tensor& W_hh, const Reg<T>& reg, const Steps& st,
+                                     bool relu) {
   const int64_t H = h0.size(1);
   Tensor out = xp.clone();
   Tensor h = h0.clone();
+  Tensor hin = reg.mask ? at::empty({st.B, H}, xp.options()) : Tensor();  // h_{t-1} * mask
+  Tensor Hn = reg.keep_h ? at::empty({st.N, H}, xp.options()) : Tensor();  // h~_t, before zoneout
   T* op = out.data_ptr<T>();
   T* hp = h.data_ptr<T>();
   const T* bias = static_cast<const T*>(ptr_or_null(bx));
@@ -951,7 +1137,12 @@ std::vector<Tensor> rnn_forward_impl(const Tensor& xp, const Tensor& bx, const T
       const int64_t t = st.at(step), n = block_rows(st.bs[t], lo, hi), o = st.off[t];
       if (n <= 0) continue;
       T* rows = op + (o + lo) * H;
-      Whh.mul(n, hp + lo * H, H, T(1), rows, H);
+      const T* h_in = hp;
+      if (reg.mask) {  // recurrent dropout: on the product's input only
+        masked_rows(hin.data_ptr<T>(), hp, reg.mask, lo, n, H);
+        h_in = hin.data_ptr<T>();
+      }
+      Whh.mul(n, h_in + lo * H, H, T(1), rows, H);
       for (int64_t b = 0; b < n; ++b) {
         T* r = rows + b * H;
         if (bias) add_(r, bias, H);
@@ -960,16 +1151,20 @@ std::vector<Tensor> rnn_forward_impl(const Tensor& xp, const Tensor& bx, const T
         else
           tanh_(r, H);
       }
+      if (reg.keep_h) {  // zoneout: h_t = k h_{t-1} + (1 - k) h~_t
+        std::memcpy(Hn.data_ptr<T>() + (o + lo) * H, rows, sizeof(T) * n * H);
+        zoneout_rows(rows, hp + lo * H, reg.keep_h + (o + lo) * H, n, H);
+      }
       std::memcpy(hp + lo * H, rows, sizeof(T) * n * H);
     }
   });
-  return {out, h};
+  return {out, h, Hn};
 }
 
 template <typename T>
 std::vector<Tensor> rnn_backward_impl(const Tensor& dout, const Tensor& dhT, const Tensor& out,
-                                      const Tensor& h0, const Tensor& W_hh, const Steps& st,
-                                      bool relu) {
+                                      const Tensor& h0, const Tensor& W_hh, const Tensor& Hn,
+                                      const Reg<T>& reg, const Steps& st, bool relu) {
   const int64_t H = h0.size(1), N = st.N, B = st.B;
   auto opts = out.options();
   Tensor dX = at::empty({N, H}, opts);
@@ -977,8 +1172,11 @@ std::vector<Tensor> rnn_backward_impl(const Tensor& dout, const Tensor& dhT, con
   Partial dW({H, H}, opts);
   Tensor hprev = at::empty({B, H}, opts);
   const T* Hall = out.data_ptr<T>();
+  const T* Hact = reg.keep_h ? Hn.data_ptr<T>() : Hall;  // the activations, before zoneout
   const T* dO = dout.data_ptr<T>();
   T* dhp = dh.data_ptr<T>();
+  Tensor dnew = reg.keep_h ? at::empty({B, H}, out.options()) : Tensor();
+  Tensor dprod = reg.any() ? at::empty({B, H}, out.options()) : Tensor();
   const Weight<T> Whh(W_hh.data_ptr<T>(), H, H, /*transposed=*/false, B, st.T, st.library);
   over_rows(B, H, [&](int64_t lo, int64_t hi) {
     using V = Vectorized<T>;
@@ -989,19 +1187,37 @@ std::vector<Tensor> rnn_backward_impl(const Tensor& dout, const Tensor& dhT, con
       if (n <= 0) continue;
       add_(dhp + lo * H, dO + (o + lo) * H, n * H);
       T* dx = dX.data_ptr<T>() + (o + lo) * H;
-      const T* ht = Hall + (o + lo) * H;
+      const T* ht = Hact + (o + lo) * H;
+      const T* dh_new = dhp + lo * H;  // dL/dh~_t
+      if (reg.keep_h) {  // zoneout: h~_t gets (1 - k) of it, h_{t-1} k directly
+        const T* k = reg.keep_h + (o + lo) * H;
+        at::vec::map2([](V d, V kv) { return (V(T(1)) - kv) * d; }, dnew.data_ptr<T>() + lo * H,
+                      dhp + lo * H, k, n * H);
+        mul_(dhp + lo * H, k, n * H);
+        dh_new = dnew.data_ptr<T>() + lo * H;
+      }
       if (relu)
-        at::vec::map2([](V d, V y) { return V::blendv(V(T(0)), d, y > V(T(0))); }, dx,
-                      dhp + lo * H, ht, n * H);
+        at::vec::map2([](V d, V y) { return V::blendv(V(T(0)), d, y > V(T(0))); }, dx, dh_new,
+                      ht, n * H);
       else
-        at::vec::map2([](V d, V y) { return d * (V(T(1)) - y * y); }, dx, dhp + lo * H, ht,
-                      n * H);
+        at::vec::map2([](V d, V y) { return d * (V(T(1)) - y * y); }, dx, dh_new, ht, n * H);
       for (int64_t b = lo; b < lo + n; ++b)
         std::memcpy(hprev.data_ptr<T>() + b * H, prev_row(st, tp, b, Hall, h0.data_ptr<T>(), H),
                     sizeof(T) * H);
+      if (reg.mask) mul_(hprev.data_ptr<T>() + lo * H, reg.mask + lo * H, n * H);
       gemm<T>(true, false, H, H, n, T(1), dx, H, hprev.data_ptr<T>() + lo * H, H, T(1), dWmine,
               H);
-      Whh.mul(n, dx, H, T(0), dhp + lo * H, H);
+      if (!reg.any()) {
+        Whh.mul(n, dx, H, T(0), dhp + lo * H, H);
+        continue;
+      }
+      T* d = dprod.data_ptr<T>() + lo * H;  // dh_{t-1} = dx W_hh (times the mask) + the carry
+      Whh.mul(n, dx, H, T(0), d, H);
+      if (reg.mask) mul_(d, reg.mask + lo * H, n * H);
+      if (reg.keep_h)
+        add_(dhp + lo * H, d, n * H);
+      else
+        std::memcpy(dhp + lo * H, d, sizeof(T) * n * H);
     }
   });
   return {dX, dh, dW.total()};
@@ -1033,16 +1249,18 @@ void check(const Tensor& t, const char* name) {
 std::vector<Tensor> lstm_forward(Tensor xp, Tensor bx, Tensor h0, Tensor c0, Tensor a0,
                                  Tensor W_hh, Tensor w_ci, Tensor w_cf, Tensor w_co, Tensor W_gg,
                                  Tensor W_hr, Tensor mask, Tensor keep_h, Tensor keep_c,
+                                 Tensor ln_hh_w, Tensor ln_hh_b, Tensor ln_c_w, Tensor ln_c_b,
                                  Tensor batch_sizes, int64_t flags, bool reverse, bool save,
                                  int64_t library) {
   for (auto* t : {&xp, &bx, &h0, &c0, &a0, &W_hh, &w_ci, &w_cf, &w_co, &W_gg, &W_hr, &mask,
-                  &keep_h, &keep_c})
+                  &keep_h, &keep_c, &ln_hh_w, &ln_hh_b, &ln_c_w, &ln_c_b})
     check(*t, "input");
   Steps st(batch_sizes, reverse, library);
   return LSTMKIT_DISPATCH(xp, "lstm_forward", [&] {
     const Reg<scalar_t> reg(mask, keep_h, keep_c);
+    const Norms<scalar_t> ln(ln_hh_w, ln_hh_b, ln_c_w, ln_c_b);
     return lstm_forward_impl<scalar_t>(xp, bx, h0, c0, a0, W_hh, w_ci, w_cf, w_co, W_gg, W_hr,
-                                       reg, st, flags, save);
+                                       reg, ln, st, flags, save);
   });
 }
 
@@ -1052,54 +1270,65 @@ std::vector<Tensor> lstm_backward(Tensor dout, Tensor dhT, Tensor dcT, Tensor da
                                   Tensor acts, Tensor C, Tensor h0, Tensor c0, Tensor a0,
                                   Tensor W_hh, Tensor w_ci, Tensor w_cf, Tensor w_co, Tensor W_gg,
                                   Tensor W_hr, Tensor S, Tensor mask, Tensor keep_h,
-                                  Tensor keep_c, Tensor batch_sizes, int64_t flags, bool reverse,
-                                  bool has_bias, int64_t library) {
+                                  Tensor keep_c, Tensor NS, Tensor ln_hh_w, Tensor ln_hh_b,
+                                  Tensor ln_c_w, Tensor ln_c_b, Tensor batch_sizes, int64_t flags,
+                                  bool reverse, bool has_bias, int64_t library) {
   Steps st(batch_sizes, reverse, library);
   auto grads = LSTMKIT_DISPATCH(out, "lstm_backward", [&] {
     const Reg<scalar_t> reg(mask, keep_h, keep_c);
+    const Norms<scalar_t> ln(ln_hh_w, ln_hh_b, ln_c_w, ln_c_b);
     return lstm_backward_impl<scalar_t>(dout, dhT, dcT, daT, out, acts, C, h0, c0, a0, W_hh, w_ci,
-                                        w_cf, w_co, W_gg, W_hr, S, reg, st, flags);
+                                        w_cf, w_co, W_gg, W_hr, S, reg, NS, ln, st, flags);
   });
   grads.push_back(bias_grad(grads[0], has_bias));
   return grads;
 }
 
 std::vector<Tensor> gru_forward(Tensor xp, Tensor bx, Tensor h0, Tensor W_hh, Tensor b_hh,
+                                Tensor ln_w, Tensor ln_b, Tensor mask, Tensor keep_h,
                                 Tensor batch_sizes, bool reset_after, bool reverse, bool save,
                                 int64_t library) {
-  for (auto* t : {&xp, &bx, &h0, &W_hh, &b_hh}) check(*t, "input");
+  for (auto* t : {&xp, &bx, &h0, &W_hh, &b_hh, &ln_w, &ln_b, &mask, &keep_h}) check(*t, "input");
   Steps st(batch_sizes, reverse, library);
   return LSTMKIT_DISPATCH(xp, "gru_forward", [&] {
-    return gru_forward_impl<scalar_t>(xp, bx, h0, W_hh, b_hh, st, reset_after, save);
+    const Reg<scalar_t> reg(mask, keep_h, Tensor());
+    return gru_forward_impl<scalar_t>(xp, bx, h0, W_hh, b_hh, ln_w, ln_b, reg, st, reset_after,
+                                      save);
   });
 }
 
 std::vector<Tensor> gru_backward(Tensor dout, Tensor dhT, Tensor out, Tensor acts, Tensor hn_all,
-                                 Tensor h0, Tensor W_hh, Tensor b_hh, Tensor batch_sizes,
-                                 bool reset_after, bool reverse, bool has_bias, int64_t library) {
+                                 Tensor h0, Tensor W_hh, Tensor b_hh, Tensor NS, Tensor ln_w,
+                                 Tensor mask, Tensor keep_h, Tensor batch_sizes, bool reset_after,
+                                 bool reverse, bool has_bias, int64_t library) {
   Steps st(batch_sizes, reverse, library);
   auto grads = LSTMKIT_DISPATCH(out, "gru_backward", [&] {
-    return gru_backward_impl<scalar_t>(dout, dhT, out, acts, hn_all, h0, W_hh, b_hh, st,
-                                       reset_after);
+    const Reg<scalar_t> reg(mask, keep_h, Tensor());
+    return gru_backward_impl<scalar_t>(dout, dhT, out, acts, hn_all, h0, W_hh, b_hh, NS, ln_w,
+                                       reg, st, reset_after);
   });
   grads.push_back(bias_grad(grads[0], has_bias));
   return grads;
 }
 
-std::vector<Tensor> rnn_forward(Tensor xp, Tensor bx, Tensor h0, Tensor W_hh, Tensor batch_sizes,
-                                bool relu, bool reverse, int64_t library) {
-  for (auto* t : {&xp, &bx, &h0, &W_hh}) check(*t, "input");
+std::vector<Tensor> rnn_forward(Tensor xp, Tensor bx, Tensor h0, Tensor W_hh, Tensor mask,
+                                Tensor keep_h, Tensor batch_sizes, bool relu, bool reverse,
+                                int64_t library) {
+  for (auto* t : {&xp, &bx, &h0, &W_hh, &mask, &keep_h}) check(*t, "input");
   Steps st(batch_sizes, reverse, library);
-  return LSTMKIT_DISPATCH(xp, "rnn_forward",
-                          [&] { return rnn_forward_impl<scalar_t>(xp, bx, h0, W_hh, st, relu); });
+  return LSTMKIT_DISPATCH(xp, "rnn_forward", [&] {
+    const Reg<scalar_t> reg(mask, keep_h, Tensor());
+    return rnn_forward_impl<scalar_t>(xp, bx, h0, W_hh, reg, st, relu);
+  });
 }
 
 std::vector<Tensor> rnn_backward(Tensor dout, Tensor dhT, Tensor out, Tensor h0, Tensor W_hh,
-                                 Tensor batch_sizes, bool relu, bool reverse, bool has_bias,
-                                 int64_t library) {
+                                 Tensor Hn, Tensor mask, Tensor keep_h, Tensor batch_sizes,
+                                 bool relu, bool reverse, bool has_bias, int64_t library) {
   Steps st(batch_sizes, reverse, library);
   auto grads = LSTMKIT_DISPATCH(out, "rnn_backward", [&] {
-    return rnn_backward_impl<scalar_t>(dout, dhT, out, h0, W_hh, st, relu);
+    const Reg<scalar_t> reg(mask, keep_h, Tensor());
+    return rnn_backward_impl<scalar_t>(dout, dhT, out, h0, W_hh, Hn, reg, st, relu);
   });
   grads.push_back(bias_grad(grads[0], has_bias));
   return grads;
@@ -1112,7 +1341,8 @@ bool has_onednn() { return dnnl().ok(); }
 // Seconds for `reps` products A (m, k) @ W^T with W (n, k), float32, as a step of the kernels
 // computes them with the given library: what products.py measures to choose one.
 double product_seconds(int64_t m, int64_t k, int64_t n, int64_t library, int64_t reps) {
-  Tensor W = at::randn({n, k}), A = at::randn({m, k}), C = at::empty({m, n});
+  // not random: measuring must not move the random number generator a user's run depends on
+  Tensor W = at::full({n, k}, 0.01f), A = at::full({m, k}, 0.5f), C = at::empty({m, n});
   const Weight<float> w(W.data_ptr<float>(), n, k, /*transposed=*/true, m, reps, library);
   w.mul(m, A.data_ptr<float>(), k, 0.0f, C.data_ptr<float>(), n);  // warm-up
   const auto start = std::chrono::steady_clock::now();

@@ -22,10 +22,13 @@ from lstmkit.engines.fused import build as _build
 
 FGR = 512  # the full-gate-recurrence flag of fused.cpp's LSTM flags
 
-LSTMOut = tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]
+LAYER_NORM = 1024  # and its layer-norm flag
+
+LSTMOut = tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]
 LSTMGrads = tuple[
-    Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor
-]
+    Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor,
+    Tensor, Tensor, Tensor,
+]  # fmt: skip
 
 
 def _filled(like: Tensor, *tensors: Tensor | None) -> tuple[Tensor, ...]:
@@ -67,6 +70,10 @@ def _lstm_forward_body(
     mask: Tensor,
     keep_h: Tensor,
     keep_c: Tensor,
+    ln_hh_weight: Tensor,
+    ln_hh_bias: Tensor,
+    ln_c_weight: Tensor,
+    ln_c_bias: Tensor,
     sizes: Tensor,
     flags: int,
     reverse: bool,
@@ -74,11 +81,12 @@ def _lstm_forward_body(
     library: int,
 ) -> LSTMOut:
     """One direction of an LSTM layer: outputs ``(N, P)``, final h, c and (full gate
-    recurrence) a; and when ``save``, the gate activations, the cells' C_t and the states that
-    zoneout kept, for the backward pass."""
+    recurrence) a; and when ``save``, the gate activations, the cells' C_t, the states that
+    zoneout kept and (layer norm) each row's normalised values and 1 / std, for the backward
+    pass."""
     outs = _build.load().lstm_forward(
         xp, bias, h0, c0, a0, W_hh, w_ci, w_cf, w_co, W_gg, W_hr, mask, keep_h, keep_c,
-        sizes, flags, reverse, save, library,
+        ln_hh_weight, ln_hh_bias, ln_c_weight, ln_c_bias, sizes, flags, reverse, save, library,
     )  # fmt: skip
     return _filled(xp, *outs)  # type: ignore[return-value]
 
@@ -93,14 +101,15 @@ def _(
     xp: Tensor, bias: Tensor, h0: Tensor, c0: Tensor, a0: Tensor, W_hh: Tensor, *rest: Any
 ) -> LSTMOut:
     W_gg, keep_c = rest[3], rest[7]
-    flags, save = rest[9], rest[11]
+    flags, save = rest[13], rest[15]
     N, B, H, P, GH = xp.shape[0], h0.shape[0], c0.shape[1], h0.shape[1], W_hh.shape[0]
     new = xp.new_empty
     a = new(B, W_gg.shape[0]) if flags & FGR else new(0)
     acts = new(N, GH) if save else new(0)
     C = new(N, H) if save else new(0)
     S = new(N, H) if save and keep_c.numel() else new(0)
-    return new(N, P), new(B, P), new(B, H), a, acts, C, S
+    norms = new(N, GH + H + 2) if save and flags & LAYER_NORM else new(0)
+    return new(N, P), new(B, P), new(B, H), a, acts, C, S, norms
 
 
 def _lstm_backward_body(
@@ -124,6 +133,11 @@ def _lstm_backward_body(
     mask: Tensor,
     keep_h: Tensor,
     keep_c: Tensor,
+    norms: Tensor,
+    ln_hh_weight: Tensor,
+    ln_hh_bias: Tensor,
+    ln_c_weight: Tensor,
+    ln_c_bias: Tensor,
     sizes: Tensor,
     flags: int,
     reverse: bool,
@@ -131,10 +145,12 @@ def _lstm_backward_body(
     library: int,
 ) -> LSTMGrads:
     """The gradients of :func:`lstm_forward`'s inputs: xp, h0, c0, a0, W_hh, the three
-    peepholes, W_gg, W_hr and the bias (empty for the parts the layer does not have)."""
+    peepholes, W_gg, W_hr, the four layer-norm gains and biases, and the bias (empty for the
+    parts the layer does not have)."""
     grads = _build.load().lstm_backward(
         dout, dhT, dcT, daT, out, acts, C, h0, c0, a0, W_hh, w_ci, w_cf, w_co, W_gg, W_hr,
-        S, mask, keep_h, keep_c, sizes, flags, reverse, has_bias, library,
+        S, mask, keep_h, keep_c, norms, ln_hh_weight, ln_hh_bias, ln_c_weight, ln_c_bias,
+        sizes, flags, reverse, has_bias, library,
     )  # fmt: skip
     return _filled(out, *grads)  # type: ignore[return-value]
 
@@ -148,32 +164,35 @@ lstm_backward_op = torch.library.custom_op(
 def _(dout: Tensor, dhT: Tensor, dcT: Tensor, daT: Tensor, out: Tensor, acts: Tensor, C: Tensor,
       h0: Tensor, c0: Tensor, a0: Tensor, W_hh: Tensor, w_ci: Tensor, w_cf: Tensor, w_co: Tensor,
       W_gg: Tensor, W_hr: Tensor, *rest: Any) -> LSTMGrads:  # fmt: skip
-    flags, has_bias = rest[5], rest[7]
+    flags, has_bias = rest[10], rest[12]
     new = dout.new_empty
-    like = [w_ci, w_cf, w_co, W_gg, W_hr]
+    like = [w_ci, w_cf, w_co, W_gg, W_hr, *rest[5:9]]
     parts = [new(t.shape) if t.numel() else new(0) for t in like]
     fgr = new(a0.shape) if flags & FGR else new(0)
     dbias = new(W_hh.shape[0]) if has_bias else new(0)
-    return (new(acts.shape), new(dhT.shape), new(dcT.shape), fgr, new(W_hh.shape), *parts, dbias)  # type: ignore[return-value]
+    grads = (new(acts.shape), new(dhT.shape), new(dcT.shape), fgr, new(W_hh.shape), *parts, dbias)
+    return grads  # type: ignore[return-value]
 
 
 def _lstm_setup(ctx: Any, inputs: tuple[Any, ...], output: LSTMOut) -> None:
-    _, bias, h0, c0, a0, *weights, mask, keep_h, keep_c, sizes, flags, reverse, _, lib = inputs
-    out, _, _, _, acts, C, S = output
-    ctx.save_for_backward(out, acts, C, S, h0, c0, a0, *weights, mask, keep_h, keep_c, sizes)
+    _, bias, h0, c0, a0, *weights = inputs[:11]
+    masks, norm_params, (sizes, flags, reverse, _, lib) = inputs[11:14], inputs[14:18], inputs[18:]
+    out, _, _, _, acts, C, S, norms = output
+    ctx.save_for_backward(out, acts, C, S, h0, c0, a0, *weights, *masks, norms, *norm_params, sizes)
     ctx.flags, ctx.reverse, ctx.library, ctx.has_bias = flags, reverse, lib, bias.numel() > 0
 
 
 def _lstm_backward(ctx: Any, dout: Tensor, dhT: Tensor, dcT: Tensor, daT: Tensor, *_: Any) -> Any:
-    out, acts, C, S, h0, c0, a0, *weights, mask, keep_h, keep_c, sizes = ctx.saved_tensors
+    out, acts, C, S, h0, c0, a0, *rest = ctx.saved_tensors
+    weights, masks, norms, norm_params, sizes = rest[:6], rest[6:9], rest[9], rest[10:14], rest[14]
     backward = _backward_of(ctx, _lstm_backward_body, "lstm_backward")
-    dxp, dh0, dc0, da0, dW, dpi, dpf, dpo, dWg, dWr, dbias = backward(
+    dxp, dh0, dc0, da0, dW, dpi, dpf, dpo, dWg, dWr, *dnorms, dbias = backward(
         _grad(dout, out), _grad(dhT, h0), _grad(dcT, c0), _grad(daT, a0), out, acts, C,
-        h0, c0, a0, *weights, S, mask, keep_h, keep_c, sizes, ctx.flags, ctx.reverse,
+        h0, c0, a0, *weights, S, *masks, norms, *norm_params, sizes, ctx.flags, ctx.reverse,
         ctx.has_bias, ctx.library,
     )  # fmt: skip
-    grads = [dxp, dbias, dh0, dc0, da0, dW, dpi, dpf, dpo, dWg, dWr]
-    return (*(_none_if_empty(g) for g in grads), *[None] * 8)
+    grads = [dxp, dbias, dh0, dc0, da0, dW, dpi, dpf, dpo, dWg, dWr, None, None, None, *dnorms]
+    return (*(None if g is None else _none_if_empty(g) for g in grads), *[None] * 5)
 
 
 lstm_forward_op.register_autograd(_lstm_backward, setup_context=_lstm_setup)
@@ -189,17 +208,23 @@ def _gru_forward_body(
     h0: Tensor,
     W_hh: Tensor,
     b_hh: Tensor,
+    ln_weight: Tensor,
+    ln_bias: Tensor,
+    mask: Tensor,
+    keep_h: Tensor,
     sizes: Tensor,
     reset_after: bool,
     reverse: bool,
     save: bool,
     library: int,
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """One direction of a GRU layer: outputs ``(N, H)``, final h; and when ``save``, the gate
-    activations and (reset after) W_hn·h + b_hn of every step."""
+    activations, (reset after) W_hn·h + b_hn of every step and (layer norm) each row's
+    normalised recurrent products and 1 / std."""
     outs = _build.load().gru_forward(
-        xp, b_ih, h0, W_hh, b_hh, sizes, reset_after, reverse, save, library
-    )
+        xp, b_ih, h0, W_hh, b_hh, ln_weight, ln_bias, mask, keep_h, sizes, reset_after, reverse,
+        save, library,
+    )  # fmt: skip
     return _filled(xp, *outs)  # type: ignore[return-value]
 
 
@@ -207,11 +232,16 @@ gru_forward_op = torch.library.custom_op("lstmkit::gru_forward", _gru_forward_bo
 
 
 @gru_forward_op.register_fake
-def _(xp: Tensor, b_ih: Tensor, h0: Tensor, *rest: Any) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    save = rest[5]
+def _(
+    xp: Tensor, b_ih: Tensor, h0: Tensor, W_hh: Tensor, b_hh: Tensor, ln_weight: Tensor, *rest: Any
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    reset_after, save = rest[4], rest[6]
     N, B, H = xp.shape[0], h0.shape[0], h0.shape[1]
     new = xp.new_empty
-    return new(N, H), new(B, H), new(N, 3 * H) if save else new(0), new(N, H) if save else new(0)
+    acts = new(N, 3 * H) if save else new(0)
+    hn = new(N, H) if save and reset_after else new(0)
+    norms = new(N, 3 * H + 2) if save and ln_weight.numel() else new(0)
+    return new(N, H), new(B, H), acts, hn, norms
 
 
 def _gru_backward_body(
@@ -223,16 +253,21 @@ def _gru_backward_body(
     h0: Tensor,
     W_hh: Tensor,
     b_hh: Tensor,
+    norms: Tensor,
+    ln_weight: Tensor,
+    mask: Tensor,
+    keep_h: Tensor,
     sizes: Tensor,
     reset_after: bool,
     reverse: bool,
     has_bias: bool,
     library: int,
-) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """The gradients of xp, h0, W_hh, b_hh and b_ih."""
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """The gradients of xp, h0, W_hh, b_hh, the layer norm's gain and bias, and b_ih."""
     grads = _build.load().gru_backward(
-        dout, dhT, out, acts, hn, h0, W_hh, b_hh, sizes, reset_after, reverse, has_bias, library
-    )
+        dout, dhT, out, acts, hn, h0, W_hh, b_hh, norms, ln_weight, mask, keep_h, sizes,
+        reset_after, reverse, has_bias, library,
+    )  # fmt: skip
     return _filled(out, *grads)  # type: ignore[return-value]
 
 
@@ -243,35 +278,34 @@ gru_backward_op = torch.library.custom_op(
 
 @gru_backward_op.register_fake
 def _(dout: Tensor, dhT: Tensor, out: Tensor, acts: Tensor, hn: Tensor, h0: Tensor, W_hh: Tensor,
-      b_hh: Tensor, *rest: Any) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:  # fmt: skip
-    has_bias = rest[3]
+      b_hh: Tensor, norms: Tensor, ln_weight: Tensor, *rest: Any
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:  # fmt: skip
+    has_bias = rest[5]
     new = dout.new_empty
     db = new(b_hh.shape) if b_hh.numel() else new(0)
-    return (
-        new(acts.shape),
-        new(dhT.shape),
-        new(W_hh.shape),
-        db,
-        new(W_hh.shape[0]) if has_bias else new(0),
-    )
+    dln = new(ln_weight.shape) if ln_weight.numel() else new(0)
+    db_ih = new(W_hh.shape[0]) if has_bias else new(0)
+    return new(acts.shape), new(dhT.shape), new(W_hh.shape), db, dln, new(dln.shape), db_ih
 
 
 def _gru_setup(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, ...]) -> None:
-    _, b_ih, h0, W_hh, b_hh, sizes, reset_after, reverse, _, lib = inputs
-    out, _, acts, hn = output
-    ctx.save_for_backward(out, acts, hn, h0, W_hh, b_hh, sizes)
+    _, b_ih, h0, W_hh, b_hh, ln_weight, _, mask, keep_h, sizes, reset_after, reverse, _, lib = (
+        inputs
+    )
+    out, _, acts, hn, norms = output
+    ctx.save_for_backward(out, acts, hn, h0, W_hh, b_hh, norms, ln_weight, mask, keep_h, sizes)
     ctx.reset_after, ctx.reverse, ctx.library = reset_after, reverse, lib
     ctx.has_bias = b_ih.numel() > 0
 
 
 def _gru_backward(ctx: Any, dout: Tensor, dhT: Tensor, *_: Any) -> Any:
-    out, acts, hn, h0, W_hh, b_hh, sizes = ctx.saved_tensors
-    dX, dh0, dW, db, db_ih = _backward_of(ctx, _gru_backward_body, "gru_backward")(
-        _grad(dout, out), _grad(dhT, h0), out, acts, hn, h0, W_hh, b_hh, sizes,
-        ctx.reset_after, ctx.reverse, ctx.has_bias, ctx.library,
+    out, acts, hn, h0, W_hh, b_hh, norms, ln_weight, mask, keep_h, sizes = ctx.saved_tensors
+    dX, dh0, dW, db, dln_w, dln_b, db_ih = _backward_of(ctx, _gru_backward_body, "gru_backward")(
+        _grad(dout, out), _grad(dhT, h0), out, acts, hn, h0, W_hh, b_hh, norms, ln_weight, mask,
+        keep_h, sizes, ctx.reset_after, ctx.reverse, ctx.has_bias, ctx.library,
     )  # fmt: skip
-    grads = [dX, db_ih, dh0, dW, db]
-    return (*(_none_if_empty(g) for g in grads), None, None, None, None, None)
+    grads = [dX, db_ih, dh0, dW, db, dln_w, dln_b]
+    return (*(_none_if_empty(g) for g in grads), *[None] * 7)
 
 
 gru_forward_op.register_autograd(_gru_backward, setup_context=_gru_setup)
@@ -286,22 +320,30 @@ def _rnn_forward_body(
     bias: Tensor,
     h0: Tensor,
     W_hh: Tensor,
+    mask: Tensor,
+    keep_h: Tensor,
     sizes: Tensor,
     relu: bool,
     reverse: bool,
     library: int,
-) -> tuple[Tensor, Tensor]:
-    """One direction of a vanilla RNN layer: outputs ``(N, H)`` and the final h."""
-    out, hT = _build.load().rnn_forward(xp, bias, h0, W_hh, sizes, relu, reverse, library)
-    return out, hT
+) -> tuple[Tensor, Tensor, Tensor]:
+    """One direction of a vanilla RNN layer: outputs ``(N, H)``, the final h, and (zoneout) the
+    activations before zoneout mixed in the previous state."""
+    outs = _build.load().rnn_forward(
+        xp, bias, h0, W_hh, mask, keep_h, sizes, relu, reverse, library
+    )
+    return _filled(xp, *outs)  # type: ignore[return-value]
 
 
 rnn_forward_op = torch.library.custom_op("lstmkit::rnn_forward", _rnn_forward_body, mutates_args=())
 
 
 @rnn_forward_op.register_fake
-def _(xp: Tensor, bias: Tensor, h0: Tensor, *rest: Any) -> tuple[Tensor, Tensor]:
-    return xp.new_empty(xp.shape[0], h0.shape[1]), xp.new_empty(h0.shape)
+def _(
+    xp: Tensor, bias: Tensor, h0: Tensor, W_hh: Tensor, mask: Tensor, keep_h: Tensor, *rest: Any
+) -> tuple[Tensor, Tensor, Tensor]:
+    out = xp.new_empty(xp.shape[0], h0.shape[1])
+    return out, xp.new_empty(h0.shape), xp.new_empty(out.shape if keep_h.numel() else (0,))
 
 
 def _rnn_backward_body(
@@ -310,6 +352,9 @@ def _rnn_backward_body(
     out: Tensor,
     h0: Tensor,
     W_hh: Tensor,
+    h_new: Tensor,
+    mask: Tensor,
+    keep_h: Tensor,
     sizes: Tensor,
     relu: bool,
     reverse: bool,
@@ -318,7 +363,7 @@ def _rnn_backward_body(
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """The gradients of xp, h0, W_hh and the bias."""
     grads = _build.load().rnn_backward(
-        dout, dhT, out, h0, W_hh, sizes, relu, reverse, has_bias, library
+        dout, dhT, out, h0, W_hh, h_new, mask, keep_h, sizes, relu, reverse, has_bias, library
     )
     return _filled(out, *grads)  # type: ignore[return-value]
 
@@ -332,7 +377,7 @@ rnn_backward_op = torch.library.custom_op(
 def _(
     dout: Tensor, dhT: Tensor, out: Tensor, h0: Tensor, W_hh: Tensor, *rest: Any
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    has_bias = rest[3]
+    has_bias = rest[6]
     new = dout.new_empty
     return (
         new(out.shape),
@@ -342,19 +387,19 @@ def _(
     )
 
 
-def _rnn_setup(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, Tensor]) -> None:
-    _, bias, h0, W_hh, sizes, relu, reverse, lib = inputs
-    ctx.save_for_backward(output[0], h0, W_hh, sizes)
+def _rnn_setup(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, ...]) -> None:
+    _, bias, h0, W_hh, mask, keep_h, sizes, relu, reverse, lib = inputs
+    ctx.save_for_backward(output[0], h0, W_hh, output[2], mask, keep_h, sizes)
     ctx.relu, ctx.reverse, ctx.library, ctx.has_bias = relu, reverse, lib, bias.numel() > 0
 
 
-def _rnn_backward(ctx: Any, dout: Tensor, dhT: Tensor) -> Any:
-    out, h0, W_hh, sizes = ctx.saved_tensors
+def _rnn_backward(ctx: Any, dout: Tensor, dhT: Tensor, *_: Any) -> Any:
+    out, h0, W_hh, h_new, mask, keep_h, sizes = ctx.saved_tensors
     dX, dh0, dW, db = _backward_of(ctx, _rnn_backward_body, "rnn_backward")(
-        _grad(dout, out), _grad(dhT, h0), out, h0, W_hh, sizes, ctx.relu, ctx.reverse,
-        ctx.has_bias, ctx.library,
+        _grad(dout, out), _grad(dhT, h0), out, h0, W_hh, h_new, mask, keep_h, sizes, ctx.relu,
+        ctx.reverse, ctx.has_bias, ctx.library,
     )  # fmt: skip
-    return dX, _none_if_empty(db), dh0, dW, None, None, None, None
+    return dX, _none_if_empty(db), dh0, dW, None, None, None, None, None, None
 
 
 rnn_forward_op.register_autograd(_rnn_backward, setup_context=_rnn_setup)
@@ -408,19 +453,21 @@ _RNNEager = _eager(_rnn_forward_body, _rnn_setup, _rnn_backward)
 
 def lstm_forward(*args: Any) -> LSTMOut:
     """``torch.ops.lstmkit.lstm_forward``, or its body, as :func:`traced` asks."""
-    out: LSTMOut = call(lstm_forward_op, _lstm_forward_body, _LSTMEager, args[17], *args)
+    out: LSTMOut = call(lstm_forward_op, _lstm_forward_body, _LSTMEager, args[21], *args)
     return out
 
 
-def gru_forward(*args: Any) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def gru_forward(*args: Any) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """``torch.ops.lstmkit.gru_forward``, or its body, as :func:`traced` asks."""
-    out: tuple[Tensor, Tensor, Tensor, Tensor] = call(
-        gru_forward_op, _gru_forward_body, _GRUEager, args[8], *args
+    out: tuple[Tensor, Tensor, Tensor, Tensor, Tensor] = call(
+        gru_forward_op, _gru_forward_body, _GRUEager, args[12], *args
     )
     return out
 
 
-def rnn_forward(*args: Any, save: bool) -> tuple[Tensor, Tensor]:
+def rnn_forward(*args: Any, save: bool) -> tuple[Tensor, Tensor, Tensor]:
     """``torch.ops.lstmkit.rnn_forward``, or its body, as :func:`traced` asks."""
-    out: tuple[Tensor, Tensor] = call(rnn_forward_op, _rnn_forward_body, _RNNEager, save, *args)
+    out: tuple[Tensor, Tensor, Tensor] = call(
+        rnn_forward_op, _rnn_forward_body, _RNNEager, save, *args
+    )
     return out
