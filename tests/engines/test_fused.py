@@ -7,6 +7,7 @@ import os
 import random
 import subprocess
 import sys
+import time
 from typing import Any
 
 import pytest
@@ -327,3 +328,17 @@ def test_saturated_activations_stay_finite_and_equal(make, dtype: torch.dtype) -
             outputs[engine] = layer(x)[0]
     assert torch.isfinite(outputs["fused"]).all()
     torch.testing.assert_close(outputs["fused"], outputs["reference"], rtol=0, atol=TOL[dtype])
+
+
+def test_a_killed_builds_lock_does_not_hang_later_runs(tmp_path, caplog) -> None:
+    lock = tmp_path / "lock"
+    lock.write_text("")
+    assert not _build.clear_stale_lock(tmp_path)  # fresh: another process may be building
+    assert lock.exists()
+    old = time.time() - _build.STALE_LOCK_SECONDS - 5
+    os.utime(lock, (old, old))
+    with caplog.at_level("WARNING", logger="lstmkit"):
+        assert _build.clear_stale_lock(tmp_path)
+    assert not lock.exists()
+    assert "by a build that did not finish" in caplog.text
+    assert not _build.clear_stale_lock(tmp_path)  # nothing left to remove

@@ -55,6 +55,25 @@ def build_name() -> str:
     return f"lstmkit_fused_{digest.hexdigest()[:12]}"
 
 
+STALE_LOCK_SECONDS = 600
+"""A build lock this old belongs to a build that was killed (a build takes under a minute)."""
+
+
+def clear_stale_lock(folder: Path) -> bool:
+    """Removes the lock a killed build left in ``folder``; torch's loader would otherwise wait
+    for it forever, and every later run would hang. Returns whether there was one."""
+    lock = folder / "lock"
+    try:
+        age = time.time() - lock.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    if age < STALE_LOCK_SECONDS:
+        return False  # another process may be building right now
+    log.warning("removing %s, left %.0f minutes ago by a build that did not finish", lock, age / 60)
+    lock.unlink(missing_ok=True)
+    return True
+
+
 def failure() -> str | None:
     """Why the kernels are unavailable, if a build was tried and failed."""
     return _failure
@@ -78,9 +97,10 @@ def load() -> ModuleType:
             flags += [f"-DCPU_CAPABILITY={cap}", f"-DCPU_CAPABILITY_{cap}"]
         name = build_name()
         started = time.perf_counter()
-        try:  # only to say whether this is the first build; a private helper of torch's
+        try:  # to say whether this is the first build; a private helper of torch's
             folder = Path(cpp_extension._get_build_directory(name, verbose=False))
             fresh = not any(folder.glob("*.so"))
+            clear_stale_lock(folder)
         except Exception:
             folder, fresh = Path("torch's extension folder"), True
         if fresh:
