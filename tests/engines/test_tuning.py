@@ -164,7 +164,9 @@ def test_a_layer_no_fast_engine_runs_on_a_gpu_says_so_once(
 
     monkeypatch.setattr(recurrent, "_WARNED_ON_GPU", set())
     cuda = torch.device("cuda", 0)
-    monkeypatch.setattr(recurrent.Recurrent, "_training", lambda self: (torch.float32, cuda, False))
+    monkeypatch.setattr(
+        recurrent.Recurrent, "_training", lambda self, like: (torch.float32, cuda, False)
+    )
     grid = lstmkit.GridLSTM(3, 4, depth=2)
     x = torch.randn(5, 2, 3)
     with pytest.warns(lstmkit.EngineFallbackWarning, match=r"GridLSTMCell\(3, 4.* on cuda:0"):

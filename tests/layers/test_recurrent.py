@@ -6,6 +6,7 @@ import copy
 import io
 import itertools
 import pickle
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,6 +16,9 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 import lstmkit
 from lstmkit import LSTMState, Recurrent, RecurrentCell
+from lstmkit.engines import register_engine, unregister_engine
+from lstmkit.engines.reference import ReferenceEngine
+from lstmkit.engines.regularizers import Regularizers
 
 T, B, I, H, P = 6, 4, 5, 7, 3
 ENGINES = ["reference", "native", "fused"]
@@ -274,6 +278,7 @@ def test_modules_pickle_and_copy_and_stay_bound(copier) -> None:
     torch.testing.assert_close(clone(x)[0], layer(x)[0], rtol=0, atol=0)
     # the clone's cells read the clone's parameters, not the original's
     assert clone.cell(0).weight_hh is clone.weight_hh_l0
+    assert list(clone.iter_cells()) == list(clone.cells.values())  # the clone's cells, in order
     with torch.no_grad():
         clone.weight_hh_l1.add_(0.5)
     assert not torch.allclose(clone(x)[0], layer(x)[0])
@@ -311,6 +316,64 @@ def test_parametrizations_reach_the_cells(engine: str) -> None:
     parametrize.register_parametrization(layer, "weight_hh_l0", Halve())
     x = torch.randn(T, B, I, dtype=torch.float64)
     torch.testing.assert_close(layer(x)[0], halved(x)[0], rtol=0, atol=1e-12)
+
+
+def test_functional_call_reaches_the_cells() -> None:
+    # torch.func puts its tensors in the layer's _parameters, where the cells look first
+    layer = lstmkit.LSTM(I, H, num_layers=2, bidirectional=True)
+    other = lstmkit.LSTM(I, H, num_layers=2, bidirectional=True)
+    x = torch.randn(T, B, I)
+    own = layer(x)[0]
+    out, _ = torch.func.functional_call(layer, dict(other.named_parameters()), (x,))
+    torch.testing.assert_close(out, other(x)[0], rtol=0, atol=0)
+    torch.testing.assert_close(layer(x)[0], own, rtol=0, atol=0)  # its own are back
+
+
+class Picky(ReferenceEngine):
+    """The reference loop under another name, ahead of every engine, for float32 layers
+    without regularisers only."""
+
+    name = "picky-test"
+    supports = "float32 layers without regularisers"
+
+    def unsupported(self, layer: Any) -> str | None:
+        if layer.regularizers.active:
+            return "it has regularisers"
+        dtype = layer.cell(0).weight_ih.dtype
+        return None if dtype == torch.float32 else f"its parameters are {dtype}"
+
+
+@pytest.fixture
+def picky() -> Iterator[None]:
+    register_engine(Picky(), priority=1000)
+    yield
+    unregister_engine("picky-test")
+
+
+@pytest.mark.usefixtures("picky")
+def test_the_remembered_engine_follows_the_dtype() -> None:
+    # a layer remembers the engine "auto" chose; a cast must make it choose again
+    layer = lstmkit.GRU(I, H)
+    x = torch.randn(T, B, I)
+    layer(x)
+    assert layer.last_engine == "picky-test"
+    layer.double()
+    layer(x.double())
+    assert layer.last_engine != "picky-test"
+    layer.float()
+    layer(x)
+    assert layer.last_engine == "picky-test"
+
+
+@pytest.mark.usefixtures("picky")
+def test_the_remembered_engine_follows_the_regularisers() -> None:
+    layer = lstmkit.GRU(I, H)
+    x = torch.randn(T, B, I)
+    layer(x)
+    assert layer.last_engine == "picky-test"
+    layer.regularizers = Regularizers(zoneout_hidden=0.5)
+    layer(x)
+    assert layer.last_engine != "picky-test"
 
 
 @pytest.mark.parametrize("engine", ENGINES)

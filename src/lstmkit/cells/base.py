@@ -27,6 +27,8 @@ from lstmkit._state import State, map_state
 
 __all__ = ["LSTMState", "RecurrentCell", "State", "parameter_of"]
 
+_UNSET = object()  # a parameter name that is not in a module's _parameters
+
 
 class LSTMState(NamedTuple):
     """State of an LSTM-family cell, ``(h, c)`` in that order everywhere."""
@@ -145,7 +147,12 @@ class RecurrentCell(nn.Module, Generic[S]):
         # (weight_ih_l0, ...); the cell reads them from there, so both always see the same tensor.
         bound = self.__dict__.get("_lstmkit_binding")
         if bound is not None and name in bound[1]:
-            return getattr(bound[0], bound[1][name])
+            layer, flat = bound[0], bound[1][name]
+            # What nn.Module's lookup finds first, without a second Python-level __getattr__
+            # (this runs for every parameter on every call); a parametrized name is not in
+            # _parameters, and getattr computes it.
+            found = layer._parameters.get(flat, _UNSET)
+            return getattr(layer, flat) if found is _UNSET else found
         return super().__getattr__(name)
 
 

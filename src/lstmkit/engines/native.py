@@ -37,13 +37,7 @@ class NativeEngine(Engine):
         cells = list(layer.iter_cells())
         first = cells[0]
         has_bias = first.bias_ih is not None
-        weights: list[Tensor] = []
-        for cell in cells:
-            weights += [cell.weight_ih, cell.weight_hh]
-            if has_bias:
-                weights += [cell.bias_ih, cell.bias_hh]
-            if isinstance(cell, LSTMCell) and cell.weight_hr is not None:
-                weights.append(cell.weight_hr)
+        weights = [w for cell in cells for w in _torch_weights(cell, has_bias)]
         bidirectional = layer.num_directions == 2
         args = (has_bias, layer.num_layers, layer.dropout, layer.training, bidirectional)
         if isinstance(first, LSTMCell):
@@ -80,6 +74,17 @@ def _lstm(
     if batch_sizes is None:
         return torch.lstm(x, h0c0, weights, *args, False)
     return torch.lstm(x, batch_sizes, h0c0, weights, *args)
+
+
+def _torch_weights(cell: RecurrentCell[Any], has_bias: bool) -> list[Tensor]:
+    """One layer and direction's parameters in torch.nn's order: W_ih, W_hh, then b_ih, b_hh
+    with a bias and W_hr with a projection."""
+    weights = [cell.weight_ih, cell.weight_hh]
+    if has_bias:
+        weights += [cell.bias_ih, cell.bias_hh]
+    if isinstance(cell, LSTMCell) and cell.config.proj_size:
+        weights.append(cell.weight_hr)
+    return weights
 
 
 def torch_nn_unsupported(layer: Layer) -> str | None:

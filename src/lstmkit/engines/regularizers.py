@@ -3,6 +3,7 @@ applies them around a cell's own step (the reference engine runs it)."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -25,7 +26,7 @@ class Regularizers:
     zoneout_hidden: float = 0.0  # each unit of h keeps its previous value w.p. z (Krueger 2017)
     zoneout_cell: float = 0.0  # the same for the cell state c of LSTM-family cells
 
-    @property
+    @functools.cached_property  # asked on every call; the fields are frozen
     def active(self) -> bool:
         return any(getattr(self, f.name) > 0 for f in fields(self))
 

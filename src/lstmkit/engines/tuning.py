@@ -28,6 +28,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -278,10 +279,9 @@ class Tuner:
         has the fastest median over :attr:`repeats` interleaved runs; the first option is the
         static choice that a near-tie keeps. For choices below an engine's, such as which
         library multiplies inside the fused kernels."""
-        self._load()
-        known = self.choices.get(key)
-        if known is not None and set(known.milliseconds) == set(timers):
-            return known.engine
+        known = self.known(key, timers.keys())
+        if known is not None:
+            return known
         times: dict[str, list[float]] = {name: [] for name in timers}
         for _ in range(self.repeats):
             for name, timer in timers.items():
@@ -290,6 +290,15 @@ class Tuner:
         choice = Choice(pick(list(timers), medians), medians)
         self.choices[key] = choice
         self._save(key, choice)
+        return choice.engine
+
+    def known(self, key: str, options: AbstractSet[str]) -> str | None:
+        """The remembered choice for ``key`` if it was measured among exactly ``options``, else
+        None; cheap enough to ask on every call."""
+        self._load()
+        choice = self.choices.get(key)
+        if choice is None or choice.milliseconds.keys() != options:
+            return None
         return choice.engine
 
     def _load(self) -> None:

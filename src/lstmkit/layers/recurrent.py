@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
 C = TypeVar("C", bound=RecurrentCell[Any])
 
+_CPU = torch.device("cpu")
+
 
 class Recurrent(nn.Module):
     r"""Runs any cell over time, with several layers, both directions, dropout between layers and
@@ -134,6 +136,9 @@ class Recurrent(nn.Module):
                 size = cell.input_size if k == 0 else cell.output_size * directions
                 cells[key] = cell if (k, d) == (0, 0) else _spawn(cell, size)
         self.cells = nn.ModuleDict(cells)
+        # The same cells as a tuple, which every call reads (a ModuleDict lookup costs a few
+        # Python calls; the cells never change after construction).
+        self._cell_order = tuple(cells.values())
         for key, c in self.cells.items():
             self._adopt(c, key)  # type: ignore[arg-type]
         self.engine = engine  # checked now, not at the first call
@@ -178,22 +183,30 @@ class Recurrent(nn.Module):
         self.last_engine: str | None = None
         """The engine that ran the last call (for "auto": the one it chose)."""
 
-    def _training(self) -> tuple[torch.dtype, torch.device, bool]:
-        like = parameter_of(self.cell(0))
+    def _training(self, like: Tensor | None) -> tuple[torch.dtype, torch.device, bool]:
+        """The parameters' dtype and device (``like`` is one of them, as :func:`parameter_of`
+        gives it) and whether this call needs their gradients."""
         if like is None:
-            return torch.float32, torch.device("cpu"), torch.is_grad_enabled()
+            return torch.float32, _CPU, torch.is_grad_enabled()
         return like.dtype, like.device, torch.is_grad_enabled() and like.requires_grad
 
     def _engine_for_call(
-        self, x: Tensor, batch_sizes: Tensor | None, hx: State, *, batch: int
+        self, x: Tensor, batch_sizes: Tensor | None, hx: State, *, batch: int, like: Tensor | None
     ) -> Engine:
-        # What an engine supports depends on the cells, which do not change, and on where and
-        # in what precision the parameters are; which one "auto" prefers, also on whether
-        # gradients are needed and, measured, on the bucket of sizes. A choice stands until
-        # one of those changes (or the registry does).
-        dtype, device, training = self._training()
+        # What an engine supports depends on the cells, which do not change, on the
+        # regularisers, and on where and in what precision the parameters are; which one "auto"
+        # prefers, also on whether gradients are needed and, measured, on the bucket of sizes.
+        # A choice stands until one of those changes (or the registry does).
+        dtype, device, training = self._training(like)
         measured = self._engine == "auto" and autotune_enabled() and may_measure(x)
-        key: tuple[Any, ...] = (registry_version(), dtype, device, training, measured)
+        key: tuple[Any, ...] = (
+            registry_version(),
+            self.regularizers,
+            dtype,
+            device,
+            training,
+            measured,
+        )
         if measured:
             steps = x.shape[0] if batch_sizes is None else len(batch_sizes)
             key += (bucket(steps), bucket(batch), batch_sizes is None)
@@ -232,7 +245,7 @@ class Recurrent(nn.Module):
             raise IndexError(f"layer must be in [0, {self.num_layers}), got {layer}")
         if reverse and not self.bidirectional:
             raise ValueError("reverse=True needs a bidirectional layer")
-        return self.cells[f"l{layer}" + ("_reverse" if reverse else "")]  # type: ignore[return-value]
+        return self._cell_order[layer * (2 if self.bidirectional else 1) + reverse]
 
     def first_cell(self, kind: type[C]) -> C:
         """Layer 0's forward cell, which a layer built for cells of ``kind`` knows is one."""
@@ -242,7 +255,7 @@ class Recurrent(nn.Module):
 
     def iter_cells(self) -> Iterator[RecurrentCell[Any]]:
         """The cells in torch.nn's order: l0, l0_reverse, l1, ..."""
-        return iter(self.cells.values())  # type: ignore[arg-type]
+        return iter(self._cell_order)
 
     def reset_parameters(self) -> None:
         for cell in self.iter_cells():
@@ -258,7 +271,7 @@ class Recurrent(nn.Module):
 
     def _stacked_zeros(self, one: State) -> State:
         # Stacked states need the same shapes in every layer and direction, as in torch.nn.
-        count = len(self.cells)
+        count = len(self._cell_order)
         if count == 1:
             return map_state(lambda t: t.unsqueeze(0), one)
         return map_state(lambda t: t.new_zeros((count, *t.shape)), one)
@@ -270,15 +283,16 @@ class Recurrent(nn.Module):
         *,
         lengths: Tensor | list[int] | None = None,
     ) -> tuple[Tensor | PackedSequence, State]:
-        like = parameter_of(self.cell(0))
+        cell = self.cell(0)
+        like = parameter_of(cell)
         if isinstance(input, PackedSequence):
             if lengths is not None:
                 raise ValueError("lengths is for padded input; a PackedSequence carries its own")
             check_input_tensor(input.data, what="input.data", like=like)
-            self._check_features(input.data, dims=(2,), what="input.data")
-            return self._forward_packed(input, hx)
+            self._check_features(input.data, cell.input_size, dims=(2,), what="input.data")
+            return self._forward_packed(input, hx, like=like)
         x = check_input_tensor(input, what="input", like=like)
-        self._check_features(x, dims=(2, 3), what="input")
+        self._check_features(x, cell.input_size, dims=(2, 3), what="input")
         unbatched = x.dim() == 2
         if unbatched:
             if lengths is not None:
@@ -293,20 +307,22 @@ class Recurrent(nn.Module):
         if lengths is not None:
             lens = check_lengths(lengths, batch_size=x.shape[1], steps=x.shape[0])
             packed = pack_padded_sequence(x, lens, enforce_sorted=False)
-            out_packed, h_n = self._forward_packed(packed, hx)
+            out_packed, h_n = self._forward_packed(packed, hx, like=like)
             assert isinstance(out_packed, PackedSequence)
             out, _ = pad_packed_sequence(
                 out_packed, batch_first=self.batch_first, total_length=x.shape[0]
             )
             return out, h_n
         state = self._initial_or_given(hx, batch_size=x.shape[1], like=x, unbatched=unbatched)
-        engine = self._engine_for_call(x, None, state, batch=x.shape[1])
+        engine = self._engine_for_call(x, None, state, batch=x.shape[1], like=like)
         out, h_n = engine.run(self, x, None, state)
         if unbatched:
             return out.squeeze(1), map_state(lambda s: s.squeeze(1), h_n)
         return (out.transpose(0, 1) if self.batch_first else out), h_n
 
-    def _forward_packed(self, input: PackedSequence, hx: Any) -> tuple[PackedSequence, State]:
+    def _forward_packed(
+        self, input: PackedSequence, hx: Any, *, like: Tensor | None
+    ) -> tuple[PackedSequence, State]:
         batch_size = int(input.batch_sizes[0])
         state = self._initial_or_given(hx, batch_size=batch_size, like=input.data, unbatched=False)
         if input.sorted_indices is not None:
@@ -314,7 +330,9 @@ class Recurrent(nn.Module):
             state = map_state(lambda s: s.index_select(1, order), state)
         if _recording.RECORDING is not None:
             _recording.RECORDING.layout(self.cells.values(), input.sorted_indices)
-        engine = self._engine_for_call(input.data, input.batch_sizes, state, batch=batch_size)
+        engine = self._engine_for_call(
+            input.data, input.batch_sizes, state, batch=batch_size, like=like
+        )
         data, h_n = engine.run(self, input.data, input.batch_sizes, state)
         if input.unsorted_indices is not None:
             back = input.unsorted_indices
@@ -322,7 +340,9 @@ class Recurrent(nn.Module):
         out = PackedSequence(data, input.batch_sizes, input.sorted_indices, input.unsorted_indices)
         return out, h_n
 
-    def _check_features(self, x: Tensor, *, dims: tuple[int, ...], what: str) -> None:
+    def _check_features(
+        self, x: Tensor, input_size: int, *, dims: tuple[int, ...], what: str
+    ) -> None:
         if x.dim() not in dims:
             if dims == (2,):
                 expected = "(total steps, input_size)"
@@ -334,10 +354,10 @@ class Recurrent(nn.Module):
             raise ValueError(
                 f"{what} must be {expected}; got {x.dim()}-D with shape {tuple(x.shape)}"
             )
-        if x.shape[-1] != self.input_size:
+        if x.shape[-1] != input_size:
             raise ValueError(
                 f"{what}.size(-1) must be equal to input_size. "
-                f"Expected {self.input_size}, got {x.shape[-1]}"
+                f"Expected {input_size}, got {x.shape[-1]}"
             )
 
     def _initial_or_given(
@@ -346,7 +366,7 @@ class Recurrent(nn.Module):
         one = self.cell(0).initial_state(batch_size, dtype=like.dtype, device=like.device)
         if hx is None:
             return self._stacked_zeros(one)
-        return check_state(hx, one, unbatched=unbatched, what="hx", stacked=len(self.cells))
+        return check_state(hx, one, unbatched=unbatched, what="hx", stacked=len(self._cell_order))
 
     def extra_repr(self) -> str:
         parts = [f"{self.input_size}, {self.hidden_size}"]

@@ -16,7 +16,9 @@ measured and BLAS multiplies. float64 is always BLAS (oneDNN has no double-preci
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -54,6 +56,8 @@ def library(
     """The library for a step's product of ``(rows, inner)`` by ``(inner, outer)``."""
     if dtype != torch.float32:
         return BLAS
+    if torch._C._get_tracing_state():  # torch.jit.trace: sizes are tensors; nothing is measured
+        return _LAST.get((bucket(int(rows)), int(inner), int(outer)), BLAS)
     shape = (bucket(rows), inner, outer)
     if torch.compiler.is_compiling():  # traced: what eager runs chose, without asking the kernels
         return _LAST.get(shape, BLAS)
@@ -64,16 +68,28 @@ def library(
         return LIBRARIES[chosen]
     if not autotune_enabled() or min(rows, inner, outer) == 0:
         return BLAS
-    m = shape[0]
-    key = f"products float32 rows={m} inner={inner} outer={outer} threads={torch.get_num_threads()}"
-    reps = max(1, min(20, int(PRODUCT_WORK // (m * inner * outer))))
-
-    def timer(lib: int) -> Any:
-        return lambda: kernels.product_seconds(m, inner, outer, lib, reps)
-
-    timers = {name: timer(lib) for name, lib in LIBRARIES.items()}
-    _LAST[shape] = LIBRARIES[tuner.choose_among(key, timers)]
+    key = _key(*shape, torch.get_num_threads())
+    name = tuner.known(key, LIBRARIES.keys())  # asked on every call: no timers built for it
+    if name is None:
+        name = tuner.choose_among(key, _timers(kernels, *shape))
+    _LAST[shape] = LIBRARIES[name]
     return _LAST[shape]
+
+
+@functools.lru_cache(maxsize=1024)
+def _key(rows: int, inner: int, outer: int, threads: int) -> str:
+    """The tuner's key for a shape of product (built once per shape, not on every call)."""
+    return f"products float32 rows={rows} inner={inner} outer={outer} threads={threads}"
+
+
+def _timers(kernels: Any, rows: int, inner: int, outer: int) -> dict[str, Callable[[], float]]:
+    """For each library, a timer of the product as the kernels multiply it: seconds a call."""
+    reps = max(1, min(20, int(PRODUCT_WORK // (rows * inner * outer))))
+
+    def timer(lib: int) -> Callable[[], float]:
+        return lambda: float(kernels.product_seconds(rows, inner, outer, lib, reps))
+
+    return {name: timer(lib) for name, lib in LIBRARIES.items()}
 
 
 def project(x: Tensor, weight: Tensor, lib: int) -> Tensor:
