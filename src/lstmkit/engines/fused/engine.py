@@ -36,8 +36,8 @@ NATIVE_INFERENCE_FROM = 384
 
 # must match the enum in fused.cpp
 _INPUT_GATE, _FORGET_GATE, _OUTPUT_GATE, _COUPLED = 1, 2, 4, 8
-_INPUT_ACT, _OUTPUT_ACT, _PEEP_I, _PEEP_F, _PEEP_O, _FGR = 16, 32, 64, 128, 256, 512
-_LAYER_NORM = 1024
+_INPUT_ACT, _OUTPUT_ACT, _PEEP_I, _PEEP_F, _PEEP_O = 16, 32, 64, 128, 256
+_FGR, _LAYER_NORM = ops.FGR, ops.LAYER_NORM  # the two flags the operators' fakes read too
 
 
 def lstm_flags(config: LSTMConfig) -> int:
