@@ -111,7 +111,7 @@ def test_the_inductor_backend_compiles_the_fused_operators(seed: int) -> None:
 def test_operators_check_their_fake_shapes() -> None:
     # torch's own checker: fake and real outputs agree in shape, dtype and strides, the
     # operators do not alias their inputs, and their registered backward works
-    from lstmkit.engines.fused.engine import lstm_flags
+    from lstmkit.engines.fused.ops import lstm_flags
 
     cell = lstmkit.LSTM(3, 6, variant="FGR", proj_size=4, layer_norm=True).cell(0)
     N, batch, steps = 8, 2, torch.full((4,), 2)
@@ -123,17 +123,37 @@ def test_operators_check_their_fake_shapes() -> None:
     states = [torch.randn(batch, size) for size in (4, 6, 18)]
     args = (
         xp, torch.randn(24), *states, *weights, empty, empty, empty, *norms, steps,
-        lstm_flags(cell.config), False, True, 0,
+        lstm_flags(cell.config), False, True, 0, empty, empty,
     )  # fmt: skip
     torch.library.opcheck(torch.ops.lstmkit.lstm_forward, args)
+    # a Depth-Gated layer's: peepholes, the depth gate's inputs (N, 2H) and w_cd, padded steps
+    peep = [torch.randn(6, requires_grad=True) for _ in range(4)]
+    depth = torch.randn(N, 12, requires_grad=True)
+    gated = (
+        torch.randn(N, 24, requires_grad=True), torch.randn(24), states[1], states[1],
+        empty, torch.randn(24, 6, requires_grad=True), *peep[:3], empty, empty, empty, empty,
+        empty, *[empty] * 4, steps, lstm_flags(lstmkit.LSTM(3, 6, peepholes="ifo").cell(0).config),
+        True, True, 0, depth, peep[3],
+    )  # fmt: skip
+    torch.library.opcheck(torch.ops.lstmkit.lstm_forward, gated)
     mask = torch.bernoulli(torch.full((batch, 6), 0.5)) * 2
     keep = (torch.rand(N, 6) < 0.3).float()
     gru = (
         torch.randn(N, 18, requires_grad=True), torch.randn(18), torch.randn(batch, 6),
         torch.randn(18, 6, requires_grad=True), torch.randn(18), torch.randn(18), torch.randn(18),
-        mask, keep, steps, False, True, True, 0,
+        mask, keep, steps, 0, True, True, 0,
     )  # fmt: skip
     torch.library.opcheck(torch.ops.lstmkit.gru_forward, gru)
+    mut3 = (*gru[:5], empty, empty, empty, empty, steps, ops.TANH_Z, False, True, 0)
+    torch.library.opcheck(torch.ops.lstmkit.gru_forward, mut3)
+    # a Clockwork RNN's: modules of 2 and 4 units, which update row by row as `active` says
+    active = (torch.rand(N, 2) < 0.5).float()
+    clockwork = (
+        torch.randn(N, 6, requires_grad=True), torch.randn(6), torch.randn(batch, 6),
+        torch.randn(6, 6, requires_grad=True), empty, empty, steps, False, True, 0, [0, 2, 6],
+        active,
+    )  # fmt: skip
+    torch.library.opcheck(torch.ops.lstmkit.rnn_forward, clockwork)
 
 
 def test_operators_are_registered() -> None:

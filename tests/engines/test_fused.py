@@ -90,7 +90,7 @@ def run_both(
         generator = torch.Generator().manual_seed(7)
         weights = [torch.randn(t.shape, generator=generator, dtype=t.dtype) for t in [out, *states]]
         loss = sum((w * t).sum() for w, t in zip(weights, [out, *states], strict=True))
-        hx_leaves = list(hx) if isinstance(hx, tuple) else [hx]
+        hx_leaves = [t for t in (hx if isinstance(hx, tuple) else [hx]) if t.requires_grad]
         leaves = [x, *hx_leaves, *layer.parameters()]
         results[engine] = [out, *states, *torch.autograd.grad(loss, leaves)]
     return results

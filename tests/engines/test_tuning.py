@@ -58,7 +58,7 @@ def test_a_variant_one_fast_engine_runs_is_not_measured(tmp_path: Path) -> None:
 def test_a_layer_only_one_engine_runs_is_not_measured(tmp_path: Path) -> None:
     timer = FakeTimer({})
     tuner = Tuner(time_engine=timer, path=tmp_path / "cache.json")
-    layer = lstmkit.GridLSTM(3, 4, depth=2)
+    layer = lstmkit.GridLSTM(3, 4, depth=2, priority="time")  # the reference engine's alone
     x = torch.randn(5, 2, 3)
     assert tuner.choose(layer, x, None, state_of(layer, x), training=True).name == "reference"
     assert timer.runs == []
@@ -167,12 +167,12 @@ def test_a_layer_no_fast_engine_runs_on_a_gpu_says_so_once(
     monkeypatch.setattr(
         recurrent.Recurrent, "_training", lambda self, like: (torch.float32, cuda, False)
     )
-    grid = lstmkit.GridLSTM(3, 4, depth=2)
+    grid = lstmkit.GridLSTM(3, 4, depth=2, priority="time")  # only the reference engine's
     x = torch.randn(5, 2, 3)
     with pytest.warns(lstmkit.EngineFallbackWarning, match=r"GridLSTMCell\(3, 4.* on cuda:0"):
         grid(x)
     assert grid.last_engine == "reference"
-    other = lstmkit.GridLSTM(3, 4, depth=2)  # the kind was named already: no second warning
+    other = lstmkit.GridLSTM(3, 4, depth=2, priority="time")  # named already: no second warning
     other(x)
     other(torch.randn(50, 2, 3))
 

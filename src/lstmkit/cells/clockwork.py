@@ -75,10 +75,11 @@ class ClockworkCell(RecurrentCell[ClockworkState]):
       default as equal as possible (the fastest modules take the remainder, one unit each);
       ``num_modules`` g (4 when nothing says otherwise). Any two of them must agree on g.
 
-    A step computes every row with one product by the masked W_hh and then keeps the old value
-    of each inactive unit (:meth:`active` says which units update); it does not skip the rows of
-    inactive modules, the saving the paper counts. Masked entries of W_hh start at zero and never
-    act: they get zero gradients.
+    :meth:`step` computes every row with one product by the masked W_hh and then keeps the old
+    value of each inactive unit (:meth:`active` says which units update): the reference, which
+    does not skip the rows of inactive modules. The fused engine does, the saving the paper
+    counts: a step multiplies only the block-rows of the modules that update. Masked entries of
+    W_hh start at zero and never act: they get zero gradients.
 
     Parameters (inside a layer with the suffix ``_l{k}[_reverse]``)::
 

@@ -161,7 +161,8 @@ class DepthGatedLSTM(Recurrent):
             outputs of the two top layers are concatenated. Unlike torch.nn.LSTM, layer k of one
             direction reads only layer k - 1 of the same direction, so each direction's layers
             have the same sizes and its cells form one chain of depth gates.
-        engine: as :class:`lstmkit.Recurrent`; only the reference engine runs this cell.
+        engine: as :class:`lstmkit.Recurrent`; the fused engine runs it a layer of the stack at
+            a time (except with zoneout, which runs on the reference engine).
         input_dropout, recurrent_dropout, zoneout_hidden, zoneout_cell: as
             :class:`lstmkit.Recurrent`, applied to every layer of the stack (recurrent dropout
             on each h_{t-1}^k where it enters W_hh^k).
@@ -327,8 +328,9 @@ class GridLSTM(Recurrent):
 
     ``hx`` is a :class:`GridLSTMState` of those shapes (its h is not read) or None for zeros.
     Parameters: those of :class:`GridLSTMCell` with the suffix ``_l{k}[_reverse]``, e.g.
-    ``weight_time_b0_l0``, ``weight_depth_b1_l0_reverse``, ``weight_in_l0``. It runs on the
-    reference engine. The recurrent regularisers of :class:`lstmkit.Recurrent` are not offered:
+    ``weight_time_b0_l0``, ``weight_depth_b1_l0_reverse``, ``weight_in_l0``. The fused engine runs
+    it a block at a time with priority "depth" or None; priority "time" runs on the reference
+    engine. The recurrent regularisers of :class:`lstmkit.Recurrent` are not offered:
     zoneout and recurrent dropout act on a state's h, which here is an output, not a recurrent
     vector.
     """

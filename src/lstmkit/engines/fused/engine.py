@@ -19,10 +19,10 @@ from lstmkit._state import State, cast_state, first
 from lstmkit._warnings import EngineFallbackWarning
 from lstmkit.cells.base import LSTMState, RecurrentCell
 from lstmkit.cells.gru import GRUCell
-from lstmkit.cells.lstm import FullGateState, LSTMCell, LSTMConfig
+from lstmkit.cells.lstm import FullGateState, LSTMCell
 from lstmkit.cells.rnn import RNNCell
 from lstmkit.engines.fused import build as _build
-from lstmkit.engines.fused import ops, products
+from lstmkit.engines.fused import families, ops, products
 from lstmkit.engines.loop import run_layers
 from lstmkit.engines.registry import Engine, Layer, select_engine
 from lstmkit.engines.regularizers import Regularizers, sequence_masks, zoneout_keeps
@@ -34,42 +34,25 @@ _WIDENED = (torch.bfloat16, torch.float16)  # computed in float32, results round
 NATIVE_INFERENCE_FROM = 384
 """Hidden size from which "auto" leaves a standard LSTM's inference to torch's kernel."""
 
-# must match the enum in fused.cpp
-_INPUT_GATE, _FORGET_GATE, _OUTPUT_GATE, _COUPLED = 1, 2, 4, 8
-_INPUT_ACT, _OUTPUT_ACT, _PEEP_I, _PEEP_F, _PEEP_O = 16, 32, 64, 128, 256
-_FGR, _LAYER_NORM = ops.FGR, ops.LAYER_NORM  # the two flags the operators' fakes read too
-
-
-def lstm_flags(config: LSTMConfig) -> int:
-    bits = [
-        (config.input_gate, _INPUT_GATE),
-        (config.forget_gate, _FORGET_GATE),
-        (config.output_gate, _OUTPUT_GATE),
-        (config.coupled, _COUPLED),
-        (config.input_activation, _INPUT_ACT),
-        (config.output_activation, _OUTPUT_ACT),
-        ("i" in config.peepholes, _PEEP_I),
-        ("f" in config.peepholes, _PEEP_F),
-        ("o" in config.peepholes, _PEEP_O),
-        (config.full_gate_recurrence, _FGR),
-        (config.layer_norm, _LAYER_NORM),
-    ]
-    return sum(bit for on, bit in bits if on)
-
 
 class FusedEngine(Engine):
     name = "fused"
     supports = (
-        "lstmkit's own LSTMCell (every variant), GRUCell (both forms) and RNNCell on the CPU, "
-        "in float32, float64, bfloat16 and float16 (the last two computed in float32), where "
-        "its C++ kernels can be built"
+        "lstmkit's own LSTMCell (every variant), GRUCell (both forms), RNNCell, MUTCell, "
+        "ClockworkCell, DepthGatedLSTMCell and GridLSTMCell (priority 'depth' or None; no "
+        "zoneout on the last two) on the CPU, in float32, float64, bfloat16 and float16 (the "
+        "last two computed in float32), where its C++ kernels can be built"
     )
 
     def unsupported(self, layer: Layer) -> str | None:
         for cell in layer.iter_cells():
-            if type(cell) not in (LSTMCell, GRUCell, RNNCell):
+            if type(cell) in families.FAMILIES:
+                reason = families.unsupported(cell, layer.regularizers)
+                if reason is not None:
+                    return reason
+            elif type(cell) not in (LSTMCell, GRUCell, RNNCell):
                 return f"its cell is a {type(cell).__name__}"
-        weight = layer.cell(0).weight_ih
+        weight = next(layer.parameters())
         if weight.device.type != "cpu":
             return f"its parameters are on {weight.device}; the fused engine runs on the CPU"
         if weight.dtype not in (*_NATIVE, *_WIDENED):
@@ -185,6 +168,9 @@ def _run_direction(
     masks: Masks,
     steps: tuple[list[int], bool],
 ) -> tuple[Tensor, State]:
+    if isinstance(cell, families.FAMILIES):
+        run = families.Run(kernels, sizes, compute, masks, steps)
+        return families.run(run, cell, x, state, _needs_grad)
     empty = _EMPTY.to(x)
 
     def p(name: str) -> Tensor:
@@ -236,10 +222,24 @@ def _lstm(
     a0 = state.a.contiguous() if cfg.full_gate_recurrence else _EMPTY.to(xp)
     names = ("weight_hh", "weight_ci", "weight_cf", "weight_co", "weight_gg", "weight_hr")
     params = [p(name) for name in names]
-    flags = lstm_flags(cfg)
+    flags = ops.lstm_flags(cfg)
     save = _needs_grad(xp, bias, h0, c0, a0, *params, *norms)
     out, hT, cT, aT, *_ = ops.lstm_forward(
-        xp, bias, h0, c0, a0, *params, *masks, *norms, sizes, flags, how[0], save, how[1]
+        xp,
+        bias,
+        h0,
+        c0,
+        a0,
+        *params,
+        *masks,
+        *norms,
+        sizes,
+        flags,
+        how[0],
+        save,
+        how[1],
+        _EMPTY.to(xp),
+        _EMPTY.to(xp),  # no depth gate
     )
     if cfg.full_gate_recurrence:
         return out, FullGateState(hT, cT, aT)
@@ -256,8 +256,9 @@ def _gru(
         xp = F.layer_norm(xp, xp.shape[-1:], p("ln_ih_weight"), p("ln_ih_bias"))
     h0 = state.contiguous()
     save = _needs_grad(xp, b_ih, h0, W_hh, b_hh, *norm)
+    form = ops.RESET_AFTER if cell.reset_after else 0
     out, hT, *_ = ops.gru_forward(
-        xp, b_ih, h0, W_hh, b_hh, *norm, *masks[:2], sizes, cell.reset_after, how[0], save, how[1]
+        xp, b_ih, h0, W_hh, b_hh, *norm, *masks[:2], sizes, form, how[0], save, how[1]
     )
     return out, hT
 
@@ -269,5 +270,7 @@ def _rnn(
     h0 = state.contiguous()
     relu = cell.nonlinearity == "relu"
     save = _needs_grad(xp, bias, h0, W_hh)
-    out, hT, _ = ops.rnn_forward(xp, bias, h0, W_hh, *masks[:2], sizes, relu, *how, save=save)
+    out, hT, _ = ops.rnn_forward(
+        xp, bias, h0, W_hh, *masks[:2], sizes, relu, *how, [], _EMPTY.to(xp), save=save
+    )
     return out, hT

@@ -410,6 +410,19 @@ enum : int64_t {
   PEEP_O = 256,
   FGR = 512,
   LAYER_NORM = 1024,
+  OUT_INSIDE = 2048,  // h_t = tanh(o_t * C_t) (Grid LSTM's transform), with OUTPUT_ACT off
+};
+
+// The depth gate of a Depth-Gated LSTM layer (Yao et al. 2015): with `depth` (N, 2H) holding,
+// per row of each step, x_d = W_xd x_t + b_d + w_ld * C_t^{lower} and C_t^{lower},
+// d_t = sigmoid(x_d + w_cd * C_{t-1}) and C_t gains d_t * C_t^{lower}. Empty: no depth gate.
+template <typename T>
+struct Depth {
+  const T* in = nullptr;  // (N, 2H)
+  const T* w_cd = nullptr;
+  Depth(const Tensor& depth, const Tensor& w)
+      : in(static_cast<const T*>(ptr_or_null(depth))), w_cd(static_cast<const T*>(ptr_or_null(w))) {}
+  bool on() const { return in != nullptr; }
 };
 
 // Layer normalisation (Ba, Kiros & Hinton 2016) of a row of n values, in place:
@@ -468,7 +481,7 @@ struct LSTMShape {
   int64_t H, P, G, k;     // hidden, recurrent (h) width, blocks, fed-back gates
   int64_t oi, of, og, oo;  // column offset of each block in a row of G·H, -1 if absent
   int64_t ri, rf, ro;      // column offset of each fed-back gate in a row of k·H
-  bool in_gate, forget, out_gate, coupled, in_act, out_act, fgr, proj, ln;
+  bool in_gate, forget, out_gate, coupled, in_act, out_act, fgr, proj, ln, inside;
   LSTMShape(int64_t flags, int64_t H_, int64_t P_, bool has_proj) : H(H_), P(P_) {
     in_gate = flags & INPUT_GATE;
     forget = (flags & FORGET_GATE) && !(flags & COUPLED);
@@ -478,6 +491,7 @@ struct LSTMShape {
     out_act = flags & OUTPUT_ACT;
     fgr = flags & FGR;
     ln = flags & LAYER_NORM;
+    inside = flags & OUT_INSIDE;
     proj = has_proj;
     int64_t j = 0;
     oi = in_gate ? H * j++ : -1;
@@ -498,8 +512,8 @@ std::vector<Tensor> lstm_forward_impl(const Tensor& xp, const Tensor& bx, const 
                                       const Tensor& c0, const Tensor& a0, const Tensor& W_hh,
                                       const Tensor& w_ci, const Tensor& w_cf, const Tensor& w_co,
                                       const Tensor& W_gg, const Tensor& W_hr, const Reg<T>& reg,
-                                      const Norms<T>& ln, const Steps& st, int64_t flags,
-                                      bool save) {
+                                      const Norms<T>& ln, const Depth<T>& dep, const Steps& st,
+                                      int64_t flags, bool save) {
   const int64_t H = c0.size(1), P = h0.size(1), N = st.N, B = st.B;
   const LSTMShape s(flags, H, P, W_hr.defined() && W_hr.numel());
   const int64_t GH = s.G * H, KH = s.k * H;
@@ -520,6 +534,7 @@ std::vector<Tensor> lstm_forward_impl(const Tensor& xp, const Tensor& bx, const 
   const int64_t LW = GH + H + 2;
   Tensor NS = s.ln ? at::empty({save ? N : B, LW}, opts) : Tensor();
   Tensor Cnew = s.ln ? at::empty({B, H}, opts) : Tensor();
+  Tensor D = save && dep.on() ? at::empty({N, H}, opts) : Tensor();  // the depth gate d_t
   const T* x = xp.data_ptr<T>();
   const T* bias = static_cast<const T*>(ptr_or_null(bx));  // b_ih + b_hh, or none
   const T* pi = static_cast<const T*>(ptr_or_null(w_ci));
@@ -563,6 +578,8 @@ std::vector<Tensor> lstm_forward_impl(const Tensor& xp, const Tensor& bx, const 
         T* ctb = save ? C.data_ptr<T>() + (o + b) * H : nullptr;
         T* stb = S.defined() ? S.data_ptr<T>() + (o + b) * H : nullptr;
         const T* kcb = reg.keep_c ? reg.keep_c + (o + b) * H : nullptr;
+        const T* db = dep.on() ? dep.in + (o + b) * 2 * H : nullptr;
+        T* Db = D.defined() ? D.data_ptr<T>() + (o + b) * H : nullptr;
         for (int64_t j = 0; j < H; j += L) {
           const int64_t cnt = std::min<int64_t>(L, H - j);
           auto ld = [&](const T* q) { return cnt == L ? V::loadu(q + j) : V::loadu(q + j, cnt); };
@@ -593,7 +610,12 @@ std::vector<Tensor> lstm_forward_impl(const Tensor& xp, const Tensor& bx, const 
           V C_tilde = pre_act(s.og);
           if (s.in_act) C_tilde = vtanh(C_tilde);
           stv(C_tilde, g + s.og);
-          const V C_t = f_t * c_prev + i_t * C_tilde;
+          V C_t = f_t * c_prev + i_t * C_tilde;
+          if (db) {  // the depth gate: C_t += d_t * C_t^{lower}
+            const V d = vsigmoid(ld(db) + ld(dep.w_cd) * c_prev);
+            C_t = C_t + d * ld(db + H);
+            if (Db) stv(d, Db);
+          }
           if (kcb) {  // zoneout: the state keeps C_{t-1} where k = 1
             const V k = ld(kcb), state = k * c_prev + (one - k) * C_t;
             stv(state, cb);
@@ -610,7 +632,10 @@ std::vector<Tensor> lstm_forward_impl(const Tensor& xp, const Tensor& bx, const 
             o_t = vsigmoid(v);
             stv(o_t, g + s.oo);
           }
-          if (!s.ln) stv(o_t * (s.out_act ? vtanh(C_t) : C_t), mb);  // h_t = o_t * tanh(C_t)
+          if (s.inside)
+            stv(vtanh(o_t * C_t), mb);  // h_t = tanh(o_t * C_t)
+          else if (!s.ln)
+            stv(o_t * (s.out_act ? vtanh(C_t) : C_t), mb);  // h_t = o_t * tanh(C_t)
           if (ab) {
             if (s.in_gate) stv(i_t, ab + s.ri);
             if (s.forget) stv(f_t, ab + s.rf);
@@ -636,7 +661,7 @@ std::vector<Tensor> lstm_forward_impl(const Tensor& xp, const Tensor& bx, const 
     }
   });
   return {out, h, c, s.fgr ? a : Tensor(), save ? acts : Tensor(), C, S,
-          save && s.ln ? NS : Tensor()};
+          save && s.ln ? NS : Tensor(), D};
 }
 
 template <typename T>
@@ -646,7 +671,8 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& dout, const Tensor& dhT, co
                                        const Tensor& a0, const Tensor& W_hh, const Tensor& w_ci,
                                        const Tensor& w_cf, const Tensor& w_co, const Tensor& W_gg,
                                        const Tensor& W_hr, const Tensor& S, const Reg<T>& reg,
-                                       const Tensor& NS, const Norms<T>& ln, const Steps& st,
+                                       const Tensor& NS, const Norms<T>& ln, const Depth<T>& dep,
+                                       const Tensor& D, const Tensor& dCseq, const Steps& st,
                                        int64_t flags) {
   const int64_t H = c0.size(1), P = h0.size(1), N = st.N, B = st.B;
   const LSTMShape s(flags, H, P, W_hr.defined() && W_hr.numel());
@@ -675,7 +701,11 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& dout, const Tensor& dhT, co
     return false;
   }();
   // sums over rows and steps that every thread adds to
-  Partial dpeep({3, H}, opts);
+  Partial dpeep({4, H}, opts);  // w_ci, w_cf, w_co, w_cd
+  // the depth gate's inputs (N, 2H): x_d and C_t^{lower}
+  Tensor ddepth = dep.on() ? at::empty({N, 2 * H}, opts) : Tensor();
+  // a gradient that reaches the cells' C_t from outside (a Depth-Gated layer above reads them)
+  const T* dCs = static_cast<const T*>(ptr_or_null(dCseq));
   Partial dWr(s.proj ? at::IntArrayRef{P, H} : at::IntArrayRef{0}, opts);
   Partial dWg(s.fgr ? at::IntArrayRef{KH, KH} : at::IntArrayRef{0}, opts);
   Partial dWp(packed ? at::IntArrayRef{GH, P} : at::IntArrayRef{0}, opts);
@@ -743,11 +773,16 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& dout, const Tensor& dhT, co
           const int64_t cnt = std::min<int64_t>(L, H - j);
           auto ld = [&](const T* q) { return cnt == L ? V::loadu(q + j) : V::loadu(q + j, cnt); };
           auto stv = [&](const V& v, T* q) { cnt == L ? v.store(q + j) : v.store(q + j, cnt); };
-          const V c_prev = ld(cprev), C_t = ld(ct), dmv = ld(dmb);
+          const V c_prev = ld(cprev), C_t = ld(ct);
+          V dmv = ld(dmb);
           const V i_t = s.in_gate ? ld(g + s.oi) : one;
           const V f_t = s.coupled ? one - i_t : (s.forget ? ld(g + s.of) : one);
           const V C_tilde = ld(g + s.og);
           const V o_t = s.out_gate ? ld(g + s.oo) : one;
+          if (s.inside) {  // h_t = tanh(o_t * C_t): then as h_t = o_t * C_t with dh scaled
+            const V u = vtanh(o_t * C_t);
+            dmv = dmv * (one - u * u);
+          }
           const V tc = lr ? ld(tcs.data_ptr<T>() + b * H) : (s.out_act ? vtanh(C_t) : C_t);
           if (mr) stv(o_t * tc, mr);  // o * tanh(C_t), for dW_hr
           // dC_t: from step t+1 (through zoneout's mix), and through h_t = o_t * tanh(C_t)
@@ -755,6 +790,7 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& dout, const Tensor& dhT, co
           const V dh_part = lr ? ld(dCh.data_ptr<T>() + b * H)
                                : dmv * o_t * (s.out_act ? one - tc * tc : one);
           V dC = (kcb ? (one - kc) * dstate : dstate) + dh_part;
+          if (dCs) dC = dC + ld(dCs + (o + b) * H);
           if (s.out_gate) {
             V d = dmv * tc;
             if (dab) d = d + ld(dab + s.ro);
@@ -771,6 +807,16 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& dout, const Tensor& dhT, co
           if (s.in_act) dg_ = dg_ * (one - C_tilde * C_tilde);
           stv(dg_, dg + s.og);
           V dc_prev = kcb ? dC * f_t + kc * dstate : dC * f_t;
+          if (dep.on()) {  // C_t += d_t * C^{lower}, d_t = sigmoid(x_d + w_cd * C_{t-1})
+            const T* dbin = dep.in + (o + b) * 2 * H;
+            T* dd = ddepth.data_ptr<T>() + (o + b) * 2 * H;
+            const V d = ld(D.data_ptr<T>() + (o + b) * H), lower = ld(dbin + H);
+            const V pre = dC * lower * d * (one - d);
+            stv(pre, dd);
+            stv(dC * d, dd + H);
+            dc_prev = dc_prev + pre * ld(dep.w_cd);
+            stv(ld(part + 3 * H) + pre * c_prev, part + 3 * H);
+          }
           if (s.in_gate) {
             V d = dC * C_tilde;
             if (s.coupled) d = d - dC * c_prev;  // f_t = 1 - i_t
@@ -883,18 +929,25 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& dout, const Tensor& dhT, co
           s.ln ? dn_total.slice(0, 0, GH).clone() : Tensor(),
           s.ln ? dn_total.slice(0, GH, 2 * GH).clone() : Tensor(),
           s.ln ? dn_total.slice(0, 2 * GH, 2 * GH + H).clone() : Tensor(),
-          s.ln ? dn_total.slice(0, 2 * GH + H).clone() : Tensor()};
+          s.ln ? dn_total.slice(0, 2 * GH + H).clone() : Tensor(),
+          ddepth,
+          dep.on() ? dp[3].clone() : Tensor()};
 }
 
 // ---------------------------------------------------------------------------------------------
 // GRU, torch.nn's form (reset after the product) or Cho et al.'s (reset before it). Blocks r, z, n.
+// The reset-before form can also read tanh(h_{t-1}) in the z rows' product (TANH_Z): MUT3 of
+// Jozefowicz et al. 2015, which engine code maps onto this kernel.
+
+enum : int64_t { RESET_AFTER = 1, TANH_Z = 2 };
 
 template <typename T>
 std::vector<Tensor> gru_forward_impl(const Tensor& xp, const Tensor& bx, const Tensor& h0,
                                      const Tensor& W_hh, const Tensor& b_hh, const Tensor& ln_w,
                                      const Tensor& ln_b, const Reg<T>& reg, const Steps& st,
-                                     bool reset_after, bool save) {
+                                     int64_t form, bool save) {
   const int64_t H = h0.size(1), N = st.N, B = st.B, H3 = 3 * H;
+  const bool reset_after = form & RESET_AFTER, tanh_z = !reset_after && (form & TANH_Z);
   auto opts = xp.options();
   // layer norm of the recurrent products (over all 3H rows after the reset, else over the r, z
   // rows and over W_hn (r * h)): each row's x^ and 1 / std, per step when saved
@@ -908,6 +961,7 @@ std::vector<Tensor> gru_forward_impl(const Tensor& xp, const Tensor& bx, const T
   Tensor hp = at::empty({B, H3}, opts);                        // W_hh h (+ b_hh)
   Tensor rh = at::empty({B, H}, opts);                         // r * h (reset before)
   Tensor hin = reg.mask ? at::empty({B, H}, opts) : Tensor();  // h_{t-1} * mask, for products
+  Tensor th = tanh_z ? at::empty({B, H}, opts) : Tensor();      // tanh(h_{t-1}), for z's product
   const T* x = xp.data_ptr<T>();
   const T* w = W_hh.data_ptr<T>();
   const T* bias = static_cast<const T*>(ptr_or_null(b_hh));
@@ -915,7 +969,10 @@ std::vector<Tensor> gru_forward_impl(const Tensor& xp, const Tensor& bx, const T
   T* hcur = h.data_ptr<T>();
   T* op = out.data_ptr<T>();
   // reset after: one product with all of W_hh; before: the r, z rows, then W_hn (r * h)
-  const Weight<T> Wrz(w, reset_after ? H3 : 2 * H, H, /*transposed=*/true, B, st.T, st.library);
+  // (with TANH_Z the r rows alone, and the z rows on tanh(h))
+  const Weight<T> Wrz(w, reset_after ? H3 : (tanh_z ? H : 2 * H), H, /*transposed=*/true, B, st.T,
+                      st.library);
+  const Weight<T> Wz(w + H * H, H, H, /*transposed=*/true, tanh_z ? B : 0, st.T, st.library);
   const Weight<T> Wn(w + 2 * H * H, H, H, /*transposed=*/true, reset_after ? 0 : B, st.T, st.library);
   over_rows(B, H3, [&](int64_t lo, int64_t hi) {
     using V = Vectorized<T>;
@@ -930,6 +987,11 @@ std::vector<Tensor> gru_forward_impl(const Tensor& xp, const Tensor& bx, const T
         h_in = hin.data_ptr<T>();
       }
       Wrz.mul(n, h_in + lo * H, H, T(0), hp.data_ptr<T>() + lo * H3, H3);
+      if (tanh_z) {  // W_hz tanh(h_{t-1})
+        T* tb = th.data_ptr<T>() + lo * H;
+        at::vec::map([](V v) { return vtanh(v); }, tb, h_in + lo * H, n * H);
+        Wz.mul(n, tb, H, T(0), hp.data_ptr<T>() + lo * H3 + H, H3);
+      }
       if (gain)
         for (int64_t b = lo; b < lo + n; ++b) {
           T* lr = NS.data_ptr<T>() + (save ? o + b : b) * (H3 + 2);
@@ -988,8 +1050,9 @@ std::vector<Tensor> gru_backward_impl(const Tensor& dout, const Tensor& dhT, con
                                       const Tensor& acts, const Tensor& hn_all, const Tensor& h0,
                                       const Tensor& W_hh, const Tensor& b_hh, const Tensor& NS,
                                       const Tensor& ln_w, const Reg<T>& reg, const Steps& st,
-                                      bool reset_after) {
+                                      int64_t form) {
   const int64_t H = h0.size(1), N = st.N, B = st.B, H3 = 3 * H;
+  const bool reset_after = form & RESET_AFTER, tanh_z = !reset_after && (form & TANH_Z);
   auto opts = out.options();
   Tensor dX = at::empty({N, H3}, opts);   // gradient of the input projection
   Tensor dHp = at::empty({B, H3}, opts);  // gradient of the recurrent products of a step
@@ -1014,7 +1077,17 @@ std::vector<Tensor> gru_backward_impl(const Tensor& dout, const Tensor& dhT, con
   const T* dO = dout.data_ptr<T>();
   const T* w = W_hh.data_ptr<T>();
   T* dhp = dh.data_ptr<T>();
-  const Weight<T> Wback(w, reset_after ? H3 : 2 * H, H, /*transposed=*/false, B, st.T, st.library);
+  const Weight<T> Wback(w, reset_after ? H3 : (tanh_z ? H : 2 * H), H, /*transposed=*/false, B,
+                        st.T, st.library);
+  // TANH_Z: the z rows multiply tanh(h_{t-1}), so their part of dh_{t-1} is (dz W_hz)(1 - tanh^2)
+  const Weight<T> Wzb(w + H * H, H, H, /*transposed=*/false, tanh_z ? B : 0, st.T, st.library);
+  Tensor th = tanh_z ? at::empty({B, H}, opts) : Tensor(), dzh = tanh_z ? at::empty({B, H}, opts) : Tensor();
+  auto add_tanh_z = [&](int64_t lo, int64_t n, const T* dHl, T* d) {
+    using V = Vectorized<T>;
+    Wzb.mul(n, dHl + H, H3, T(0), dzh.data_ptr<T>() + lo * H, H);
+    at::vec::map3([](V u, V g, V tv) { return u + g * (V(T(1)) - tv * tv); }, d, d,
+                  dzh.data_ptr<T>() + lo * H, th.data_ptr<T>() + lo * H, n * H);
+  };
   Tensor hin = reg.mask ? at::empty({B, H}, opts) : Tensor();     // h_{t-1} * mask
   Tensor dnew = reg.keep_h ? at::empty({B, H}, opts) : Tensor();  // dL/dh~_t, before zoneout
   Tensor dprod = reg.any() ? at::empty({B, H}, opts) : Tensor();  // dHp · W_hh
@@ -1092,16 +1165,25 @@ std::vector<Tensor> gru_backward_impl(const Tensor& dout, const Tensor& dhT, con
           std::memcpy(dHp.data_ptr<T>() + b * H3, dx, sizeof(T) * H);
           normalised(o, b, 0, 2 * H, 0);
         }
-        gemm<T>(true, false, 2 * H, H, n, T(1), dHl, H3, Hin + lo * H, H, T(1), dWmine, H);
+        if (!tanh_z) {
+          gemm<T>(true, false, 2 * H, H, n, T(1), dHl, H3, Hin + lo * H, H, T(1), dWmine, H);
+        } else {  // dW_hr from h_{t-1}, dW_hz from tanh(h_{t-1})
+          T* tb = th.data_ptr<T>() + lo * H;
+          at::vec::map([](V v) { return vtanh(v); }, tb, Hin + lo * H, n * H);
+          gemm<T>(true, false, H, H, n, T(1), dHl, H3, Hin + lo * H, H, T(1), dWmine, H);
+          gemm<T>(true, false, H, H, n, T(1), dHl + H, H3, tb, H, T(1), dWmine + H * H, H);
+        }
       }
       // dh_{t-1} = the direct path + dHp · W_hh (the r and z blocks only before the reset)
       if (!reg.any()) {
         std::memcpy(dhp + lo * H, direct.data_ptr<T>() + lo * H, sizeof(T) * n * H);
         Wback.mul(n, dHl, H3, T(1), dhp + lo * H, H);
+        if (tanh_z) add_tanh_z(lo, n, dHl, dhp + lo * H);
         continue;
       }
       T* d = dprod.data_ptr<T>() + lo * H;
       Wback.mul(n, dHl, H3, T(0), d, H);
+      if (tanh_z) add_tanh_z(lo, n, dHl, d);
       if (reg.mask) mul_(d, reg.mask + lo * H, n * H);  // the products read h_{t-1} * mask
       add_(d, direct.data_ptr<T>() + lo * H, n * H);
       if (reg.keep_h)  // plus what zoneout carried straight through
@@ -1117,11 +1199,35 @@ std::vector<Tensor> gru_backward_impl(const Tensor& dout, const Tensor& dhT, con
 
 // ---------------------------------------------------------------------------------------------
 // Vanilla RNN: h_t = act(W_ih x_t + b + W_hh h_{t-1}).
+//
+// With a clock, the Clockwork RNN (Koutnik et al. 2014): the units form modules, module i owning
+// columns [bounds[i], bounds[i+1]) in order of increasing period, and reading only the units of
+// modules at least as slow (columns from bounds[i] on: W_hh is block-upper-triangular). active
+// (N, g) says, per row of each step, which modules update (1) and which keep h_{t-1} (0). A step
+// multiplies only the blocks of modules that update in some row of it, as the paper counts.
+
+template <typename T>
+struct Clock {
+  std::vector<int64_t> bounds;  // g + 1 column bounds; empty: no clock
+  const T* active = nullptr;
+  int64_t g = 0;
+  Clock(const std::vector<int64_t>& b, const Tensor& a)
+      : bounds(b), active(static_cast<const T*>(ptr_or_null(a))),
+        g(b.empty() ? 0 : static_cast<int64_t>(b.size()) - 1) {}
+  bool on() const { return g > 0; }
+  bool is_active(int64_t row, int64_t i) const { return active[row * g + i] != T(0); }
+  // whether module i updates in any of the n rows from packed row r
+  bool any(int64_t r, int64_t n, int64_t i) const {
+    for (int64_t b = r; b < r + n; ++b)
+      if (is_active(b, i)) return true;
+    return false;
+  }
+};
 
 template <typename T>
 std::vector<Tensor> rnn_forward_impl(const Tensor& xp, const Tensor& bx, const Tensor& h0,
-                                     const Tensor& W_hh, const Reg<T>& reg, const Steps& st,
-                                     bool relu) {
+                                     const Tensor& W_hh, const Reg<T>& reg, const Clock<T>& ck,
+                                     const Steps& st, bool relu) {
   const int64_t H = h0.size(1);
   Tensor out = xp.clone();
   Tensor h = h0.clone();
@@ -1130,7 +1236,8 @@ std::vector<Tensor> rnn_forward_impl(const Tensor& xp, const Tensor& bx, const T
   T* op = out.data_ptr<T>();
   T* hp = h.data_ptr<T>();
   const T* bias = static_cast<const T*>(ptr_or_null(bx));
-  const Weight<T> Whh(W_hh.data_ptr<T>(), H, H, /*transposed=*/true, st.B, st.T, st.library);
+  const Weight<T> Whh(W_hh.data_ptr<T>(), H, H, /*transposed=*/true, ck.on() ? 0 : st.B, st.T,
+                      st.library);
   over_rows(st.B, H, [&](int64_t lo, int64_t hi) {
     using V = Vectorized<T>;
     for (int64_t step = 0; step < st.T; ++step) {
@@ -1142,7 +1249,13 @@ std::vector<Tensor> rnn_forward_impl(const Tensor& xp, const Tensor& bx, const T
         masked_rows(hin.data_ptr<T>(), hp, reg.mask, lo, n, H);
         h_in = hin.data_ptr<T>();
       }
-      Whh.mul(n, h_in + lo * H, H, T(1), rows, H);
+      if (!ck.on()) Whh.mul(n, h_in + lo * H, H, T(1), rows, H);
+      for (int64_t i = 0; i < ck.g; ++i) {  // the modules that update: their block-rows only
+        const int64_t c0 = ck.bounds[i], w = ck.bounds[i + 1] - c0;
+        if (ck.any(o + lo, n, i))
+          gemm<T>(false, true, n, w, H - c0, T(1), h_in + lo * H + c0, H,
+                  W_hh.data_ptr<T>() + c0 * H + c0, H, T(1), rows + c0, H);
+      }
       for (int64_t b = 0; b < n; ++b) {
         T* r = rows + b * H;
         if (bias) add_(r, bias, H);
@@ -1150,6 +1263,10 @@ std::vector<Tensor> rnn_forward_impl(const Tensor& xp, const Tensor& bx, const T
           at::vec::map([](V v) { return at::vec::maximum(v, V(T(0))); }, r, r, H);
         else
           tanh_(r, H);
+        for (int64_t i = 0; i < ck.g; ++i)  // the modules that wait keep h_{t-1}
+          if (!ck.is_active(o + lo + b, i))
+            std::memcpy(r + ck.bounds[i], hp + (lo + b) * H + ck.bounds[i],
+                        sizeof(T) * (ck.bounds[i + 1] - ck.bounds[i]));
       }
       if (reg.keep_h) {  // zoneout: h_t = k h_{t-1} + (1 - k) h~_t
         std::memcpy(Hn.data_ptr<T>() + (o + lo) * H, rows, sizeof(T) * n * H);
@@ -1164,7 +1281,8 @@ std::vector<Tensor> rnn_forward_impl(const Tensor& xp, const Tensor& bx, const T
 template <typename T>
 std::vector<Tensor> rnn_backward_impl(const Tensor& dout, const Tensor& dhT, const Tensor& out,
                                       const Tensor& h0, const Tensor& W_hh, const Tensor& Hn,
-                                      const Reg<T>& reg, const Steps& st, bool relu) {
+                                      const Reg<T>& reg, const Clock<T>& ck, const Steps& st,
+                                      bool relu) {
   const int64_t H = h0.size(1), N = st.N, B = st.B;
   auto opts = out.options();
   Tensor dX = at::empty({N, H}, opts);
@@ -1176,8 +1294,9 @@ std::vector<Tensor> rnn_backward_impl(const Tensor& dout, const Tensor& dhT, con
   const T* dO = dout.data_ptr<T>();
   T* dhp = dh.data_ptr<T>();
   Tensor dnew = reg.keep_h ? at::empty({B, H}, out.options()) : Tensor();
-  Tensor dprod = reg.any() ? at::empty({B, H}, out.options()) : Tensor();
-  const Weight<T> Whh(W_hh.data_ptr<T>(), H, H, /*transposed=*/false, B, st.T, st.library);
+  Tensor dprod = reg.any() || ck.on() ? at::empty({B, H}, out.options()) : Tensor();
+  const T* W = W_hh.data_ptr<T>();
+  const Weight<T> Whh(W, H, H, /*transposed=*/false, ck.on() ? 0 : B, st.T, st.library);
   over_rows(B, H, [&](int64_t lo, int64_t hi) {
     using V = Vectorized<T>;
     T* dWmine = dW.mine<T>();
@@ -1201,19 +1320,43 @@ std::vector<Tensor> rnn_backward_impl(const Tensor& dout, const Tensor& dhT, con
                       ht, n * H);
       else
         at::vec::map2([](V d, V y) { return d * (V(T(1)) - y * y); }, dx, dh_new, ht, n * H);
+      for (int64_t b = 0; b < n; ++b)  // a module that waited passed h_{t-1} on unchanged
+        for (int64_t i = 0; i < ck.g; ++i)
+          if (!ck.is_active(o + lo + b, i))
+            std::memset(dx + b * H + ck.bounds[i], 0,
+                        sizeof(T) * (ck.bounds[i + 1] - ck.bounds[i]));
       for (int64_t b = lo; b < lo + n; ++b)
         std::memcpy(hprev.data_ptr<T>() + b * H, prev_row(st, tp, b, Hall, h0.data_ptr<T>(), H),
                     sizeof(T) * H);
       if (reg.mask) mul_(hprev.data_ptr<T>() + lo * H, reg.mask + lo * H, n * H);
-      gemm<T>(true, false, H, H, n, T(1), dx, H, hprev.data_ptr<T>() + lo * H, H, T(1), dWmine,
-              H);
-      if (!reg.any()) {
+      if (!ck.on())
+        gemm<T>(true, false, H, H, n, T(1), dx, H, hprev.data_ptr<T>() + lo * H, H, T(1), dWmine,
+                H);
+      if (!reg.any() && !ck.on()) {
         Whh.mul(n, dx, H, T(0), dhp + lo * H, H);
         continue;
       }
       T* d = dprod.data_ptr<T>() + lo * H;  // dh_{t-1} = dx W_hh (times the mask) + the carry
-      Whh.mul(n, dx, H, T(0), d, H);
+      if (!ck.on()) {
+        Whh.mul(n, dx, H, T(0), d, H);
+      } else {
+        std::memset(d, 0, sizeof(T) * n * H);
+        for (int64_t i = 0; i < ck.g; ++i) {  // the block-rows of the modules that updated
+          const int64_t c0 = ck.bounds[i], w = ck.bounds[i + 1] - c0;
+          if (!ck.any(o + lo, n, i)) continue;
+          gemm<T>(true, false, w, H - c0, n, T(1), dx + c0, H, hprev.data_ptr<T>() + lo * H + c0,
+                  H, T(1), dWmine + c0 * H + c0, H);
+          gemm<T>(false, false, n, H - c0, w, T(1), dx + c0, H, W + c0 * H + c0, H, T(1), d + c0,
+                  H);
+        }
+      }
       if (reg.mask) mul_(d, reg.mask + lo * H, n * H);
+      for (int64_t b = 0; b < n; ++b)  // the waiting modules' carry
+        for (int64_t i = 0; i < ck.g; ++i)
+          if (!ck.is_active(o + lo + b, i)) {
+            const int64_t c0 = ck.bounds[i];
+            add_(d + b * H + c0, dh_new + b * H + c0, ck.bounds[i + 1] - c0);
+          }
       if (reg.keep_h)
         add_(dhp + lo * H, d, n * H);
       else
@@ -1251,16 +1394,17 @@ std::vector<Tensor> lstm_forward(Tensor xp, Tensor bx, Tensor h0, Tensor c0, Ten
                                  Tensor W_hr, Tensor mask, Tensor keep_h, Tensor keep_c,
                                  Tensor ln_hh_w, Tensor ln_hh_b, Tensor ln_c_w, Tensor ln_c_b,
                                  Tensor batch_sizes, int64_t flags, bool reverse, bool save,
-                                 int64_t library) {
+                                 int64_t library, Tensor depth, Tensor w_cd) {
   for (auto* t : {&xp, &bx, &h0, &c0, &a0, &W_hh, &w_ci, &w_cf, &w_co, &W_gg, &W_hr, &mask,
-                  &keep_h, &keep_c, &ln_hh_w, &ln_hh_b, &ln_c_w, &ln_c_b})
+                  &keep_h, &keep_c, &ln_hh_w, &ln_hh_b, &ln_c_w, &ln_c_b, &depth, &w_cd})
     check(*t, "input");
   Steps st(batch_sizes, reverse, library);
   return LSTMKIT_DISPATCH(xp, "lstm_forward", [&] {
     const Reg<scalar_t> reg(mask, keep_h, keep_c);
     const Norms<scalar_t> ln(ln_hh_w, ln_hh_b, ln_c_w, ln_c_b);
+    const Depth<scalar_t> dep(depth, w_cd);
     return lstm_forward_impl<scalar_t>(xp, bx, h0, c0, a0, W_hh, w_ci, w_cf, w_co, W_gg, W_hr,
-                                       reg, ln, st, flags, save);
+                                       reg, ln, dep, st, flags, save);
   });
 }
 
@@ -1272,13 +1416,17 @@ std::vector<Tensor> lstm_backward(Tensor dout, Tensor dhT, Tensor dcT, Tensor da
                                   Tensor W_hr, Tensor S, Tensor mask, Tensor keep_h,
                                   Tensor keep_c, Tensor NS, Tensor ln_hh_w, Tensor ln_hh_b,
                                   Tensor ln_c_w, Tensor ln_c_b, Tensor batch_sizes, int64_t flags,
-                                  bool reverse, bool has_bias, int64_t library) {
+                                  bool reverse, bool has_bias, int64_t library, Tensor depth,
+                                  Tensor w_cd, Tensor D, Tensor dCseq) {
+  check(dCseq, "the cells' gradient");
   Steps st(batch_sizes, reverse, library);
   auto grads = LSTMKIT_DISPATCH(out, "lstm_backward", [&] {
     const Reg<scalar_t> reg(mask, keep_h, keep_c);
     const Norms<scalar_t> ln(ln_hh_w, ln_hh_b, ln_c_w, ln_c_b);
+    const Depth<scalar_t> dep(depth, w_cd);
     return lstm_backward_impl<scalar_t>(dout, dhT, dcT, daT, out, acts, C, h0, c0, a0, W_hh, w_ci,
-                                        w_cf, w_co, W_gg, W_hr, S, reg, NS, ln, st, flags);
+                                        w_cf, w_co, W_gg, W_hr, S, reg, NS, ln, dep, D, dCseq, st,
+                                        flags);
   });
   grads.push_back(bias_grad(grads[0], has_bias));
   return grads;
@@ -1286,26 +1434,25 @@ std::vector<Tensor> lstm_backward(Tensor dout, Tensor dhT, Tensor dcT, Tensor da
 
 std::vector<Tensor> gru_forward(Tensor xp, Tensor bx, Tensor h0, Tensor W_hh, Tensor b_hh,
                                 Tensor ln_w, Tensor ln_b, Tensor mask, Tensor keep_h,
-                                Tensor batch_sizes, bool reset_after, bool reverse, bool save,
+                                Tensor batch_sizes, int64_t form, bool reverse, bool save,
                                 int64_t library) {
   for (auto* t : {&xp, &bx, &h0, &W_hh, &b_hh, &ln_w, &ln_b, &mask, &keep_h}) check(*t, "input");
   Steps st(batch_sizes, reverse, library);
   return LSTMKIT_DISPATCH(xp, "gru_forward", [&] {
     const Reg<scalar_t> reg(mask, keep_h, Tensor());
-    return gru_forward_impl<scalar_t>(xp, bx, h0, W_hh, b_hh, ln_w, ln_b, reg, st, reset_after,
-                                      save);
+    return gru_forward_impl<scalar_t>(xp, bx, h0, W_hh, b_hh, ln_w, ln_b, reg, st, form, save);
   });
 }
 
 std::vector<Tensor> gru_backward(Tensor dout, Tensor dhT, Tensor out, Tensor acts, Tensor hn_all,
                                  Tensor h0, Tensor W_hh, Tensor b_hh, Tensor NS, Tensor ln_w,
-                                 Tensor mask, Tensor keep_h, Tensor batch_sizes, bool reset_after,
+                                 Tensor mask, Tensor keep_h, Tensor batch_sizes, int64_t form,
                                  bool reverse, bool has_bias, int64_t library) {
   Steps st(batch_sizes, reverse, library);
   auto grads = LSTMKIT_DISPATCH(out, "gru_backward", [&] {
     const Reg<scalar_t> reg(mask, keep_h, Tensor());
     return gru_backward_impl<scalar_t>(dout, dhT, out, acts, hn_all, h0, W_hh, b_hh, NS, ln_w,
-                                       reg, st, reset_after);
+                                       reg, st, form);
   });
   grads.push_back(bias_grad(grads[0], has_bias));
   return grads;
@@ -1313,22 +1460,25 @@ std::vector<Tensor> gru_backward(Tensor dout, Tensor dhT, Tensor out, Tensor act
 
 std::vector<Tensor> rnn_forward(Tensor xp, Tensor bx, Tensor h0, Tensor W_hh, Tensor mask,
                                 Tensor keep_h, Tensor batch_sizes, bool relu, bool reverse,
-                                int64_t library) {
-  for (auto* t : {&xp, &bx, &h0, &W_hh, &mask, &keep_h}) check(*t, "input");
+                                int64_t library, std::vector<int64_t> bounds, Tensor active) {
+  for (auto* t : {&xp, &bx, &h0, &W_hh, &mask, &keep_h, &active}) check(*t, "input");
   Steps st(batch_sizes, reverse, library);
   return LSTMKIT_DISPATCH(xp, "rnn_forward", [&] {
     const Reg<scalar_t> reg(mask, keep_h, Tensor());
-    return rnn_forward_impl<scalar_t>(xp, bx, h0, W_hh, reg, st, relu);
+    const Clock<scalar_t> ck(bounds, active);
+    return rnn_forward_impl<scalar_t>(xp, bx, h0, W_hh, reg, ck, st, relu);
   });
 }
 
 std::vector<Tensor> rnn_backward(Tensor dout, Tensor dhT, Tensor out, Tensor h0, Tensor W_hh,
                                  Tensor Hn, Tensor mask, Tensor keep_h, Tensor batch_sizes,
-                                 bool relu, bool reverse, bool has_bias, int64_t library) {
+                                 bool relu, bool reverse, bool has_bias, int64_t library,
+                                 std::vector<int64_t> bounds, Tensor active) {
   Steps st(batch_sizes, reverse, library);
   auto grads = LSTMKIT_DISPATCH(out, "rnn_backward", [&] {
     const Reg<scalar_t> reg(mask, keep_h, Tensor());
-    return rnn_backward_impl<scalar_t>(dout, dhT, out, h0, W_hh, Hn, reg, st, relu);
+    const Clock<scalar_t> ck(bounds, active);
+    return rnn_backward_impl<scalar_t>(dout, dhT, out, h0, W_hh, Hn, reg, ck, st, relu);
   });
   grads.push_back(bias_grad(grads[0], has_bias));
   return grads;

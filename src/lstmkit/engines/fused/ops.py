@@ -18,16 +18,39 @@ from torch import Tensor
 from torch._subclasses.fake_tensor import is_fake
 from torch.autograd.function import once_differentiable
 
+from lstmkit.cells.lstm import LSTMConfig
 from lstmkit.engines.fused import build as _build
 
-FGR = 512  # the full-gate-recurrence flag of fused.cpp's LSTM flags
+# fused.cpp's LSTM flags (the enum there)
+_INPUT_GATE, _FORGET_GATE, _OUTPUT_GATE, _COUPLED = 1, 2, 4, 8
+_INPUT_ACT, _OUTPUT_ACT, _PEEP_I, _PEEP_F, _PEEP_O = 16, 32, 64, 128, 256
+FGR, LAYER_NORM = 512, 1024  # the two that the operators' fakes read
 
-LAYER_NORM = 1024  # and its layer-norm flag
 
-LSTMOut = tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]
+def lstm_flags(config: LSTMConfig) -> int:
+    """The kernel's flags for an LSTM of this configuration."""
+    bits = [
+        (config.input_gate, _INPUT_GATE),
+        (config.forget_gate, _FORGET_GATE),
+        (config.output_gate, _OUTPUT_GATE),
+        (config.coupled, _COUPLED),
+        (config.input_activation, _INPUT_ACT),
+        (config.output_activation, _OUTPUT_ACT),
+        ("i" in config.peepholes, _PEEP_I),
+        ("f" in config.peepholes, _PEEP_F),
+        ("o" in config.peepholes, _PEEP_O),
+        (config.full_gate_recurrence, FGR),
+        (config.layer_norm, LAYER_NORM),
+    ]
+    return sum(bit for on, bit in bits if on)
+
+
+RESET_AFTER, TANH_Z = 1, 2  # the GRU kernel's forms (fused.cpp)
+
+LSTMOut = tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]
 LSTMGrads = tuple[
     Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor,
-    Tensor, Tensor, Tensor,
+    Tensor, Tensor, Tensor, Tensor, Tensor,
 ]  # fmt: skip
 
 
@@ -44,6 +67,11 @@ def _none_if_empty(t: Tensor) -> Tensor | None:
 def _backward_of(ctx: Any, body: Any, name: str) -> Any:
     """The backward's body where the forward ran eagerly, else its operator (for tracing)."""
     return body if getattr(ctx, "eager", False) else getattr(torch.ops.lstmkit, name)
+
+
+def _grad_or_empty(g: Tensor | None, like: Tensor) -> Tensor:
+    """An optional gradient as the kernels take it: contiguous, or empty where none came."""
+    return like.new_empty(0) if g is None else g.contiguous()
 
 
 def _grad(g: Tensor | None, like: Tensor) -> Tensor:
@@ -79,14 +107,18 @@ def _lstm_forward_body(
     reverse: bool,
     save: bool,
     library: int,
+    depth: Tensor,
+    w_cd: Tensor,
 ) -> LSTMOut:
     """One direction of an LSTM layer: outputs ``(N, P)``, final h, c and (full gate
     recurrence) a; and when ``save``, the gate activations, the cells' C_t, the states that
-    zoneout kept and (layer norm) each row's normalised values and 1 / std, for the backward
-    pass."""
+    zoneout kept, (layer norm) each row's normalised values and 1 / std, and (depth gate) d_t,
+    for the backward pass. ``depth`` ``(N, 2H)`` and ``w_cd`` give a Depth-Gated layer's gate
+    (fused.cpp's ``Depth``). The cells' C_t are differentiable: a layer above may read them."""
     outs = _build.load().lstm_forward(
         xp, bias, h0, c0, a0, W_hh, w_ci, w_cf, w_co, W_gg, W_hr, mask, keep_h, keep_c,
         ln_hh_weight, ln_hh_bias, ln_c_weight, ln_c_bias, sizes, flags, reverse, save, library,
+        depth, w_cd,
     )  # fmt: skip
     return _filled(xp, *outs)  # type: ignore[return-value]
 
@@ -101,7 +133,7 @@ def _(
     xp: Tensor, bias: Tensor, h0: Tensor, c0: Tensor, a0: Tensor, W_hh: Tensor, *rest: Any
 ) -> LSTMOut:
     W_gg, keep_c = rest[3], rest[7]
-    flags, save = rest[13], rest[15]
+    flags, save, depth = rest[13], rest[15], rest[17]
     N, B, H, P, GH = xp.shape[0], h0.shape[0], c0.shape[1], h0.shape[1], W_hh.shape[0]
     new = xp.new_empty
     a = new(B, W_gg.shape[0]) if flags & FGR else new(0)
@@ -109,7 +141,8 @@ def _(
     C = new(N, H) if save else new(0)
     S = new(N, H) if save and keep_c.numel() else new(0)
     norms = new(N, GH + H + 2) if save and flags & LAYER_NORM else new(0)
-    return new(N, P), new(B, P), new(B, H), a, acts, C, S, norms
+    D = new(N, H) if save and depth.numel() else new(0)
+    return new(N, P), new(B, P), new(B, H), a, acts, C, S, norms, D
 
 
 def _lstm_backward_body(
@@ -143,14 +176,19 @@ def _lstm_backward_body(
     reverse: bool,
     has_bias: bool,
     library: int,
+    depth: Tensor,
+    w_cd: Tensor,
+    D: Tensor,
+    dC: Tensor,
 ) -> LSTMGrads:
     """The gradients of :func:`lstm_forward`'s inputs: xp, h0, c0, a0, W_hh, the three
-    peepholes, W_gg, W_hr, the four layer-norm gains and biases, and the bias (empty for the
-    parts the layer does not have)."""
+    peepholes, W_gg, W_hr, the four layer-norm gains and biases, depth and w_cd, and the bias
+    (empty for the parts the layer does not have). ``dC``: the gradient that reached the cells'
+    C_t from outside, or empty."""
     grads = _build.load().lstm_backward(
         dout, dhT, dcT, daT, out, acts, C, h0, c0, a0, W_hh, w_ci, w_cf, w_co, W_gg, W_hr,
         S, mask, keep_h, keep_c, norms, ln_hh_weight, ln_hh_bias, ln_c_weight, ln_c_bias,
-        sizes, flags, reverse, has_bias, library,
+        sizes, flags, reverse, has_bias, library, depth, w_cd, D, dC,
     )  # fmt: skip
     return _filled(out, *grads)  # type: ignore[return-value]
 
@@ -166,7 +204,7 @@ def _(dout: Tensor, dhT: Tensor, dcT: Tensor, daT: Tensor, out: Tensor, acts: Te
       W_gg: Tensor, W_hr: Tensor, *rest: Any) -> LSTMGrads:  # fmt: skip
     flags, has_bias = rest[10], rest[12]
     new = dout.new_empty
-    like = [w_ci, w_cf, w_co, W_gg, W_hr, *rest[5:9]]
+    like = [w_ci, w_cf, w_co, W_gg, W_hr, *rest[5:9], *rest[14:16]]  # ..., depth, w_cd
     parts = [new(t.shape) if t.numel() else new(0) for t in like]
     fgr = new(a0.shape) if flags & FGR else new(0)
     dbias = new(W_hh.shape[0]) if has_bias else new(0)
@@ -176,23 +214,38 @@ def _(dout: Tensor, dhT: Tensor, dcT: Tensor, daT: Tensor, out: Tensor, acts: Te
 
 def _lstm_setup(ctx: Any, inputs: tuple[Any, ...], output: LSTMOut) -> None:
     _, bias, h0, c0, a0, *weights = inputs[:11]
-    masks, norm_params, (sizes, flags, reverse, _, lib) = inputs[11:14], inputs[14:18], inputs[18:]
-    out, _, _, _, acts, C, S, norms = output
-    ctx.save_for_backward(out, acts, C, S, h0, c0, a0, *weights, *masks, norms, *norm_params, sizes)
+    masks, norm_params, (sizes, flags, reverse, _, lib, depth, w_cd) = (
+        inputs[11:14],
+        inputs[14:18],
+        inputs[18:],
+    )
+    out, _, _, _, acts, C, S, norms, D = output
+    ctx.save_for_backward(
+        out, acts, C, S, h0, c0, a0, *weights, *masks, norms, *norm_params, sizes, depth, w_cd, D
+    )
     ctx.flags, ctx.reverse, ctx.library, ctx.has_bias = flags, reverse, lib, bias.numel() > 0
 
 
-def _lstm_backward(ctx: Any, dout: Tensor, dhT: Tensor, dcT: Tensor, daT: Tensor, *_: Any) -> Any:
+def _lstm_backward(
+    ctx: Any, dout: Tensor, dhT: Tensor, dcT: Tensor, daT: Tensor, _: Any, dC: Tensor | None,
+    *__: Any,
+) -> Any:  # fmt: skip
     out, acts, C, S, h0, c0, a0, *rest = ctx.saved_tensors
-    weights, masks, norms, norm_params, sizes = rest[:6], rest[6:9], rest[9], rest[10:14], rest[14]
+    weights, masks, norms, norm_params = rest[:6], rest[6:9], rest[9], rest[10:14]
+    sizes, depth, w_cd, D = rest[14:]
     backward = _backward_of(ctx, _lstm_backward_body, "lstm_backward")
-    dxp, dh0, dc0, da0, dW, dpi, dpf, dpo, dWg, dWr, *dnorms, dbias = backward(
+    dxp, dh0, dc0, da0, dW, dpi, dpf, dpo, dWg, dWr, *dnorms, ddepth, dw_cd, dbias = backward(
         _grad(dout, out), _grad(dhT, h0), _grad(dcT, c0), _grad(daT, a0), out, acts, C,
         h0, c0, a0, *weights, S, *masks, norms, *norm_params, sizes, ctx.flags, ctx.reverse,
-        ctx.has_bias, ctx.library,
+        ctx.has_bias, ctx.library, depth, w_cd, D, _grad_or_empty(dC, out),
     )  # fmt: skip
     grads = [dxp, dbias, dh0, dc0, da0, dW, dpi, dpf, dpo, dWg, dWr, None, None, None, *dnorms]
-    return (*(None if g is None else _none_if_empty(g) for g in grads), *[None] * 5)
+    return (
+        *(None if g is None else _none_if_empty(g) for g in grads),
+        *[None] * 5,
+        _none_if_empty(ddepth),
+        _none_if_empty(dw_cd),
+    )
 
 
 lstm_forward_op.register_autograd(_lstm_backward, setup_context=_lstm_setup)
@@ -213,16 +266,17 @@ def _gru_forward_body(
     mask: Tensor,
     keep_h: Tensor,
     sizes: Tensor,
-    reset_after: bool,
+    form: int,
     reverse: bool,
     save: bool,
     library: int,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """One direction of a GRU layer: outputs ``(N, H)``, final h; and when ``save``, the gate
     activations, (reset after) W_hn·h + b_hn of every step and (layer norm) each row's
-    normalised recurrent products and 1 / std."""
+    normalised recurrent products and 1 / std. ``form``: ``RESET_AFTER`` (torch.nn's GRU), 0
+    (the reset before the product), or ``TANH_Z`` (before, with z's product on tanh(h))."""
     outs = _build.load().gru_forward(
-        xp, b_ih, h0, W_hh, b_hh, ln_weight, ln_bias, mask, keep_h, sizes, reset_after, reverse,
+        xp, b_ih, h0, W_hh, b_hh, ln_weight, ln_bias, mask, keep_h, sizes, form, reverse,
         save, library,
     )  # fmt: skip
     return _filled(xp, *outs)  # type: ignore[return-value]
@@ -235,11 +289,11 @@ gru_forward_op = torch.library.custom_op("lstmkit::gru_forward", _gru_forward_bo
 def _(
     xp: Tensor, b_ih: Tensor, h0: Tensor, W_hh: Tensor, b_hh: Tensor, ln_weight: Tensor, *rest: Any
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    reset_after, save = rest[4], rest[6]
+    form, save = rest[4], rest[6]
     N, B, H = xp.shape[0], h0.shape[0], h0.shape[1]
     new = xp.new_empty
     acts = new(N, 3 * H) if save else new(0)
-    hn = new(N, H) if save and reset_after else new(0)
+    hn = new(N, H) if save and form & RESET_AFTER else new(0)
     norms = new(N, 3 * H + 2) if save and ln_weight.numel() else new(0)
     return new(N, H), new(B, H), acts, hn, norms
 
@@ -258,7 +312,7 @@ def _gru_backward_body(
     mask: Tensor,
     keep_h: Tensor,
     sizes: Tensor,
-    reset_after: bool,
+    form: int,
     reverse: bool,
     has_bias: bool,
     library: int,
@@ -266,7 +320,7 @@ def _gru_backward_body(
     """The gradients of xp, h0, W_hh, b_hh, the layer norm's gain and bias, and b_ih."""
     grads = _build.load().gru_backward(
         dout, dhT, out, acts, hn, h0, W_hh, b_hh, norms, ln_weight, mask, keep_h, sizes,
-        reset_after, reverse, has_bias, library,
+        form, reverse, has_bias, library,
     )  # fmt: skip
     return _filled(out, *grads)  # type: ignore[return-value]
 
@@ -289,12 +343,10 @@ def _(dout: Tensor, dhT: Tensor, out: Tensor, acts: Tensor, hn: Tensor, h0: Tens
 
 
 def _gru_setup(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, ...]) -> None:
-    _, b_ih, h0, W_hh, b_hh, ln_weight, _, mask, keep_h, sizes, reset_after, reverse, _, lib = (
-        inputs
-    )
+    _, b_ih, h0, W_hh, b_hh, ln_weight, _, mask, keep_h, sizes, form, reverse, _, lib = inputs
     out, _, acts, hn, norms = output
     ctx.save_for_backward(out, acts, hn, h0, W_hh, b_hh, norms, ln_weight, mask, keep_h, sizes)
-    ctx.reset_after, ctx.reverse, ctx.library = reset_after, reverse, lib
+    ctx.form, ctx.reverse, ctx.library = form, reverse, lib
     ctx.has_bias = b_ih.numel() > 0
 
 
@@ -302,7 +354,7 @@ def _gru_backward(ctx: Any, dout: Tensor, dhT: Tensor, *_: Any) -> Any:
     out, acts, hn, h0, W_hh, b_hh, norms, ln_weight, mask, keep_h, sizes = ctx.saved_tensors
     dX, dh0, dW, db, dln_w, dln_b, db_ih = _backward_of(ctx, _gru_backward_body, "gru_backward")(
         _grad(dout, out), _grad(dhT, h0), out, acts, hn, h0, W_hh, b_hh, norms, ln_weight, mask,
-        keep_h, sizes, ctx.reset_after, ctx.reverse, ctx.has_bias, ctx.library,
+        keep_h, sizes, ctx.form, ctx.reverse, ctx.has_bias, ctx.library,
     )  # fmt: skip
     grads = [dX, db_ih, dh0, dW, db, dln_w, dln_b]
     return (*(_none_if_empty(g) for g in grads), *[None] * 7)
@@ -326,11 +378,14 @@ def _rnn_forward_body(
     relu: bool,
     reverse: bool,
     library: int,
+    bounds: list[int],
+    active: Tensor,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """One direction of a vanilla RNN layer: outputs ``(N, H)``, the final h, and (zoneout) the
-    activations before zoneout mixed in the previous state."""
+    activations before zoneout mixed in the previous state. With ``bounds`` (the modules'
+    column bounds) and ``active`` ``(N, g)``, a Clockwork RNN's (fused.cpp's ``Clock``)."""
     outs = _build.load().rnn_forward(
-        xp, bias, h0, W_hh, mask, keep_h, sizes, relu, reverse, library
+        xp, bias, h0, W_hh, mask, keep_h, sizes, relu, reverse, library, bounds, active
     )
     return _filled(xp, *outs)  # type: ignore[return-value]
 
@@ -360,11 +415,14 @@ def _rnn_backward_body(
     reverse: bool,
     has_bias: bool,
     library: int,
+    bounds: list[int],
+    active: Tensor,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """The gradients of xp, h0, W_hh and the bias."""
     grads = _build.load().rnn_backward(
-        dout, dhT, out, h0, W_hh, h_new, mask, keep_h, sizes, relu, reverse, has_bias, library
-    )
+        dout, dhT, out, h0, W_hh, h_new, mask, keep_h, sizes, relu, reverse, has_bias, library,
+        bounds, active,
+    )  # fmt: skip
     return _filled(out, *grads)  # type: ignore[return-value]
 
 
@@ -388,18 +446,19 @@ def _(
 
 
 def _rnn_setup(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, ...]) -> None:
-    _, bias, h0, W_hh, mask, keep_h, sizes, relu, reverse, lib = inputs
-    ctx.save_for_backward(output[0], h0, W_hh, output[2], mask, keep_h, sizes)
+    _, bias, h0, W_hh, mask, keep_h, sizes, relu, reverse, lib, bounds, active = inputs
+    ctx.save_for_backward(output[0], h0, W_hh, output[2], mask, keep_h, sizes, active)
     ctx.relu, ctx.reverse, ctx.library, ctx.has_bias = relu, reverse, lib, bias.numel() > 0
+    ctx.bounds = bounds
 
 
 def _rnn_backward(ctx: Any, dout: Tensor, dhT: Tensor, *_: Any) -> Any:
-    out, h0, W_hh, h_new, mask, keep_h, sizes = ctx.saved_tensors
+    out, h0, W_hh, h_new, mask, keep_h, sizes, active = ctx.saved_tensors
     dX, dh0, dW, db = _backward_of(ctx, _rnn_backward_body, "rnn_backward")(
         _grad(dout, out), _grad(dhT, h0), out, h0, W_hh, h_new, mask, keep_h, sizes, ctx.relu,
-        ctx.reverse, ctx.has_bias, ctx.library,
+        ctx.reverse, ctx.has_bias, ctx.library, ctx.bounds, active,
     )  # fmt: skip
-    return dX, _none_if_empty(db), dh0, dW, None, None, None, None, None, None
+    return dX, _none_if_empty(db), dh0, dW, *[None] * 8
 
 
 rnn_forward_op.register_autograd(_rnn_backward, setup_context=_rnn_setup)

@@ -1,0 +1,279 @@
+"""The fused engine's other families: cells that the LSTM, GRU and RNN kernels run with an option
+of their own, or as a chain of kernel calls with products over all steps in between.
+
+* MUT1, MUT2, MUT3 (Jozefowicz et al. 2015) are GRUs with the reset before the product, up to
+  three differences: MUT's z weights the candidate where the GRU's weights h_{t-1}, so the GRU
+  kernel gets -z's pre-activations (σ(-a) = 1 - σ(a)); MUT1's z has no recurrent product (a zero
+  block); MUT3's z multiplies tanh(h_{t-1}) (the kernel's ``TANH_Z`` form).
+* The Clockwork RNN is the RNN kernel with a clock: each step multiplies only the block-rows of
+  the modules that update in it. (The input projection of all steps stays one product.)
+* A Depth-Gated stack runs its layers bottom-up, each through the LSTM kernel over the whole
+  sequence; a layer above reads the cells C_t of the layer below (differentiable outputs of the
+  kernel) through its depth gate, which the kernel computes.
+* A time × depth Grid LSTM runs its blocks bottom-up: a block's time transform is an LSTM over
+  the sequence whose input is the depth vector from below, and its depth transform, which reads
+  only vectors of the same step (or the previous step's time vector, which is then known), is
+  one product over all steps.
+
+Each equals the reference engine (tests/engines/test_fused_families.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from lstmkit._state import State
+from lstmkit.cells.base import LSTMState, RecurrentCell
+from lstmkit.cells.clockwork import ClockworkCell, ClockworkState
+from lstmkit.cells.depth_gated import DepthGatedLSTMCell
+from lstmkit.cells.grid import ACTIVATIONS, GridLSTMCell, GridLSTMState, lstm_transform
+from lstmkit.cells.mut import MUTCell
+from lstmkit.engines.fused import ops, products
+from lstmkit.engines.regularizers import Regularizers
+
+FAMILIES = (MUTCell, ClockworkCell, DepthGatedLSTMCell, GridLSTMCell)
+
+# fused.cpp's LSTM flags for the Grid LSTM's transform: every gate, tanh on the candidate, and
+# h = tanh(o * m) (OUT_INSIDE) or h = o * tanh(m) (OUTPUT_ACT)
+_GRID_GATES, _OUTPUT_ACT, _OUT_INSIDE = 1 | 2 | 4 | 16, 32, 2048
+
+Masks = tuple[Tensor, Tensor, Tensor]
+Steps = tuple[list[int], bool]
+
+
+def unsupported(cell: RecurrentCell[Any], reg: Regularizers) -> str | None:
+    """Why the fused engine cannot run ``cell`` (one of :data:`FAMILIES`) with these
+    regularisers, or None."""
+    if isinstance(cell, GridLSTMCell) and cell.priority == "time":
+        return (
+            "its priority is 'time', where a step's time transform reads the depth transform of "
+            "the same step, so no block runs as one LSTM over the sequence"
+        )
+    zoneout = reg.zoneout_hidden > 0 or reg.zoneout_cell > 0
+    if zoneout and isinstance(cell, (GridLSTMCell, DepthGatedLSTMCell)):
+        return f"zoneout on a {type(cell).__name__}'s state runs on the reference engine only"
+    if reg.zoneout_cell > 0 and isinstance(cell, ClockworkCell):
+        return "zoneout_cell would act on a Clockwork cell's clock"
+    return None
+
+
+class Run:
+    """What every family's run gets: the kernels, the packed steps, the dtype the kernels
+    compute in, the regularisers' masks, and the direction."""
+
+    def __init__(
+        self, kernels: Any, sizes: Tensor, compute: torch.dtype, masks: Masks, steps: Steps
+    ) -> None:
+        self.kernels, self.sizes, self.compute, self.masks = kernels, sizes, compute, masks
+        self.counts, self.reverse = steps
+        self.batch = self.counts[0] if self.counts else 0
+
+    def param(self, t: Tensor | None) -> Tensor:
+        """A parameter as the kernels take it: contiguous, in the compute dtype, empty if
+        absent."""
+        if t is None:
+            return torch.empty(0, dtype=self.compute)
+        return (t if t.dtype == self.compute else t.to(self.compute)).contiguous()
+
+    def positions(self, rows: int) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """For the packed layout of the steps (``rows`` in all): each row's step and sequence,
+        each step's size and offset, and each sequence's length. From the step counts, which
+        are Python ints, so that a compiler tracing the call sees constants."""
+        sizes = torch.tensor(self.counts, dtype=torch.int64)
+        step = torch.repeat_interleave(torch.arange(len(sizes)), sizes, output_size=rows)
+        offsets = torch.cumsum(sizes, 0) - sizes
+        sequence = torch.arange(rows) - offsets[step]
+        lengths = (sizes[:, None] > torch.arange(self.batch)[None, :]).sum(0)
+        return step, sequence, sizes, offsets, lengths
+
+    def library(self, inner: int, outer: int) -> int:
+        """Which library multiplies a step's ``(batch, inner)`` by ``(inner, outer)``."""
+        return products.library(self.kernels, self.batch, inner, outer, self.compute)
+
+    def project(self, x: Tensor, weight: Tensor) -> Tensor:
+        """``x W^T`` for every step at once, by the faster library."""
+        lib = products.library(self.kernels, len(x), weight.shape[1], weight.shape[0], self.compute)
+        return products.project(x, self.param(weight), lib)
+
+
+def run(
+    run: Run, cell: RecurrentCell[Any], x: Tensor, state: State, save: Callable[..., bool]
+) -> tuple[Tensor, State]:
+    """One direction of ``cell`` (one of :data:`FAMILIES`) over ``x`` ``(N, F)``."""
+    if isinstance(cell, MUTCell):
+        return _mut(run, cell, x, state, save)
+    if isinstance(cell, ClockworkCell):
+        return _clockwork(run, cell, x, state, save)  # type: ignore[arg-type]
+    if isinstance(cell, DepthGatedLSTMCell):
+        return _depth_gated(run, cell, x, state, save)  # type: ignore[arg-type]
+    assert isinstance(cell, GridLSTMCell)
+    return _grid(run, cell, x, state, save)  # type: ignore[arg-type]
+
+
+def _mut(
+    run: Run, cell: MUTCell, x: Tensor, h0: Any, save: Callable[..., bool]
+) -> tuple[Tensor, State]:
+    H, p = cell.hidden_size, run.param
+    xp = cell.project_input(x.to(cell.bias_z.dtype)).to(run.compute)
+    parts = xp.chunk(3, dim=-1)
+    x_z, x_r, x_h = (parts[0], parts[2], parts[1]) if cell.kind == 2 else parts
+    xp = torch.cat([x_r, -x_z, x_h], dim=-1).contiguous()  # the GRU's r, z, n with z = 1 - z_MUT
+    W_hz = torch.zeros_like(p(cell.weight_hr)) if cell.kind == 1 else -p(cell.weight_hz)
+    W_hh = torch.cat([p(cell.weight_hr), W_hz, p(cell.weight_hh)]).contiguous()
+    form = ops.TANH_Z if cell.kind == 3 else 0
+    empty, h0 = p(None), h0.contiguous()
+    out, hT, *_ = ops.gru_forward(
+        xp, empty, h0, W_hh, empty, empty, empty, *run.masks[:2], run.sizes, form, run.reverse,
+        save(xp, h0, W_hh), run.library(H, 3 * H),
+    )  # fmt: skip
+    return out, hT
+
+
+def _clockwork(
+    run: Run, cell: ClockworkCell, x: Tensor, state: ClockworkState, save: Callable[..., bool]
+) -> tuple[Tensor, State]:
+    p, H = run.param, cell.hidden_size
+    h0, t0 = state.h.contiguous(), state.t
+    step, sequence, _, _, lengths = run.positions(len(x))
+    # each row's clock: its sequence's steps counted from 0 in the direction of the run
+    counted = lengths[sequence] - 1 - step if run.reverse else step
+    clock = torch.round(t0[:, 0]).long()[sequence] + counted  # (N,)
+    periods = torch.tensor(cell.periods)
+    active = (torch.remainder(clock[:, None], periods) == 0).to(run.compute).contiguous()
+    bounds = [0, *torch.tensor(cell.module_sizes).cumsum(0).tolist()]
+    xp, bias, W_hh = run.project(x, cell.weight_ih), p(cell.bias), p(cell.weight_hh)
+    relu = cell.nonlinearity == "relu"
+    out, hT, _ = ops.rnn_forward(
+        xp, bias, h0, W_hh, *run.masks[:2], run.sizes, relu, run.reverse, run.library(H, H),
+        bounds, active, save=save(xp, bias, h0, W_hh),
+    )  # fmt: skip
+    t_end = torch.remainder(torch.round(t0) + lengths[:, None].to(t0.dtype), cell.cycle)
+    return out, ClockworkState(hT, torch.where(lengths[:, None] > 0, t_end, t0))
+
+
+def _lstm(
+    run: Run,
+    xp: Tensor,
+    bias: Tensor,
+    state: tuple[Tensor, Tensor],
+    W_hh: Tensor,
+    flags: int,
+    save: bool,
+    **extra: Tensor,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """One LSTM kernel call: outputs, final h and c, and (when ``save``) the cells C_t.
+    ``extra``: the peepholes ``w_ci``, ``w_cf``, ``w_co``, a recurrent dropout ``mask``, and a
+    depth gate's ``depth`` and ``w_cd``; empty where not given."""
+    e = torch.empty(0, dtype=xp.dtype)
+    h0, c0 = (s.contiguous() for s in state)
+    peep = [extra.get(f"w_c{g}", e) for g in "ifo"]
+    H4 = W_hh.shape[0]
+    out, hT, cT, _, _, C, *_ = ops.lstm_forward(
+        xp, bias, h0, c0, e, W_hh, *peep, e, e, extra.get("mask", e), e, e, e, e, e, e,
+        run.sizes, flags, run.reverse, save, run.library(W_hh.shape[1], H4),
+        extra.get("depth", e), extra.get("w_cd", e),
+    )  # fmt: skip
+    return out, hT, cT, C
+
+
+def _dropout_masks(run: Run, layers: int, width: int, p: float) -> list[Tensor]:
+    """Dropout masks ``(N, width)`` for ``layers`` places inside a step, drawn as a reference
+    run draws them, a step at a time in the order the steps run (``F.dropout``'s draw; at
+    p = 1 it draws nothing and zeroes)."""
+    T = len(run.counts)
+    if p == 1:
+        return [torch.zeros(sum(run.counts), width, dtype=run.compute)] * layers
+    drawn: list[list[Tensor]] = [[] for _ in range(layers)]
+    for t in range(T - 1, -1, -1) if run.reverse else range(T):
+        for k in range(layers):
+            mask = torch.empty(run.counts[t], width, dtype=run.compute).bernoulli_(1 - p)
+            drawn[k].append(mask.div_(1 - p))
+    return [torch.cat(m[::-1] if run.reverse else m) for m in drawn]
+
+
+def _depth_gated(
+    run: Run, cell: DepthGatedLSTMCell, x: Tensor, state: LSTMState, save: Callable[..., bool]
+) -> tuple[Tensor, State]:
+    L, p = cell.num_layers, run.param
+    hs, cs = state.h.chunk(L, dim=-1), state.c.chunk(L, dim=-1)
+    h_mask = run.masks[0]
+    masks = h_mask.chunk(L, dim=-1) if h_mask.numel() else [h_mask] * L
+    dropout = cell.dropout if cell.training and cell.dropout > 0 else 0.0
+    drops = _dropout_masks(run, L - 1, cell.hidden_size, dropout) if dropout else []
+    flags = ops.lstm_flags(cell._config)
+    below, C_below, finals = x, torch.empty(0), []
+    for k in range(L):
+        W_hh = p(cell._weight("weight_hh", k))
+        b_ih, b_hh = cell._get("bias_ih", k), cell._get("bias_hh", k)
+        bias = p(None) if b_ih is None or b_hh is None else p(b_ih) + p(b_hh)
+        peep = {f"w_c{g}": p(cell._get(f"weight_c{g}", k)) for g in "ifo"}
+        extra: dict[str, Tensor] = {"mask": masks[k].contiguous(), **peep}
+        x_k = below if not drops or k == 0 else below * drops[k - 1]
+        xp = run.project(x_k, cell._weight("weight_ih", k))
+        if k > 0:  # (6): x_d = W_xd x + b_d + w_ld * C_t^{k-1}, the kernel adds w_cd * C_{t-1}
+            b_d = cell._get("bias_d", k)
+            x_d = F.linear(x_k, p(cell._weight("weight_xd", k)), None if b_d is None else p(b_d))
+            x_d = x_d + p(cell._weight("weight_ld", k)) * C_below
+            extra["depth"] = torch.cat([x_d, C_below], dim=-1)
+            extra["w_cd"] = p(cell._weight("weight_cd", k))
+        needs = save(xp, bias, hs[k], cs[k], W_hh, *extra.values()) or k < L - 1
+        below, hT, cT, C_below = _lstm(run, xp, bias, (hs[k], cs[k]), W_hh, flags, needs, **extra)
+        finals.append((hT, cT))
+    h_n, c_n = (torch.cat(parts, dim=-1) for parts in zip(*finals, strict=True))
+    return below, LSTMState(h_n, c_n)
+
+
+def _previous(out: Tensor, h0: Tensor, run: Run) -> Tensor:
+    """Each row's time vector of the step before it (in the direction of the run): the
+    previous step's output, or the initial state where a sequence starts."""
+    step, sequence, sizes, offsets, _ = run.positions(len(out))
+    T = len(sizes)
+    if run.reverse:  # the step after, where the sequence has one
+        nxt = (step + 1).clamp(max=T - 1)
+        has = (step + 1 < T) & (sequence < sizes[nxt])
+        index = torch.where(has, offsets[nxt] + sequence, len(out) + sequence)
+    else:
+        before = (step - 1).clamp(min=0)
+        index = torch.where(step > 0, offsets[before] + sequence, len(out) + sequence)
+    return torch.cat([out, h0])[index]
+
+
+def _last(values: Tensor, run: Run) -> Tensor:
+    """Each sequence's value at its last step in the direction of the run ``(B, ·)``."""
+    *_, offsets, lengths = run.positions(len(values))
+    B = len(lengths)
+    at = torch.arange(B) if run.reverse else offsets[lengths - 1] + torch.arange(B)
+    return values[at]
+
+
+def _grid(
+    run: Run, cell: GridLSTMCell, x: Tensor, state: GridLSTMState, save: Callable[..., bool]
+) -> tuple[Tensor, State]:
+    K, H, p = cell.depth, cell.hidden_size, run.param
+    into = cell.project_input(x.to(cell.weight_in.dtype)).to(run.compute)  # h^d_0 (and m^d_0)
+    h_d, m_d = into.chunk(2, dim=-1) if cell.project_memory else (into, torch.zeros_like(into))
+    flags = _GRID_GATES | (_OUT_INSIDE if cell.output_inside else _OUTPUT_ACT)
+    h_times, m_times = state.h_time.chunk(K, dim=-1), state.m_time.chunk(K, dim=-1)
+    finals = []
+    for k in range(K):
+        W_t, b_t, W_d, b_d = (p(w) for w in cell._block(k))
+        W_hh, W_x = W_t[:, :H].contiguous(), W_t[:, H:]  # columns: h^t_k, then h^d_{k-1}
+        xp = run.project(h_d, W_x)
+        needs = save(xp, b_t, h_times[k], m_times[k], W_hh)
+        h_t, hT, mT, _ = _lstm(run, xp, b_t, (h_times[k], m_times[k]), W_hh, flags, needs)
+        finals.append((hT, mT))
+        # the depth transform of every step at once: it reads the new time vector (priority
+        # "depth") or the previous one (None), both known now
+        h_read = h_t if cell.priority == "depth" else _previous(h_t, h_times[k], run)
+        pre = F.linear(torch.cat([h_read, h_d], dim=-1), W_d, b_d)
+        if cell.depth_transform == "lstm":
+            h_d, m_d = lstm_transform(pre, m_d, output_inside=cell.output_inside)
+        else:
+            h_d = ACTIVATIONS[cell.depth_transform](pre)
+    h_time, m_time = (torch.cat(parts, dim=-1) for parts in zip(*finals, strict=True))
+    return h_d, GridLSTMState(_last(h_d, run), h_time, m_time)
