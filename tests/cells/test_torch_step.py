@@ -66,3 +66,35 @@ def test_a_trace_of_a_cell_still_sees_every_gate() -> None:
     cell = lstmkit.LSTMCell(3, 5)
     recorded = lstmkit.trace(cell, torch.randn(4, 3))
     assert {"i_t", "f_t", "C_tilde", "C_t", "o_t", "h_t"} <= set(recorded.names("LSTMCell"))
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_a_plain_tuple_state_takes_the_short_path_with_the_same_result(name: str) -> None:
+    # a well-formed batched call skips the full checks; a plain tuple becomes the state type
+    cell = FAST[name]()
+    x = torch.randn(2, 3)
+    state = map_state(torch.randn_like, cell.initial_state(2, dtype=x.dtype, device=x.device))
+    assert cell._plain_state(x, state) is not None
+    plain = tuple(state) if isinstance(state, tuple) else state
+    new = cell(x, plain)
+    assert type(new) is type(state)
+    for a, b in zip(as_tuple(new), as_tuple(by_the_equations(cell, x, state)), strict=True):
+        torch.testing.assert_close(a, b, rtol=1.3e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (lambda h, c: (h.double(), c), "expected dtype torch.float32"),
+        (lambda h, c: (h[:, :4], c), r"expected shape \(2, 5\), got \(2, 4\)"),
+        (lambda h, c: (h,), "expected"),
+        (lambda h, c: (h, c.numpy()), "expected a Tensor"),
+    ],
+)
+def test_a_malformed_state_still_gets_the_full_checks(bad: Callable, message: str) -> None:
+    cell = lstmkit.LSTMCell(3, 5)
+    x = torch.randn(2, 3)
+    h, c = torch.randn(2, 5), torch.randn(2, 5)
+    assert cell._plain_state(x, bad(h, c)) is None
+    with pytest.raises((TypeError, ValueError), match=message):
+        cell(x, bad(h, c))

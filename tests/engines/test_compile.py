@@ -144,8 +144,9 @@ def test_operators_check_their_fake_shapes() -> None:
         mask, keep, steps, 0, True, True, 0,
     )  # fmt: skip
     torch.library.opcheck(torch.ops.lstmkit.gru_forward, gru)
-    mut3 = (*gru[:5], empty, empty, empty, empty, steps, ops.TANH_Z, False, True, 0)
-    torch.library.opcheck(torch.ops.lstmkit.gru_forward, mut3)
+    for form in (ops.TANH_Z, ops.NO_Z):  # MUT3's and MUT1's
+        mut = (*gru[:5], empty, empty, empty, empty, steps, form, False, True, 0)
+        torch.library.opcheck(torch.ops.lstmkit.gru_forward, mut)
     # a Clockwork RNN's: modules of 2 and 4 units, which update row by row as `active` says
     active = (torch.rand(N, 2) < 0.5).float()
     clockwork = (

@@ -108,6 +108,12 @@ class RecurrentCell(nn.Module, Generic[S]):
     def forward(self, input: Tensor, hx: State | None = None) -> S:
         """One step. ``input``: ``(B, input_size)`` or ``(input_size,)``; ``hx`` as
         :meth:`initial_state` gives it (zeros when omitted), unbatched when ``input`` is."""
+        if hx is not None and _recording.RECORDING is None:
+            state = self._plain_state(input, hx)
+            if state is not None:  # well-formed: straight to torch's cell, where it has one
+                new = self.torch_step(input, state)
+                if new is not None:
+                    return new
         unbatched = self._check_step_input(input)
         x = input.unsqueeze(0) if unbatched else input
         expected = self.initial_state(x.shape[0], dtype=x.dtype, device=x.device)
@@ -118,6 +124,41 @@ class RecurrentCell(nn.Module, Generic[S]):
         if new is None:
             new = self.step(self.project_input(x), state)
         return map_state(lambda s: s.squeeze(0), new) if unbatched else new  # type: ignore[return-value]
+
+    def _plain_state(self, input: object, hx: object) -> S | None:
+        """``hx`` as the state type if ``input`` and ``hx`` are a batched step exactly as the
+        cell takes them (shapes, dtype and device), else None (the full checks then say what is
+        wrong). A few comparisons, so that one step at batch 1 costs what torch.nn's cell does."""
+        like = parameter_of(self)
+        if type(input) is not Tensor or like is None or input.dim() != 2:
+            return None
+        if input.shape[1] != self.input_size or input.dtype != like.dtype:
+            return None
+        if input.device != like.device:
+            return None
+        kind, widths = self._state_layout()
+        values = (hx,) if kind is None else hx
+        if not isinstance(values, tuple) or len(values) != len(widths):
+            return None
+        B = input.shape[0]
+        for value, width in zip(values, widths, strict=True):
+            if type(value) is not Tensor or value.shape != (B, width):
+                return None
+            if value.dtype != input.dtype or value.device != input.device:
+                return None
+        return hx if kind is None or type(hx) is kind else kind(*values)  # type: ignore[return-value]
+
+    def _state_layout(self) -> tuple[Any, tuple[int, ...]]:
+        """The state's named-tuple type (None for a bare tensor) and each field's width."""
+        layout = self.__dict__.get("_lstmkit_state_layout")
+        if layout is None:
+            zero = self.initial_state(1, dtype=torch.float32, device=torch.device("meta"))
+            fields = (zero,) if isinstance(zero, Tensor) else tuple(zero)
+            ok = all(f.dim() == 2 for f in fields)
+            kind = None if isinstance(zero, Tensor) else type(zero)
+            layout = (kind, tuple(f.shape[1] for f in fields) if ok else ())
+            self.__dict__["_lstmkit_state_layout"] = layout
+        return layout
 
     def torch_step(self, x: Tensor, state: S) -> S | None:
         """One step by torch's own fused cell (``torch.lstm_cell`` and kin), for the

@@ -3,8 +3,8 @@ of their own, or as a chain of kernel calls with products over all steps in betw
 
 * MUT1, MUT2, MUT3 (Jozefowicz et al. 2015) are GRUs with the reset before the product, up to
   three differences: MUT's z weights the candidate where the GRU's weights h_{t-1}, so the GRU
-  kernel gets -z's pre-activations (σ(-a) = 1 - σ(a)); MUT1's z has no recurrent product (a zero
-  block); MUT3's z multiplies tanh(h_{t-1}) (the kernel's ``TANH_Z`` form).
+  kernel gets -z's pre-activations (σ(-a) = 1 - σ(a)); MUT1's z has no recurrent product (the
+  kernel's ``NO_Z`` form); MUT3's z multiplies tanh(h_{t-1}) (its ``TANH_Z`` form).
 * The Clockwork RNN is the RNN kernel with a clock: each step multiplies only the block-rows of
   the modules that update in it. (The input projection of all steps stays one product.)
 * A Depth-Gated stack runs its layers bottom-up, each through the LSTM kernel over the whole
@@ -31,7 +31,7 @@ from lstmkit._state import State
 from lstmkit.cells.base import LSTMState, RecurrentCell
 from lstmkit.cells.clockwork import ClockworkCell, ClockworkState
 from lstmkit.cells.depth_gated import DepthGatedLSTMCell
-from lstmkit.cells.grid import ACTIVATIONS, GridLSTMCell, GridLSTMState, lstm_transform
+from lstmkit.cells.grid import GridLSTMCell, GridLSTMState
 from lstmkit.cells.mut import MUTCell
 from lstmkit.engines.fused import ops, products
 from lstmkit.engines.regularizers import Regularizers
@@ -44,6 +44,7 @@ _GRID_GATES, _OUTPUT_ACT, _OUT_INSIDE = 1 | 2 | 4 | 16, 32, 2048
 
 Masks = tuple[Tensor, Tensor, Tensor]
 Steps = tuple[list[int], bool]
+_NO_MASKS: Masks = (torch.empty(0), torch.empty(0), torch.empty(0))
 
 
 def unsupported(cell: RecurrentCell[Any], reg: Regularizers) -> str | None:
@@ -79,6 +80,10 @@ class Run:
         if t is None:
             return torch.empty(0, dtype=self.compute)
         return (t if t.dtype == self.compute else t.to(self.compute)).contiguous()
+
+    def single(self, rows: int) -> Run:
+        """A run of one step over ``rows`` rows, forward."""
+        return Run(self.kernels, torch.tensor([rows]), self.compute, _NO_MASKS, ([rows], False))
 
     def positions(self, rows: int) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         """For the packed layout of the steps (``rows`` in all): each row's step and sequence,
@@ -123,9 +128,11 @@ def _mut(
     parts = xp.chunk(3, dim=-1)
     x_z, x_r, x_h = (parts[0], parts[2], parts[1]) if cell.kind == 2 else parts
     xp = torch.cat([x_r, -x_z, x_h], dim=-1).contiguous()  # the GRU's r, z, n with z = 1 - z_MUT
-    W_hz = torch.zeros_like(p(cell.weight_hr)) if cell.kind == 1 else -p(cell.weight_hz)
+    W_hz = (
+        torch.zeros_like(p(cell.weight_hr)) if cell.kind == 1 else -p(cell.weight_hz)
+    )  # (MUT1: unread)
     W_hh = torch.cat([p(cell.weight_hr), W_hz, p(cell.weight_hh)]).contiguous()
-    form = ops.TANH_Z if cell.kind == 3 else 0
+    form = {1: ops.NO_Z, 2: 0, 3: ops.TANH_Z}[cell.kind]
     empty, h0 = p(None), h0.contiguous()
     out, hT, *_ = ops.gru_forward(
         xp, empty, h0, W_hh, empty, empty, empty, *run.masks[:2], run.sizes, form, run.reverse,
@@ -251,6 +258,34 @@ def _last(values: Tensor, run: Run) -> Tensor:
     return values[at]
 
 
+def _depth_transform(
+    run: Run,
+    cell: GridLSTMCell,
+    h_read: Tensor,
+    h_d: Tensor,
+    m_d: Tensor,
+    W_d: Tensor,
+    b_d: Tensor,
+    save: Callable[..., bool],
+) -> tuple[Tensor, Tensor]:
+    """A block's depth transform as one step of the LSTM (or RNN) kernel over ``run``'s rows:
+    the new depth vector and memory (unchanged for a non-LSTM depth)."""
+    H = cell.hidden_size
+    W_h = W_d[:, :H].contiguous()  # columns: h^t_k, then h^d_{k-1}
+    x_d = run.project(h_d, W_d[:, H:])
+    needs = save(x_d, b_d, h_read, m_d, W_h)
+    if cell.depth_transform == "lstm":
+        flags = _GRID_GATES | (_OUT_INSIDE if cell.output_inside else _OUTPUT_ACT)
+        h_new, _, m_new, _ = _lstm(run, x_d, b_d, (h_read, m_d), W_h, flags, needs)
+        return h_new, m_new
+    relu, e = cell.depth_transform == "relu", torch.empty(0, dtype=x_d.dtype)
+    lib = run.library(H, H)
+    h_new, *_ = ops.rnn_forward(
+        x_d, b_d, h_read.contiguous(), W_h, e, e, run.sizes, relu, False, lib, [], e, save=needs
+    )
+    return h_new, m_d
+
+
 def _grid(
     run: Run, cell: GridLSTMCell, x: Tensor, state: GridLSTMState, save: Callable[..., bool]
 ) -> tuple[Tensor, State]:
@@ -262,18 +297,17 @@ def _grid(
     finals = []
     for k in range(K):
         W_t, b_t, W_d, b_d = (p(w) for w in cell._block(k))
-        W_hh, W_x = W_t[:, :H].contiguous(), W_t[:, H:]  # columns: h^t_k, then h^d_{k-1}
-        xp = run.project(h_d, W_x)
+        # columns: h^t_k, then h^d_{k-1}; the products run on the faster library, each half of
+        # W_d on its own (rather than on a concatenated [h^t ; h^d])
+        W_hh = W_t[:, :H].contiguous()
+        xp = run.project(h_d, W_t[:, H:])
         needs = save(xp, b_t, h_times[k], m_times[k], W_hh)
         h_t, hT, mT, _ = _lstm(run, xp, b_t, (h_times[k], m_times[k]), W_hh, flags, needs)
         finals.append((hT, mT))
-        # the depth transform of every step at once: it reads the new time vector (priority
-        # "depth") or the previous one (None), both known now
+        # the depth transform of every step at once, which reads the new time vector (priority
+        # "depth") or the previous one (None), both known now: one step of the same kernel over
+        # all N rows, h_0 the time vector it reads and (LSTM) C_0 the memory from below
         h_read = h_t if cell.priority == "depth" else _previous(h_t, h_times[k], run)
-        pre = F.linear(torch.cat([h_read, h_d], dim=-1), W_d, b_d)
-        if cell.depth_transform == "lstm":
-            h_d, m_d = lstm_transform(pre, m_d, output_inside=cell.output_inside)
-        else:
-            h_d = ACTIVATIONS[cell.depth_transform](pre)
+        h_d, m_d = _depth_transform(run.single(len(x)), cell, h_read, h_d, m_d, W_d, b_d, save)
     h_time, m_time = (torch.cat(parts, dim=-1) for parts in zip(*finals, strict=True))
     return h_d, GridLSTMState(_last(h_d, run), h_time, m_time)

@@ -936,10 +936,11 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& dout, const Tensor& dhT, co
 
 // ---------------------------------------------------------------------------------------------
 // GRU, torch.nn's form (reset after the product) or Cho et al.'s (reset before it). Blocks r, z, n.
-// The reset-before form can also read tanh(h_{t-1}) in the z rows' product (TANH_Z): MUT3 of
-// Jozefowicz et al. 2015, which engine code maps onto this kernel.
+// The reset-before form can also read tanh(h_{t-1}) in the z rows' product (TANH_Z, MUT3 of
+// Jozefowicz et al. 2015) or have no z product at all (NO_Z, MUT1): engine code maps both onto
+// this kernel.
 
-enum : int64_t { RESET_AFTER = 1, TANH_Z = 2 };
+enum : int64_t { RESET_AFTER = 1, TANH_Z = 2, NO_Z = 4 };
 
 template <typename T>
 std::vector<Tensor> gru_forward_impl(const Tensor& xp, const Tensor& bx, const Tensor& h0,
@@ -948,6 +949,7 @@ std::vector<Tensor> gru_forward_impl(const Tensor& xp, const Tensor& bx, const T
                                      int64_t form, bool save) {
   const int64_t H = h0.size(1), N = st.N, B = st.B, H3 = 3 * H;
   const bool reset_after = form & RESET_AFTER, tanh_z = !reset_after && (form & TANH_Z);
+  const bool no_z = !reset_after && !tanh_z && (form & NO_Z);
   auto opts = xp.options();
   // layer norm of the recurrent products (over all 3H rows after the reset, else over the r, z
   // rows and over W_hn (r * h)): each row's x^ and 1 / std, per step when saved
@@ -970,8 +972,8 @@ std::vector<Tensor> gru_forward_impl(const Tensor& xp, const Tensor& bx, const T
   T* op = out.data_ptr<T>();
   // reset after: one product with all of W_hh; before: the r, z rows, then W_hn (r * h)
   // (with TANH_Z the r rows alone, and the z rows on tanh(h))
-  const Weight<T> Wrz(w, reset_after ? H3 : (tanh_z ? H : 2 * H), H, /*transposed=*/true, B, st.T,
-                      st.library);
+  const Weight<T> Wrz(w, reset_after ? H3 : (tanh_z || no_z ? H : 2 * H), H, /*transposed=*/true,
+                      B, st.T, st.library);
   const Weight<T> Wz(w + H * H, H, H, /*transposed=*/true, tanh_z ? B : 0, st.T, st.library);
   const Weight<T> Wn(w + 2 * H * H, H, H, /*transposed=*/true, reset_after ? 0 : B, st.T, st.library);
   over_rows(B, H3, [&](int64_t lo, int64_t hi) {
@@ -992,6 +994,8 @@ std::vector<Tensor> gru_forward_impl(const Tensor& xp, const Tensor& bx, const T
         at::vec::map([](V v) { return vtanh(v); }, tb, h_in + lo * H, n * H);
         Wz.mul(n, tb, H, T(0), hp.data_ptr<T>() + lo * H3 + H, H3);
       }
+      if (no_z)  // z sees x_t alone
+        for (int64_t b = lo; b < lo + n; ++b) std::memset(hp.data_ptr<T>() + b * H3 + H, 0, sizeof(T) * H);
       if (gain)
         for (int64_t b = lo; b < lo + n; ++b) {
           T* lr = NS.data_ptr<T>() + (save ? o + b : b) * (H3 + 2);
@@ -1053,6 +1057,7 @@ std::vector<Tensor> gru_backward_impl(const Tensor& dout, const Tensor& dhT, con
                                       int64_t form) {
   const int64_t H = h0.size(1), N = st.N, B = st.B, H3 = 3 * H;
   const bool reset_after = form & RESET_AFTER, tanh_z = !reset_after && (form & TANH_Z);
+  const bool no_z = !reset_after && !tanh_z && (form & NO_Z);
   auto opts = out.options();
   Tensor dX = at::empty({N, H3}, opts);   // gradient of the input projection
   Tensor dHp = at::empty({B, H3}, opts);  // gradient of the recurrent products of a step
@@ -1077,8 +1082,8 @@ std::vector<Tensor> gru_backward_impl(const Tensor& dout, const Tensor& dhT, con
   const T* dO = dout.data_ptr<T>();
   const T* w = W_hh.data_ptr<T>();
   T* dhp = dh.data_ptr<T>();
-  const Weight<T> Wback(w, reset_after ? H3 : (tanh_z ? H : 2 * H), H, /*transposed=*/false, B,
-                        st.T, st.library);
+  const Weight<T> Wback(w, reset_after ? H3 : (tanh_z || no_z ? H : 2 * H), H,
+                        /*transposed=*/false, B, st.T, st.library);
   // TANH_Z: the z rows multiply tanh(h_{t-1}), so their part of dh_{t-1} is (dz W_hz)(1 - tanh^2)
   const Weight<T> Wzb(w + H * H, H, H, /*transposed=*/false, tanh_z ? B : 0, st.T, st.library);
   Tensor th = tanh_z ? at::empty({B, H}, opts) : Tensor(), dzh = tanh_z ? at::empty({B, H}, opts) : Tensor();
@@ -1165,8 +1170,9 @@ std::vector<Tensor> gru_backward_impl(const Tensor& dout, const Tensor& dhT, con
           std::memcpy(dHp.data_ptr<T>() + b * H3, dx, sizeof(T) * H);
           normalised(o, b, 0, 2 * H, 0);
         }
-        if (!tanh_z) {
-          gemm<T>(true, false, 2 * H, H, n, T(1), dHl, H3, Hin + lo * H, H, T(1), dWmine, H);
+        if (!tanh_z) {  // (NO_Z: the r rows only)
+          gemm<T>(true, false, no_z ? H : 2 * H, H, n, T(1), dHl, H3, Hin + lo * H, H, T(1),
+                  dWmine, H);
         } else {  // dW_hr from h_{t-1}, dW_hz from tanh(h_{t-1})
           T* tb = th.data_ptr<T>() + lo * H;
           at::vec::map([](V v) { return vtanh(v); }, tb, Hin + lo * H, n * H);

@@ -45,7 +45,7 @@ def lstm_flags(config: LSTMConfig) -> int:
     return sum(bit for on, bit in bits if on)
 
 
-RESET_AFTER, TANH_Z = 1, 2  # the GRU kernel's forms (fused.cpp)
+RESET_AFTER, TANH_Z, NO_Z = 1, 2, 4  # the GRU kernel's forms (fused.cpp)
 
 LSTMOut = tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]
 LSTMGrads = tuple[
@@ -274,7 +274,8 @@ def _gru_forward_body(
     """One direction of a GRU layer: outputs ``(N, H)``, final h; and when ``save``, the gate
     activations, (reset after) W_hn·h + b_hn of every step and (layer norm) each row's
     normalised recurrent products and 1 / std. ``form``: ``RESET_AFTER`` (torch.nn's GRU), 0
-    (the reset before the product), or ``TANH_Z`` (before, with z's product on tanh(h))."""
+    (the reset before the product), ``TANH_Z`` (before, with z's product on tanh(h)) or ``NO_Z``
+    (before, with no product for z; W_hh's z rows are not read)."""
     outs = _build.load().gru_forward(
         xp, b_ih, h0, W_hh, b_hh, ln_weight, ln_bias, mask, keep_h, sizes, form, reverse,
         save, library,
