@@ -16,6 +16,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 import lstmkit
 from lstmkit import LSTMState, Recurrent, RecurrentCell
+from lstmkit._state import map_state
 from lstmkit.engines import register_engine, unregister_engine
 from lstmkit.engines.reference import ReferenceEngine
 from lstmkit.engines.regularizers import Regularizers
@@ -506,3 +507,21 @@ def test_repr_names_the_configuration() -> None:
     text = repr(lstmkit.LSTM(I, H, num_layers=2, variant="CIFG", engine="reference"))
     assert "LSTM(\n  5, 7, num_layers=2, engine='reference'" in text
     assert "coupled=True" in text
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_a_well_formed_state_skips_the_zero_state_and_keeps_its_type(kind: str) -> None:
+    layer = getattr(lstmkit, kind)(3, 5, num_layers=2, bidirectional=True)
+    x = torch.randn(6, 2, 3)
+    zeros = layer.initial_state(2, dtype=x.dtype, device=x.device)
+    state = map_state(torch.randn_like, zeros)
+    plain = tuple(state) if isinstance(state, tuple) else state
+    assert layer._plain_state(plain, 2, x) is not None
+    out, h_n = layer(x, plain)
+    expected_out, expected_h = layer(x, state)
+    assert type(h_n) is type(expected_h)
+    torch.testing.assert_close(out, expected_out, rtol=0, atol=0)
+    wrong = map_state(lambda s: s.double(), state)  # the full checks name what is wrong
+    assert layer._plain_state(wrong, 2, x) is None
+    with pytest.raises(TypeError, match=r"expected dtype torch\.float32"):
+        layer(x, wrong)

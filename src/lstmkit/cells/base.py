@@ -129,14 +129,17 @@ class RecurrentCell(nn.Module, Generic[S]):
         """``hx`` as the state type if ``input`` and ``hx`` are a batched step exactly as the
         cell takes them (shapes, dtype and device), else None (the full checks then say what is
         wrong). A few comparisons, so that one step at batch 1 costs what torch.nn's cell does."""
-        like = parameter_of(self)
+        kind, widths, name = self.state_layout()
+        like: Tensor | None = (
+            self._parameters.get(name) if name else None
+        )  # (a layer's, once adopted)
+        like = parameter_of(self) if like is None else like
         if type(input) is not Tensor or like is None or input.dim() != 2:
             return None
         if input.shape[1] != self.input_size or input.dtype != like.dtype:
             return None
         if input.device != like.device:
             return None
-        kind, widths = self._state_layout()
         values = (hx,) if kind is None else hx
         if not isinstance(values, tuple) or len(values) != len(widths):
             return None
@@ -148,15 +151,17 @@ class RecurrentCell(nn.Module, Generic[S]):
                 return None
         return hx if kind is None or type(hx) is kind else kind(*values)  # type: ignore[return-value]
 
-    def _state_layout(self) -> tuple[Any, tuple[int, ...]]:
-        """The state's named-tuple type (None for a bare tensor) and each field's width."""
+    def state_layout(self) -> tuple[Any, tuple[int, ...], str | None]:
+        """The state's named-tuple type (None for a bare tensor), each field's width, and the
+        name of a parameter the cell holds itself (None if it holds none: a layer's)."""
         layout = self.__dict__.get("_lstmkit_state_layout")
         if layout is None:
             zero = self.initial_state(1, dtype=torch.float32, device=torch.device("meta"))
             fields = (zero,) if isinstance(zero, Tensor) else tuple(zero)
             ok = all(f.dim() == 2 for f in fields)
             kind = None if isinstance(zero, Tensor) else type(zero)
-            layout = (kind, tuple(f.shape[1] for f in fields) if ok else ())
+            own = [n for n, p in self._parameters.items() if p is not None]
+            layout = (kind, tuple(f.shape[1] for f in fields) if ok else (), next(iter(own), None))
             self.__dict__["_lstmkit_state_layout"] = layout
         return layout
 

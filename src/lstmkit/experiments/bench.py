@@ -247,22 +247,25 @@ STEP_FAMILIES: dict[str, tuple[type[nn.Module], type[nn.Module]]] = {
 
 def step_latency(config: BenchConfig) -> list[dict[str, Any]]:
     """One step at batch 1, as streaming inference and reinforcement learning take it: each
-    family's cell call and its layer on T = 1, without gradients, timed alternately with
-    torch.nn's (the same weights, through from_torch), in ms."""
+    family's cell call and its layer on T = 1, given the state the step before left (random
+    here), without gradients, timed alternately with torch.nn's (the same weights, through
+    from_torch), in ms."""
     from lstmkit.interop import from_torch
 
     rows = []
     for H in config.step_sizes:
         for family, (cell_kind, layer_kind) in STEP_FAMILIES.items():
-            for what, theirs, x in (
-                (f"{family}Cell", cell_kind(H, H), torch.randn(1, H)),
-                (f"{family}, T = 1", layer_kind(H, H), torch.randn(1, 1, H)),
+            h = torch.randn(1, H)
+            for what, theirs, x, hx in (
+                (f"{family}Cell", cell_kind(H, H), torch.randn(1, H), h),
+                (f"{family}, T = 1", layer_kind(H, H), torch.randn(1, 1, H), h[None]),
             ):
+                state = (hx, torch.randn_like(hx)) if family == "LSTM" else hx
                 ours = from_torch(theirs)
                 with torch.no_grad():
                     times, base = measure_pair(
-                        partial(ours, x),
-                        partial(theirs, x),
+                        partial(ours, x, state),
+                        partial(theirs, x, state),
                         min_repeats=max(config.min_repeats, 20),
                         min_seconds=config.min_seconds,
                     )

@@ -363,10 +363,30 @@ class Recurrent(nn.Module):
     def _initial_or_given(
         self, hx: Any, *, batch_size: int, like: Tensor, unbatched: bool
     ) -> State:
+        if hx is not None and not unbatched:
+            plain = self._plain_state(hx, batch_size, like)
+            if plain is not None:
+                return plain
         one = self.cell(0).initial_state(batch_size, dtype=like.dtype, device=like.device)
         if hx is None:
             return self._stacked_zeros(one)
         return check_state(hx, one, unbatched=unbatched, what="hx", stacked=len(self._cell_order))
+
+    def _plain_state(self, hx: Any, batch_size: int, like: Tensor) -> State | None:
+        """``hx`` in the state's type if it is exactly as the layer takes it (every field
+        ``(L·D, B, width)`` in ``like``'s dtype and device), else None: a few comparisons where
+        the full checks would build a zero state to compare with."""
+        kind, widths, _ = self.cell(0).state_layout()
+        values = (hx,) if kind is None else hx
+        if not widths or not isinstance(values, tuple) or len(values) != len(widths):
+            return None
+        stacked = len(self._cell_order)
+        for value, width in zip(values, widths, strict=True):
+            if type(value) is not Tensor or value.shape != (stacked, batch_size, width):
+                return None
+            if value.dtype != like.dtype or value.device != like.device:
+                return None
+        return hx if kind is None or type(hx) is kind else kind(*values)  # type: ignore[no-any-return]
 
     def extra_repr(self) -> str:
         parts = [f"{self.input_size}, {self.hidden_size}"]
