@@ -7,7 +7,7 @@ directions, ``(L·D, B, *)``; engines split them again and take the rows of a pa
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TypeAlias
 
 import torch
@@ -21,11 +21,18 @@ def is_namedtuple(value: object) -> bool:
     return isinstance(value, tuple) and hasattr(value, "_fields")
 
 
+def like(template: tuple[Tensor, ...], fields: Iterable[Tensor]) -> tuple[Tensor, ...]:
+    """``fields`` in the tuple type of ``template``: a named tuple, or a plain one."""
+    if is_namedtuple(template):
+        return type(template)(*fields)
+    return tuple(fields)
+
+
 def map_state(fn: Callable[[Tensor], Tensor], state: State) -> State:
     """Applies ``fn`` to every tensor of ``state``, keeping its structure."""
     if isinstance(state, Tensor):
         return fn(state)
-    return type(state)(*(fn(s) for s in state)) if is_namedtuple(state) else tuple(map(fn, state))
+    return like(state, (fn(s) for s in state))
 
 
 def first(state: State) -> Tensor:
@@ -38,8 +45,7 @@ def stack_states(states: list[State]) -> State:
     head = states[0]
     if isinstance(head, Tensor):
         return torch.stack(states)  # type: ignore[arg-type]
-    stacked = [torch.stack([s[j] for s in states]) for j in range(len(head))]
-    return type(head)(*stacked)
+    return like(head, (torch.stack([s[j] for s in states]) for j in range(len(head))))
 
 
 def unstack_states(state: State, count: int) -> list[State]:
@@ -47,7 +53,7 @@ def unstack_states(state: State, count: int) -> list[State]:
     if isinstance(state, Tensor):
         return list(state.unbind(0))
     parts = [t.unbind(0) for t in state]
-    return [type(state)(*(p[j] for p in parts)) for j in range(count)]
+    return [like(state, (p[j] for p in parts)) for j in range(count)]
 
 
 def state_rows(state: State, start: int, stop: int) -> State:
@@ -60,7 +66,7 @@ def cat_states(states: list[State]) -> State:
     head = states[0]
     if isinstance(head, Tensor):
         return torch.cat(states)  # type: ignore[arg-type]
-    return type(head)(*(torch.cat([s[j] for s in states]) for j in range(len(head))))
+    return like(head, (torch.cat([s[j] for s in states]) for j in range(len(head))))
 
 
 def cast_state(state: State, dtype: torch.dtype) -> State:

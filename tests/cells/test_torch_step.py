@@ -4,6 +4,7 @@ equations (cell.step), values and gradients, and traces still see every gate."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import torch
@@ -98,3 +99,42 @@ def test_a_malformed_state_still_gets_the_full_checks(bad: Callable, message: st
     assert cell._plain_state(x, bad(h, c)) is None
     with pytest.raises((TypeError, ValueError), match=message):
         cell(x, bad(h, c))
+
+
+class _LearnedStart(lstmkit.RecurrentCell):
+    """A user's cell whose initial state is a parameter and whose state is a plain tuple."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.input_size, self.hidden_size = 3, 4
+        self.weight = torch.nn.Parameter(torch.randn(4, 3))
+        self.h0 = torch.nn.Parameter(torch.randn(4))
+
+    def project_input(self, x: torch.Tensor) -> torch.Tensor:
+        return x @ self.weight.T
+
+    def initial_state(self, batch_size: int, *, dtype: torch.dtype, device: torch.device) -> Any:
+        h = torch.zeros(batch_size, 4, dtype=dtype, device=device) + self.h0.to(dtype)
+        return (h, h.clone())
+
+    def step(self, xp_t: torch.Tensor, state: Any, *, h_mask: Any = None) -> Any:
+        h = torch.tanh(xp_t + state[0])
+        return (h, state[1] + h)
+
+    def spawn(self, input_size: int) -> _LearnedStart:
+        return _LearnedStart()
+
+
+def test_a_users_cell_with_its_own_state_takes_the_full_checks_and_works() -> None:
+    cell = _LearnedStart()
+    assert cell.state_layout() is None  # it did not say: no short path
+    x, h = torch.randn(2, 3), torch.randn(2, 4)
+    new = cell(x, lstmkit.LSTMState(h, h))  # a named tuple where a plain one is expected
+    torch.testing.assert_close(new[0], torch.tanh(x @ cell.weight.T + h))
+    layer = lstmkit.Recurrent(_LearnedStart())
+    xs, h0 = torch.randn(5, 2, 3), torch.randn(1, 2, 4)
+    out, _ = layer(xs, (h0, torch.zeros(1, 2, 4)))
+    h, W = h0[0], layer.cell(0).weight
+    for t in range(5):
+        h = torch.tanh(xs[t] @ W.T + h)
+        torch.testing.assert_close(out[t], h)

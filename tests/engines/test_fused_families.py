@@ -100,3 +100,23 @@ def test_fused_family_equals_reference(
     results = run_both(layer, x, state, lengths)
     for a, b in zip(results["reference"], results["fused"], strict=True):
         torch.testing.assert_close(b, a, rtol=RTOL[dtype], atol=TOL[dtype])
+
+
+@pytest.mark.parametrize("clock", [float("nan"), float("inf"), -3.6, 2.5, 1e20])
+def test_a_clock_of_any_value_ticks_as_the_reference_counts_it(clock: float) -> None:
+    # rounded, brought into the cycle before counting on (a large clock loses nothing), and
+    # never ticking when not finite
+    layer = lstmkit.ClockworkRNN(3, 6, periods=[1, 2, 4], dtype=torch.float64)
+    x = torch.randn(7, 2, 3, dtype=torch.float64)
+    state = lstmkit.ClockworkState(  # (layers, batch, ·)
+        torch.randn(1, 2, 6, dtype=torch.float64),
+        torch.tensor([[[clock], [5.0]]], dtype=torch.float64),
+    )
+    results = {}
+    for engine in ("reference", "fused"):
+        layer.engine = engine
+        out, (h_n, t_n) = layer(x, state)
+        results[engine] = (out, h_n, t_n)
+    for a, b in zip(results["reference"], results["fused"], strict=True):
+        torch.testing.assert_close(b, a, rtol=0, atol=1e-12, equal_nan=True)
+    assert results["fused"][2][0, 1, 0] == (5 + 7) % 4

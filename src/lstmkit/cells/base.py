@@ -129,17 +129,15 @@ class RecurrentCell(nn.Module, Generic[S]):
         """``hx`` as the state type if ``input`` and ``hx`` are a batched step exactly as the
         cell takes them (shapes, dtype and device), else None (the full checks then say what is
         wrong). A few comparisons, so that one step at batch 1 costs what torch.nn's cell does."""
-        kind, widths, name = self.state_layout()
-        like: Tensor | None = (
-            self._parameters.get(name) if name else None
-        )  # (a layer's, once adopted)
-        like = parameter_of(self) if like is None else like
-        if type(input) is not Tensor or like is None or input.dim() != 2:
+        layout = self.state_layout()
+        if layout is None or type(input) is not Tensor or input.dim() != 2:
             return None
-        if input.shape[1] != self.input_size or input.dtype != like.dtype:
+        like = self._like()
+        if like is None or input.shape[1] != self.input_size or input.dtype != like.dtype:
             return None
         if input.device != like.device:
             return None
+        kind, widths = layout
         values = (hx,) if kind is None else hx
         if not isinstance(values, tuple) or len(values) != len(widths):
             return None
@@ -151,19 +149,24 @@ class RecurrentCell(nn.Module, Generic[S]):
                 return None
         return hx if kind is None or type(hx) is kind else kind(*values)  # type: ignore[return-value]
 
-    def state_layout(self) -> tuple[Any, tuple[int, ...], str | None]:
-        """The state's named-tuple type (None for a bare tensor), each field's width, and the
-        name of a parameter the cell holds itself (None if it holds none: a layer's)."""
-        layout = self.__dict__.get("_lstmkit_state_layout")
-        if layout is None:
-            zero = self.initial_state(1, dtype=torch.float32, device=torch.device("meta"))
-            fields = (zero,) if isinstance(zero, Tensor) else tuple(zero)
-            ok = all(f.dim() == 2 for f in fields)
-            kind = None if isinstance(zero, Tensor) else type(zero)
-            own = [n for n, p in self._parameters.items() if p is not None]
-            layout = (kind, tuple(f.shape[1] for f in fields) if ok else (), next(iter(own), None))
-            self.__dict__["_lstmkit_state_layout"] = layout
-        return layout
+    def _like(self) -> Tensor | None:
+        """:func:`parameter_of`, by the name of the cell's first own parameter where it still
+        holds it (a layer that adopts the cell takes its parameters)."""
+        name = self.__dict__.get("_lstmkit_first_parameter")
+        if name is None:
+            name = next((n for n, p in self._parameters.items() if p is not None), "")
+            self.__dict__["_lstmkit_first_parameter"] = name
+        own = self._parameters.get(name) if name else None
+        return parameter_of(self) if own is None else own
+
+    def state_layout(self) -> tuple[Any, tuple[int, ...]] | None:
+        """The state's named-tuple type (None for a single tensor) and each field's width, so
+        that a call given a state can check it by comparison alone; None (the default) where
+        the cell does not say, and a given state then gets the full checks. Known for the default
+        :meth:`initial_state`, one tensor ``(B, hidden_size)``."""
+        if type(self).initial_state is RecurrentCell.initial_state:
+            return None, (self.hidden_size,)
+        return None
 
     def torch_step(self, x: Tensor, state: S) -> S | None:
         """One step by torch's own fused cell (``torch.lstm_cell`` and kin), for the

@@ -36,7 +36,9 @@ class ClockworkState(NamedTuple):
     t: Tensor
     """The clock, ``(B, 1)`` in h's dtype: the index of the step that comes next, counted from 0
     and kept modulo the clock's full cycle (the least common multiple of the periods), which
-    leaves every module's timing unchanged and keeps the count exact in low precision."""
+    leaves every module's timing unchanged and keeps the count small. In bfloat16 (float16) it
+    is exact only while the cycle is at most 256 (2048): beyond, ``t + 1`` rounds back and the
+    reference's clock stalls, where the fused engine counts in integers."""
 
 
 class ClockworkCell(RecurrentCell[ClockworkState]):
@@ -169,7 +171,8 @@ class ClockworkCell(RecurrentCell[ClockworkState]):
         h_t = torch.where(active, h_new, h_prev)  # inactive modules keep their value
         if _recording.RECORDING is not None:
             _recording.record(self, active=active.to(h_t.dtype), h_t=h_t)
-        t_next = torch.remainder(torch.round(t) + 1, self.cycle)
+        # into the cycle before the + 1, which a large clock would lose to rounding
+        t_next = torch.remainder(torch.remainder(torch.round(t), self.cycle) + 1, self.cycle)
         return ClockworkState(h_t, t_next)
 
     def spawn(self, input_size: int) -> ClockworkCell:

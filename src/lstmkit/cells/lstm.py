@@ -560,6 +560,13 @@ class LSTMCell(RecurrentCell[LSTMState | FullGateState]):
             )
         return LSTMState(h, c)
 
+    def state_layout(self) -> tuple[Any, tuple[int, ...]]:
+        """:class:`LSTMState` ``(h, c)``, or :class:`FullGateState` with the gates ``a``."""
+        widths = (self.output_size, self.hidden_size)
+        if self.config.full_gate_recurrence:
+            return FullGateState, (*widths, len(self.config.recurrent_gates) * self.hidden_size)
+        return LSTMState, widths
+
     def spawn(self, input_size: int) -> LSTMCell:
         options = self.config.changes()
         return LSTMCell(

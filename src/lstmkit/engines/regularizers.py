@@ -12,7 +12,7 @@ from typing import Any, TypedDict
 import torch
 from torch import Tensor
 
-from lstmkit._state import State, first
+from lstmkit._state import State, first, like
 from lstmkit.cells.base import RecurrentCell
 
 
@@ -144,4 +144,4 @@ def _zoneout(old: State, new: State, keep_h: Tensor | None, keep_c: Tensor | Non
     values = list(new)
     values[0] = mix(old[0], new[0], keep_h)  # h
     values[1] = mix(old[1], new[1], keep_c)  # c
-    return type(new)(*values)
+    return like(new, values)

@@ -66,7 +66,10 @@ class Recurrent(nn.Module):
             h (or c) keeps its previous value with this probability, at every step; in
             evaluation it takes the expectation ``z * old + (1 - z) * new``. zoneout_cell needs
             a state with a ``c`` field. The layer's outputs are the zoned-out h.
-        Layers with any of these run on the reference engine.
+        The fused engine runs them with lstmkit's cells (its masks drawn in Python, as the
+        reference engine draws them), except zoneout on a Depth-Gated LSTM and zoneout_cell on
+        a Clockwork RNN (whose state's second field is its clock), which run on the reference
+        engine, as do other cells.
 
     Parameters: the layer takes over its cells' parameters and names them as torch.nn does,
     ``<name>_l{k}`` and ``<name>_l{k}_reverse`` (``weight_ih_l0``, ``weight_hh_l1_reverse``, ...),
@@ -376,9 +379,12 @@ class Recurrent(nn.Module):
         """``hx`` in the state's type if it is exactly as the layer takes it (every field
         ``(L·D, B, width)`` in ``like``'s dtype and device), else None: a few comparisons where
         the full checks would build a zero state to compare with."""
-        kind, widths, _ = self.cell(0).state_layout()
+        layout = self.cell(0).state_layout()
+        if layout is None:
+            return None
+        kind, widths = layout
         values = (hx,) if kind is None else hx
-        if not widths or not isinstance(values, tuple) or len(values) != len(widths):
+        if not isinstance(values, tuple) or len(values) != len(widths):
             return None
         stacked = len(self._cell_order)
         for value, width in zip(values, widths, strict=True):

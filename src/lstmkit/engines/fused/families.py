@@ -147,11 +147,16 @@ def _clockwork(
     p, H = run.param, cell.hidden_size
     h0, t0 = state.h.contiguous(), state.t
     step, sequence, _, _, lengths = run.positions(len(x))
-    # each row's clock: its sequence's steps counted from 0 in the direction of the run
+    # each row's clock: its sequence's steps counted from 0 in the direction of the run, from
+    # the given clock rounded and brought into the cycle (exact in float64); a clock that is not
+    # finite never ticks, as in the reference's remainder of it
     counted = lengths[sequence] - 1 - step if run.reverse else step
-    clock = torch.round(t0[:, 0]).long()[sequence] + counted  # (N,)
+    start = torch.remainder(torch.round(t0[:, 0].double()), cell.cycle)
+    ticks = torch.isfinite(start)
+    clock = torch.where(ticks, start, 0).long()[sequence] + counted  # (N,)
     periods = torch.tensor(cell.periods)
-    active = (torch.remainder(clock[:, None], periods) == 0).to(run.compute).contiguous()
+    active = (torch.remainder(clock[:, None], periods) == 0) & ticks[sequence][:, None]
+    active = active.to(run.compute).contiguous()
     bounds = [0, *torch.tensor(cell.module_sizes).cumsum(0).tolist()]
     xp, bias, W_hh = run.project(x, cell.weight_ih), p(cell.bias), p(cell.weight_hh)
     relu = cell.nonlinearity == "relu"
@@ -159,7 +164,7 @@ def _clockwork(
         xp, bias, h0, W_hh, *run.masks[:2], run.sizes, relu, run.reverse, run.library(H, H),
         bounds, active, save=save(xp, bias, h0, W_hh),
     )  # fmt: skip
-    t_end = torch.remainder(torch.round(t0) + lengths[:, None].to(t0.dtype), cell.cycle)
+    t_end = torch.remainder(start[:, None] + lengths[:, None], cell.cycle).to(t0.dtype)
     return out, ClockworkState(hT, torch.where(lengths[:, None] > 0, t_end, t0))
 
 
