@@ -3,6 +3,7 @@ input, the initial states and every parameter, over a randomized sweep of config
 
 from __future__ import annotations
 
+import copy
 import os
 import random
 import subprocess
@@ -15,6 +16,7 @@ import torch
 from torch.nn.utils.rnn import pack_padded_sequence
 
 import lstmkit
+from lstmkit._state import map_state
 from lstmkit.cells.lstm import VARIANTS
 from lstmkit.engines import select_engine
 from lstmkit.engines.fused import build as _build
@@ -57,7 +59,10 @@ def random_layer(
         allowed = "io" if options["coupled"] else "ifo"
         options["peepholes"] = "".join(g for g in allowed if rng.random() < 0.5)
         options["full_gate_recurrence"] = rng.random() < 0.3
-        options["layer_norm"] = rng.random() < 0.3 and normable
+        # LN(W_hh·h) with h of 1-3 units is as ill-conditioned (with one unit it is sign(h)
+        # times a fixed row): float64 alone covers it
+        narrow = 0 < options["proj_size"] < 4 and dtype != torch.float64
+        options["layer_norm"] = rng.random() < 0.3 and normable and not narrow
         if not options["coupled"]:
             options["input_activation"] = rng.random() < 0.8
             options["output_activation"] = rng.random() < 0.8
@@ -106,9 +111,35 @@ def test_fused_equals_reference(trial: int, dtype: torch.dtype, seed: int) -> No
     shape = (B, T, layer.input_size) if layer.batch_first else (T, B, layer.input_size)
     x = torch.randn(shape[::-1], dtype=dtype).permute(2, 1, 0).requires_grad_()  # non-contiguous
     lengths = torch.tensor([rng.randint(1, T) for _ in range(B)]) if rng.random() < 0.4 else None
-    results = run_both(layer, x, random_state(layer, B, dtype), lengths)
+    hx = random_state(layer, B, dtype)
+    results = run_both(layer, x, hx, lengths)
+    if dtype == torch.float32 and any(_normed(cell) for cell in layer.iter_cells()):
+        no_worse_than_the_reference(layer, x, hx, lengths, results)
+        return
     for a, b in zip(results["reference"], results["fused"], strict=True):
         torch.testing.assert_close(b, a, rtol=RTOL[dtype], atol=TOL[dtype])
+
+
+def _normed(cell: Any) -> bool:
+    config = getattr(cell, "config", None)
+    return bool(getattr(cell, "layer_norm", False) or getattr(config, "layer_norm", False))
+
+
+def no_worse_than_the_reference(
+    layer: lstmkit.Recurrent, x: torch.Tensor, hx: Any, lengths: Any, results: dict
+) -> None:
+    """Layer norm in float32: its 1 / std amplifies rounding, and the fused kernels accumulate
+    the statistics in double where F.layer_norm (the reference) does in float32, so the two can
+    differ by a few 1e-5. Each is compared with the exact result instead (the same layer run in
+    float64): the fused engine's error must be within twice the reference's, plus 1e-5."""
+    exact_layer = copy.deepcopy(layer).double()
+    x64 = x.detach().double().requires_grad_()
+    hx64 = map_state(lambda t: t.detach().double().requires_grad_(), hx)
+    exact = run_both(exact_layer, x64, hx64, lengths)["reference"]
+    for ref, fused, truth in zip(results["reference"], results["fused"], exact, strict=True):
+        ref_error = (ref.double() - truth).abs().max().item()
+        fused_error = (fused.double() - truth).abs().max().item()
+        assert fused_error <= 2 * ref_error + 1e-5, (fused_error, ref_error)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
