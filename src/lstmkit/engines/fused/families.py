@@ -13,7 +13,7 @@ of their own, or as a chain of kernel calls with products over all steps in betw
 * A time × depth Grid LSTM runs its blocks bottom-up: a block's time transform is an LSTM over
   the sequence whose input is the depth vector from below, and its depth transform, which reads
   only vectors of the same step (or the previous step's time vector, which is then known), is
-  one product over all steps.
+  one step of the LSTM (or RNN) kernel over the rows of all steps at once.
 
 Each equals the reference engine (tests/engines/test_fused_families.py).
 """
