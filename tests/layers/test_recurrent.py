@@ -525,3 +525,40 @@ def test_a_well_formed_state_skips_the_zero_state_and_keeps_its_type(kind: str) 
     assert layer._plain_state(wrong, 2, x) is None
     with pytest.raises(TypeError, match=r"expected dtype torch\.float32"):
         layer(x, wrong)
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_one_step_with_a_state_takes_torchs_cell_and_equals_the_equations(
+    kind: str, batch_first: bool
+) -> None:
+    layer = getattr(lstmkit, kind)(3, 5, batch_first=batch_first, dtype=torch.float64)
+    x = torch.randn((2, 1, 3) if batch_first else (1, 2, 3), dtype=torch.float64)
+    zeros = layer.initial_state(2, dtype=torch.float64, device=x.device)
+    state = map_state(lambda t: torch.randn_like(t).requires_grad_(), zeros)
+    out, h_n = layer(x, state)
+    assert layer.last_engine == "native"  # torch's fused cell, no engine dispatch
+    layer.engine = "reference"
+    expected_out, expected_h = layer(x, state)
+    torch.testing.assert_close(out, expected_out, rtol=0, atol=1e-12)
+    fields = lambda s: s if isinstance(s, tuple) else (s,)  # noqa: E731
+    for a, b in zip(fields(h_n), fields(expected_h), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    leaves = [*fields(state), *layer.parameters()]
+    fast = torch.autograd.grad(out.sum(), leaves, retain_graph=True)
+    slow = torch.autograd.grad(expected_out.sum(), leaves)
+    for a, b in zip(fast, slow, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
+def test_one_step_keeps_the_full_path_where_its_conditions_fail() -> None:
+    x, state = torch.randn(1, 2, 3), (torch.randn(1, 2, 5), torch.randn(1, 2, 5))
+    for layer in (
+        lstmkit.LSTM(3, 5, engine="fused"),  # an engine asked for by name
+        lstmkit.LSTM(3, 5, peepholes="ifo"),  # no torch cell computes it
+        lstmkit.LSTM(3, 5, recurrent_dropout=0.3),  # acts between steps
+    ):
+        layer(x, state)
+        assert layer.last_engine != "native"
+    with pytest.raises(ValueError, match=r"expected shape \(1, 2, 5\), got \(1, 2, 4\)"):
+        lstmkit.LSTM(3, 5)(x, (state[0][..., :4], state[1]))

@@ -286,6 +286,10 @@ class Recurrent(nn.Module):
         *,
         lengths: Tensor | list[int] | None = None,
     ) -> tuple[Tensor | PackedSequence, State]:
+        if hx is not None and lengths is None and type(input) is Tensor:
+            stepped = self._one_step(input, hx)
+            if stepped is not None:
+                return stepped
         cell = self.cell(0)
         like = parameter_of(cell)
         if isinstance(input, PackedSequence):
@@ -374,6 +378,31 @@ class Recurrent(nn.Module):
         if hx is None:
             return self._stacked_zeros(one)
         return check_state(hx, one, unbatched=unbatched, what="hx", stacked=len(self._cell_order))
+
+    def _one_step(self, x: Tensor, hx: Any) -> tuple[Tensor, State] | None:
+        """One step (T = 1) of a one-layer, one-direction layer whose engine is "auto", given a
+        well-formed state, with nothing acting between steps: torch's own fused cell, as a cell
+        call takes it, since one step is mostly per-call cost (streaming, reinforcement
+        learning). None where any of that does not hold; the full path then runs."""
+        if self._engine != "auto" or self.num_layers != 1 or self.bidirectional:
+            return None
+        if self.regularizers.active or _recording.RECORDING is not None:
+            return None
+        if x.dim() != 3 or x.shape[1 if self.batch_first else 0] != 1:
+            return None
+        if torch.compiler.is_compiling() or torch._C._get_tracing_state():
+            return None
+        cell = self.cell(0)
+        step = x[:, 0] if self.batch_first else x[0]  # (B, F)
+        state = self._plain_state(hx, step.shape[0], step)
+        if state is None or cell._plain_state(step, map_state(lambda s: s[0], state)) is None:
+            return None  # (the cell's check covers the input: features, dtype, device)
+        new = cell.torch_step(step, map_state(lambda s: s[0], state))
+        if new is None:
+            return None
+        self.__dict__["last_engine"] = "native"  # torch's kernel
+        out = cell.output(new).unsqueeze(1 if self.batch_first else 0)
+        return out, map_state(lambda s: s.unsqueeze(0), new)
 
     def _plain_state(self, hx: Any, batch_size: int, like: Tensor) -> State | None:
         """``hx`` in the state's type if it is exactly as the layer takes it (every field
