@@ -394,10 +394,13 @@ class Recurrent(nn.Module):
             return None
         cell = self.cell(0)
         step = x[:, 0] if self.batch_first else x[0]  # (B, F)
-        state = self._plain_state(hx, step.shape[0], step)
-        if state is None or cell._plain_state(step, map_state(lambda s: s[0], state)) is None:
-            return None  # (the cell's check covers the input: features, dtype, device)
-        new = cell.torch_step(step, map_state(lambda s: s[0], state))
+        stacked = self._plain_state(hx, step.shape[0], step)
+        state = (
+            None if stacked is None else cell._plain_state(step, map_state(lambda s: s[0], stacked))
+        )
+        if state is None:  # (the cell's check covers the input too: features, dtype, device)
+            return None
+        new = cell.torch_step(step, state)
         if new is None:
             return None
         self.__dict__["last_engine"] = "native"  # torch's kernel

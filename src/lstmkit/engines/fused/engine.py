@@ -224,23 +224,11 @@ def _lstm(
     params = [p(name) for name in names]
     flags = ops.lstm_flags(cfg)
     save = _needs_grad(xp, bias, h0, c0, a0, *params, *norms)
+    no_depth_gate = (_EMPTY.to(xp), _EMPTY.to(xp))
     out, hT, cT, aT, *_ = ops.lstm_forward(
-        xp,
-        bias,
-        h0,
-        c0,
-        a0,
-        *params,
-        *masks,
-        *norms,
-        sizes,
-        flags,
-        how[0],
-        save,
-        how[1],
-        _EMPTY.to(xp),
-        _EMPTY.to(xp),  # no depth gate
-    )
+        xp, bias, h0, c0, a0, *params, *masks, *norms, sizes, flags, how[0], save, how[1],
+        *no_depth_gate,
+    )  # fmt: skip
     if cfg.full_gate_recurrence:
         return out, FullGateState(hT, cT, aT)
     return out, LSTMState(hT, cT)
