@@ -67,9 +67,8 @@ class Recurrent(nn.Module):
             evaluation it takes the expectation ``z * old + (1 - z) * new``. zoneout_cell needs
             a state with a ``c`` field. The layer's outputs are the zoned-out h.
         The fused engine runs them with lstmkit's cells (its masks drawn in Python, as the
-        reference engine draws them), except zoneout on a Depth-Gated LSTM and zoneout_cell on
-        a Clockwork RNN (whose state's second field is its clock), which run on the reference
-        engine, as do other cells.
+        reference engine draws them), except zoneout_cell on a Clockwork RNN (whose state's
+        second field is its clock), which runs on the reference engine, as do other cells.
 
     Parameters: the layer takes over its cells' parameters and names them as torch.nn does,
     ``<name>_l{k}`` and ``<name>_l{k}_reverse`` (``weight_ih_l0``, ``weight_hh_l1_reverse``, ...),

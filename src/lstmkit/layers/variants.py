@@ -162,10 +162,11 @@ class DepthGatedLSTM(Recurrent):
             direction reads only layer k - 1 of the same direction, so each direction's layers
             have the same sizes and its cells form one chain of depth gates.
         engine: as :class:`lstmkit.Recurrent`; the fused engine runs it a layer of the stack at
-            a time (except with zoneout, which runs on the reference engine).
+            a time.
         input_dropout, recurrent_dropout, zoneout_hidden, zoneout_cell: as
             :class:`lstmkit.Recurrent`, applied to every layer of the stack (recurrent dropout
-            on each h_{t-1}^k where it enters W_hh^k).
+            on each h_{t-1}^k where it enters W_hh^k; zoneout on the whole state after each
+            step, so a layer reads h_t^{k-1} and C_t^{k-1} of the layer below before it).
 
     Shapes (T steps, B sequences, D = 2 if bidirectional else 1, L = num_layers), as
     torch.nn.LSTM::

@@ -39,9 +39,9 @@ class FusedEngine(Engine):
     name = "fused"
     supports = (
         "lstmkit's own LSTMCell (every variant), GRUCell (both forms), RNNCell, MUTCell, "
-        "ClockworkCell, DepthGatedLSTMCell and GridLSTMCell (priority 'depth' or None; no "
-        "zoneout on the last two) on the CPU, in float32, float64, bfloat16 and float16 (the "
-        "last two computed in float32), where its C++ kernels can be built"
+        "ClockworkCell, DepthGatedLSTMCell and GridLSTMCell (priority 'depth' or None) on the "
+        "CPU, in float32, float64, bfloat16 and float16 (the last two computed in float32), "
+        "where its C++ kernels can be built"
     )
 
     def unsupported(self, layer: Layer) -> str | None:
@@ -142,7 +142,7 @@ def _draw_masks(
     input with its dropout applied, and the masks the kernels apply."""
     data, h_mask = sequence_masks(data, steps, state, reg, training=training)
     h = first(state)
-    widths = (h.shape[-1], state[1].shape[-1] if isinstance(cell, LSTMCell) else None)
+    widths = (h.shape[-1], None if isinstance(state, Tensor) else state[1].shape[-1])
     keep_h, keep_c = zoneout_keeps(steps, widths, h, reg, training=training)
     masks = (h_mask, keep_h, keep_c)
     return data, tuple(_EMPTY.to(h) if m is None else m.contiguous() for m in masks)  # type: ignore[return-value]

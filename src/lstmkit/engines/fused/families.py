@@ -20,6 +20,7 @@ Each equals the reference engine (tests/engines/test_fused_families.py).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -55,9 +56,6 @@ def unsupported(cell: RecurrentCell[Any], reg: Regularizers) -> str | None:
             "its priority is 'time', where a step's time transform reads the depth transform of "
             "the same step, so no block runs as one LSTM over the sequence"
         )
-    zoneout = reg.zoneout_hidden > 0 or reg.zoneout_cell > 0
-    if zoneout and isinstance(cell, (GridLSTMCell, DepthGatedLSTMCell)):
-        return f"zoneout on a {type(cell).__name__}'s state runs on the reference engine only"
     if reg.zoneout_cell > 0 and isinstance(cell, ClockworkCell):
         return "zoneout_cell would act on a Clockwork cell's clock"
     return None
@@ -176,21 +174,25 @@ def _lstm(
     W_hh: Tensor,
     flags: int,
     save: bool,
+    before: bool = False,
     **extra: Tensor,
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """One LSTM kernel call: outputs, final h and c, and (when ``save``) the cells C_t.
-    ``extra``: the peepholes ``w_ci``, ``w_cf``, ``w_co``, a recurrent dropout ``mask``, and a
-    depth gate's ``depth`` and ``w_cd``; empty where not given."""
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """One LSTM kernel call: outputs, final h and c, (when ``save``) the cells C_t, and (when
+    ``before``) the outputs before zoneout (the outputs where zoneout is off). ``extra``: the
+    peepholes ``w_ci``, ``w_cf``, ``w_co``, a recurrent dropout ``mask``, zoneout's ``keep_h``
+    and ``keep_c``, and a depth gate's ``depth`` and ``w_cd``; empty where not given."""
     e = torch.empty(0, dtype=xp.dtype)
     h0, c0 = (s.contiguous() for s in state)
     peep = [extra.get(f"w_c{g}", e) for g in "ifo"]
+    masks = [extra.get(name, e).contiguous() for name in ("mask", "keep_h", "keep_c")]
     H4 = W_hh.shape[0]
-    out, hT, cT, _, _, C, *_ = ops.lstm_forward(
-        xp, bias, h0, c0, e, W_hh, *peep, e, e, extra.get("mask", e), e, e, e, e, e, e,
+    flags |= ops.PRE_ZONEOUT if before else 0
+    out, hT, cT, _, _, C, _, _, _, pre = ops.lstm_forward(
+        xp, bias, h0, c0, e, W_hh, *peep, e, e, *masks, e, e, e, e,
         run.sizes, flags, run.reverse, save, run.library(W_hh.shape[1], H4),
         extra.get("depth", e), extra.get("w_cd", e),
     )  # fmt: skip
-    return out, hT, cT, C
+    return out, hT, cT, C, pre if pre.numel() else out
 
 
 def _dropout_masks(run: Run, layers: int, width: int, p: float) -> list[Tensor]:
@@ -213,8 +215,8 @@ def _depth_gated(
 ) -> tuple[Tensor, State]:
     L, p = cell.num_layers, run.param
     hs, cs = state.h.chunk(L, dim=-1), state.c.chunk(L, dim=-1)
-    h_mask = run.masks[0]
-    masks = h_mask.chunk(L, dim=-1) if h_mask.numel() else [h_mask] * L
+    # each layer's part of the recurrent dropout mask and of zoneout's keeps
+    h_mask, keep_h, keep_c = (m.chunk(L, dim=-1) if m.numel() else [m] * L for m in run.masks)
     dropout = cell.dropout if cell.training and cell.dropout > 0 else 0.0
     drops = _dropout_masks(run, L - 1, cell.hidden_size, dropout) if dropout else []
     flags = ops.lstm_flags(cell._config)
@@ -224,7 +226,7 @@ def _depth_gated(
         b_ih, b_hh = cell._get("bias_ih", k), cell._get("bias_hh", k)
         bias = p(None) if b_ih is None or b_hh is None else p(b_ih) + p(b_hh)
         peep = {f"w_c{g}": p(cell._get(f"weight_c{g}", k)) for g in "ifo"}
-        extra: dict[str, Tensor] = {"mask": masks[k].contiguous(), **peep}
+        extra = {"mask": h_mask[k], "keep_h": keep_h[k], "keep_c": keep_c[k], **peep}
         x_k = below if not drops or k == 0 else below * drops[k - 1]
         xp = run.project(x_k, cell._weight("weight_ih", k))
         if k > 0:  # (6): x_d = W_xd x + b_d + w_ld * C_t^{k-1}, the kernel adds w_cd * C_{t-1}
@@ -234,10 +236,13 @@ def _depth_gated(
             extra["depth"] = torch.cat([x_d, C_below], dim=-1)
             extra["w_cd"] = p(cell._weight("weight_cd", k))
         needs = save(xp, bias, hs[k], cs[k], W_hh, *extra.values()) or k < L - 1
-        below, hT, cT, C_below = _lstm(run, xp, bias, (hs[k], cs[k]), W_hh, flags, needs, **extra)
+        # the layer above reads h_t and C_t before the step's zoneout, as the stack's step does
+        out, hT, cT, C_below, below = _lstm(
+            run, xp, bias, (hs[k], cs[k]), W_hh, flags, needs, k < L - 1, **extra
+        )
         finals.append((hT, cT))
     h_n, c_n = (torch.cat(parts, dim=-1) for parts in zip(*finals, strict=True))
-    return below, LSTMState(h_n, c_n)
+    return out, LSTMState(h_n, c_n)
 
 
 def _previous(out: Tensor, h0: Tensor, run: Run) -> Tensor:
@@ -281,7 +286,7 @@ def _depth_transform(
     needs = save(x_d, b_d, h_read, m_d, W_h)
     if cell.depth_transform == "lstm":
         flags = _GRID_GATES | (_OUT_INSIDE if cell.output_inside else _OUTPUT_ACT)
-        h_new, _, m_new, _ = _lstm(run, x_d, b_d, (h_read, m_d), W_h, flags, needs)
+        h_new, _, m_new, _, _ = _lstm(run, x_d, b_d, (h_read, m_d), W_h, flags, needs)
         return h_new, m_new
     relu, e = cell.depth_transform == "relu", torch.empty(0, dtype=x_d.dtype)
     lib = run.library(H, H)
@@ -307,7 +312,7 @@ def _grid(
         W_hh = W_t[:, :H].contiguous()
         xp = run.project(h_d, W_t[:, H:])
         needs = save(xp, b_t, h_times[k], m_times[k], W_hh)
-        h_t, hT, mT, _ = _lstm(run, xp, b_t, (h_times[k], m_times[k]), W_hh, flags, needs)
+        h_t, hT, mT, _, _ = _lstm(run, xp, b_t, (h_times[k], m_times[k]), W_hh, flags, needs)
         finals.append((hT, mT))
         # the depth transform of every step at once, which reads the new time vector (priority
         # "depth") or the previous one (None), both known now: one step of the same kernel over
@@ -315,4 +320,21 @@ def _grid(
         h_read = h_t if cell.priority == "depth" else _previous(h_t, h_times[k], run)
         h_d, m_d = _depth_transform(run.single(len(x)), cell, h_read, h_d, m_d, W_d, b_d, save)
     h_time, m_time = (torch.cat(parts, dim=-1) for parts in zip(*finals, strict=True))
+    if run.masks[1].numel():  # zoneout_hidden, on h: here the output, which no step reads
+        h_d = _zoned_outputs(run, h_d, run.masks[1], state.h)
     return h_d, GridLSTMState(_last(h_d, run), h_time, m_time)
+
+
+def _zoned_outputs(run: Run, new: Tensor, keep: Tensor, h0: Tensor) -> Tensor:
+    """Zoneout on outputs that no step reads back (a Grid's h): y_t = k_t y_{t-1} + (1 - k_t)
+    new_t from y_0 = h0, a step at a time in the direction of the run. Elementwise only; the
+    products all ran in the kernels."""
+    counts = run.counts
+    offsets = [0, *itertools.accumulate(counts)]
+    y, outs = h0, [new[:0]] * len(counts)
+    for t in range(len(counts) - 1, -1, -1) if run.reverse else range(len(counts)):
+        n, o = counts[t], offsets[t]
+        k = keep[o : o + n]
+        outs[t] = k * y[:n] + (1 - k) * new[o : o + n]
+        y = torch.cat([outs[t], y[n:]]) if n < len(y) else outs[t]
+    return torch.cat(outs)

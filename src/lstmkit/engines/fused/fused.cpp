@@ -411,6 +411,7 @@ enum : int64_t {
   FGR = 512,
   LAYER_NORM = 1024,
   OUT_INSIDE = 2048,  // h_t = tanh(o_t * C_t) (Grid LSTM's transform), with OUTPUT_ACT off
+  PRE_ZONEOUT = 4096,  // with zoneout on h, also return h~_t before it (differentiable)
 };
 
 // The depth gate of a Depth-Gated LSTM layer (Yao et al. 2015): with `depth` (N, 2H) holding,
@@ -535,6 +536,8 @@ std::vector<Tensor> lstm_forward_impl(const Tensor& xp, const Tensor& bx, const 
   Tensor NS = s.ln ? at::empty({save ? N : B, LW}, opts) : Tensor();
   Tensor Cnew = s.ln ? at::empty({B, H}, opts) : Tensor();
   Tensor D = save && dep.on() ? at::empty({N, H}, opts) : Tensor();  // the depth gate d_t
+  // h~_t before zoneout, for a reader of the layer's own outputs (a Depth-Gated layer above)
+  Tensor Hn = (flags & PRE_ZONEOUT) && reg.keep_h ? at::empty({N, P}, opts) : Tensor();
   const T* x = xp.data_ptr<T>();
   const T* bias = static_cast<const T*>(ptr_or_null(bx));  // b_ih + b_hh, or none
   const T* pi = static_cast<const T*>(ptr_or_null(w_ci));
@@ -656,12 +659,14 @@ std::vector<Tensor> lstm_forward_impl(const Tensor& xp, const Tensor& bx, const 
       if (s.proj)  // h_t = W_hr·(o_t * tanh(C_t))
         gemm<T>(false, true, n, P, H, T(1), m.data_ptr<T>() + lo * H, H, W_hr.data_ptr<T>(), H,
                 T(0), op + (o + lo) * P, P);
+      if (Hn.defined())
+        std::memcpy(Hn.data_ptr<T>() + (o + lo) * P, op + (o + lo) * P, sizeof(T) * n * P);
       if (reg.keep_h) zoneout_rows(op + (o + lo) * P, hp + lo * P, reg.keep_h + (o + lo) * P, n, P);
       std::memcpy(hp + lo * P, op + (o + lo) * P, sizeof(T) * n * P);
     }
   });
   return {out, h, c, s.fgr ? a : Tensor(), save ? acts : Tensor(), C, S,
-          save && s.ln ? NS : Tensor(), D};
+          save && s.ln ? NS : Tensor(), D, Hn};
 }
 
 template <typename T>
@@ -672,8 +677,8 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& dout, const Tensor& dhT, co
                                        const Tensor& w_cf, const Tensor& w_co, const Tensor& W_gg,
                                        const Tensor& W_hr, const Tensor& S, const Reg<T>& reg,
                                        const Tensor& NS, const Norms<T>& ln, const Depth<T>& dep,
-                                       const Tensor& D, const Tensor& dCseq, const Steps& st,
-                                       int64_t flags) {
+                                       const Tensor& D, const Tensor& dCseq,
+                                       const Tensor& dHseq, const Steps& st, int64_t flags) {
   const int64_t H = c0.size(1), P = h0.size(1), N = st.N, B = st.B;
   const LSTMShape s(flags, H, P, W_hr.defined() && W_hr.numel());
   const int64_t GH = s.G * H, KH = s.k * H;
@@ -706,6 +711,8 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& dout, const Tensor& dhT, co
   Tensor ddepth = dep.on() ? at::empty({N, 2 * H}, opts) : Tensor();
   // a gradient that reaches the cells' C_t from outside (a Depth-Gated layer above reads them)
   const T* dCs = static_cast<const T*>(ptr_or_null(dCseq));
+  // and one that reaches h~_t, before zoneout (PRE_ZONEOUT)
+  const T* dHs = reg.keep_h ? static_cast<const T*>(ptr_or_null(dHseq)) : nullptr;
   Partial dWr(s.proj ? at::IntArrayRef{P, H} : at::IntArrayRef{0}, opts);
   Partial dWg(s.fgr ? at::IntArrayRef{KH, KH} : at::IntArrayRef{0}, opts);
   Partial dWp(packed ? at::IntArrayRef{GH, P} : at::IntArrayRef{0}, opts);
@@ -740,6 +747,7 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& dout, const Tensor& dhT, co
         at::vec::map2([](Vectorized<T> d, Vectorized<T> kv) { return (Vectorized<T>(T(1)) - kv) * d; },
                       dnew + lo * P, dhp + lo * P, k, n * P);
         mul_(dhp + lo * P, k, n * P);  // what h_{t-1} receives directly
+        if (dHs) add_(dnew + lo * P, dHs + (o + lo) * P, n * P);
       }
       if (s.proj)
         gemm<T>(false, false, n, H, P, T(1), dnew + lo * P, P, W_hr.data_ptr<T>(), H, T(0),
@@ -1423,16 +1431,17 @@ std::vector<Tensor> lstm_backward(Tensor dout, Tensor dhT, Tensor dcT, Tensor da
                                   Tensor keep_c, Tensor NS, Tensor ln_hh_w, Tensor ln_hh_b,
                                   Tensor ln_c_w, Tensor ln_c_b, Tensor batch_sizes, int64_t flags,
                                   bool reverse, bool has_bias, int64_t library, Tensor depth,
-                                  Tensor w_cd, Tensor D, Tensor dCseq) {
+                                  Tensor w_cd, Tensor D, Tensor dCseq, Tensor dHseq) {
   check(dCseq, "the cells' gradient");
+  check(dHseq, "the gradient of h before zoneout");
   Steps st(batch_sizes, reverse, library);
   auto grads = LSTMKIT_DISPATCH(out, "lstm_backward", [&] {
     const Reg<scalar_t> reg(mask, keep_h, keep_c);
     const Norms<scalar_t> ln(ln_hh_w, ln_hh_b, ln_c_w, ln_c_b);
     const Depth<scalar_t> dep(depth, w_cd);
     return lstm_backward_impl<scalar_t>(dout, dhT, dcT, daT, out, acts, C, h0, c0, a0, W_hh, w_ci,
-                                        w_cf, w_co, W_gg, W_hr, S, reg, NS, ln, dep, D, dCseq, st,
-                                        flags);
+                                        w_cf, w_co, W_gg, W_hr, S, reg, NS, ln, dep, D, dCseq,
+                                        dHseq, st, flags);
   });
   grads.push_back(bias_grad(grads[0], has_bias));
   return grads;

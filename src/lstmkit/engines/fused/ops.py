@@ -25,6 +25,7 @@ from lstmkit.engines.fused import build as _build
 _INPUT_GATE, _FORGET_GATE, _OUTPUT_GATE, _COUPLED = 1, 2, 4, 8
 _INPUT_ACT, _OUTPUT_ACT, _PEEP_I, _PEEP_F, _PEEP_O = 16, 32, 64, 128, 256
 FGR, LAYER_NORM = 512, 1024  # the two that the operators' fakes read
+PRE_ZONEOUT = 4096  # with zoneout on h, also return h~_t before it (differentiable)
 
 
 def lstm_flags(config: LSTMConfig) -> int:
@@ -47,7 +48,7 @@ def lstm_flags(config: LSTMConfig) -> int:
 
 RESET_AFTER, TANH_Z, NO_Z = 1, 2, 4  # the GRU kernel's forms (fused.cpp)
 
-LSTMOut = tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]
+LSTMOut = tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]
 LSTMGrads = tuple[
     Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor,
     Tensor, Tensor, Tensor, Tensor, Tensor,
@@ -113,8 +114,10 @@ def _lstm_forward_body(
     """One direction of an LSTM layer: outputs ``(N, P)``, final h, c and (full gate
     recurrence) a; and when ``save``, the gate activations, the cells' C_t, the states that
     zoneout kept, (layer norm) each row's normalised values and 1 / std, and (depth gate) d_t,
-    for the backward pass. ``depth`` ``(N, 2H)`` and ``w_cd`` give a Depth-Gated layer's gate
-    (fused.cpp's ``Depth``). The cells' C_t are differentiable: a layer above may read them."""
+    for the backward pass; last, with zoneout on h and the ``PRE_ZONEOUT`` flag, the outputs
+    h~_t before zoneout. ``depth`` ``(N, 2H)`` and ``w_cd`` give a Depth-Gated layer's gate
+    (fused.cpp's ``Depth``). The cells' C_t and h~_t are differentiable: a layer above may read
+    them."""
     outs = _build.load().lstm_forward(
         xp, bias, h0, c0, a0, W_hh, w_ci, w_cf, w_co, W_gg, W_hr, mask, keep_h, keep_c,
         ln_hh_weight, ln_hh_bias, ln_c_weight, ln_c_bias, sizes, flags, reverse, save, library,
@@ -132,7 +135,7 @@ lstm_forward_op = torch.library.custom_op(
 def _(
     xp: Tensor, bias: Tensor, h0: Tensor, c0: Tensor, a0: Tensor, W_hh: Tensor, *rest: Any
 ) -> LSTMOut:
-    W_gg, keep_c = rest[3], rest[7]
+    W_gg, keep_h, keep_c = rest[3], rest[6], rest[7]
     flags, save, depth = rest[13], rest[15], rest[17]
     N, B, H, P, GH = xp.shape[0], h0.shape[0], c0.shape[1], h0.shape[1], W_hh.shape[0]
     new = xp.new_empty
@@ -142,7 +145,8 @@ def _(
     S = new(N, H) if save and keep_c.numel() else new(0)
     norms = new(N, GH + H + 2) if save and flags & LAYER_NORM else new(0)
     D = new(N, H) if save and depth.numel() else new(0)
-    return new(N, P), new(B, P), new(B, H), a, acts, C, S, norms, D
+    pre = new(N, P) if flags & PRE_ZONEOUT and keep_h.numel() else new(0)
+    return new(N, P), new(B, P), new(B, H), a, acts, C, S, norms, D, pre
 
 
 def _lstm_backward_body(
@@ -180,15 +184,16 @@ def _lstm_backward_body(
     w_cd: Tensor,
     D: Tensor,
     dC: Tensor,
+    dH: Tensor,
 ) -> LSTMGrads:
     """The gradients of :func:`lstm_forward`'s inputs: xp, h0, c0, a0, W_hh, the three
     peepholes, W_gg, W_hr, the four layer-norm gains and biases, depth and w_cd, and the bias
-    (empty for the parts the layer does not have). ``dC``: the gradient that reached the cells'
-    C_t from outside, or empty."""
+    (empty for the parts the layer does not have). ``dC`` and ``dH``: the gradients that reached
+    the cells' C_t and the outputs before zoneout from outside, or empty."""
     grads = _build.load().lstm_backward(
         dout, dhT, dcT, daT, out, acts, C, h0, c0, a0, W_hh, w_ci, w_cf, w_co, W_gg, W_hr,
         S, mask, keep_h, keep_c, norms, ln_hh_weight, ln_hh_bias, ln_c_weight, ln_c_bias,
-        sizes, flags, reverse, has_bias, library, depth, w_cd, D, dC,
+        sizes, flags, reverse, has_bias, library, depth, w_cd, D, dC, dH,
     )  # fmt: skip
     return _filled(out, *grads)  # type: ignore[return-value]
 
@@ -219,7 +224,7 @@ def _lstm_setup(ctx: Any, inputs: tuple[Any, ...], output: LSTMOut) -> None:
         inputs[14:18],
         inputs[18:],
     )
-    out, _, _, _, acts, C, S, norms, D = output
+    out, _, _, _, acts, C, S, norms, D, _ = output
     ctx.save_for_backward(
         out, acts, C, S, h0, c0, a0, *weights, *masks, norms, *norm_params, sizes, depth, w_cd, D
     )
@@ -228,7 +233,7 @@ def _lstm_setup(ctx: Any, inputs: tuple[Any, ...], output: LSTMOut) -> None:
 
 def _lstm_backward(
     ctx: Any, dout: Tensor, dhT: Tensor, dcT: Tensor, daT: Tensor, _: Any, dC: Tensor | None,
-    *__: Any,
+    __: Any, ___: Any, ____: Any, dH: Tensor | None,
 ) -> Any:  # fmt: skip
     out, acts, C, S, h0, c0, a0, *rest = ctx.saved_tensors
     weights, masks, norms, norm_params = rest[:6], rest[6:9], rest[9], rest[10:14]
@@ -238,6 +243,7 @@ def _lstm_backward(
         _grad(dout, out), _grad(dhT, h0), _grad(dcT, c0), _grad(daT, a0), out, acts, C,
         h0, c0, a0, *weights, S, *masks, norms, *norm_params, sizes, ctx.flags, ctx.reverse,
         ctx.has_bias, ctx.library, depth, w_cd, D, _grad_or_empty(dC, out),
+        _grad_or_empty(dH, out),
     )  # fmt: skip
     grads = [dxp, dbias, dh0, dc0, da0, dW, dpi, dpf, dpo, dWg, dWr, None, None, None, *dnorms]
     return (
