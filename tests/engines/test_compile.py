@@ -12,7 +12,7 @@ import torch
 import torch._dynamo
 
 import lstmkit
-from lstmkit.engines.fused import ops
+from lstmkit.engines.fused import grid_ops, ops
 from lstmkit.layers.registry import EXAMPLES, LAYERS
 
 T, B, H = 5, 3, 8
@@ -42,8 +42,7 @@ def outputs_and_grads(layer: torch.nn.Module, x: torch.Tensor) -> list[torch.Ten
     return [out, *states, *torch.autograd.grad(loss, [x, *layer.parameters()])]
 
 
-def check_compiles(name: str, example: Any, seed: int) -> None:
-    layer, x = build(name, example, seed)
+def check_compiles(layer: lstmkit.Recurrent, x: torch.Tensor) -> None:
     expected = outputs_and_grads(layer, x)
     torch._dynamo.reset()
     compiled = torch.compile(layer, fullgraph=True, backend="aot_eager")  # a break raises
@@ -58,18 +57,32 @@ def check_compiles(name: str, example: Any, seed: int) -> None:
     ids=lambda c: getattr(c, "what", c),
 )
 def test_families_compile_without_a_graph_break(name: str, example: Any, seed: int) -> None:
-    check_compiles(name, example, seed)
+    check_compiles(*build(name, example, seed))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("name", "example"), CASES, ids=lambda c: getattr(c, "what", c))
 def test_every_family_compiles_without_a_graph_break(name: str, example: Any, seed: int) -> None:
-    check_compiles(name, example, seed)
+    check_compiles(*build(name, example, seed))
 
 
 @pytest.mark.parametrize(("name", "example"), CASES, ids=lambda c: getattr(c, "what", c))
 def test_every_family_exports(name: str, example: Any, seed: int) -> None:
-    layer, x = build(name, example, seed)
+    check_exports(*build(name, example, seed))
+
+
+def test_a_grid_with_priority_time_compiles_and_exports(seed: int) -> None:
+    # its blocks run an operator of their own (grid_ops), which no registered example uses
+    torch.manual_seed(seed)
+    for transform in ("lstm", "relu"):
+        layer = lstmkit.GridLSTM(4, H, depth=2, priority="time", depth_transform=transform)
+        x = torch.randn(T, B, 4, requires_grad=True)
+        check_compiles(layer, x)
+        check_exports(layer, x)
+        assert layer.last_engine == "fused"
+
+
+def check_exports(layer: lstmkit.Recurrent, x: torch.Tensor) -> None:
     x = x.detach()
     program = torch.export.export(layer, (x,))
     fresh = torch.randn_like(x)  # other values than those traced
@@ -155,10 +168,23 @@ def test_operators_check_their_fake_shapes() -> None:
         active,
     )  # fmt: skip
     torch.library.opcheck(torch.ops.lstmkit.rnn_forward, clockwork)
+    # an LSTM that also hands out h~ before zoneout (a Depth-Gated layer below another)
+    zoned = (*gated[:12], keep, empty, *gated[14:19], gated[19] | ops.PRE_ZONEOUT, *gated[20:])
+    torch.library.opcheck(torch.ops.lstmkit.lstm_forward, zoned)
+    # a priority-"time" Grid block, LSTM and relu depth transforms
+    for depth, G in ((grid_ops.GRID_LSTM, 24), (grid_ops.GRID_RELU, 6)):
+        grid = (
+            torch.randn(N, G, requires_grad=True),
+            torch.randn(N, 6, requires_grad=True) if depth == grid_ops.GRID_LSTM else empty,
+            torch.randn(batch, 6), torch.randn(batch, 6),
+            torch.randn(G + 24, 6, requires_grad=True), torch.randn(24, 6, requires_grad=True),
+            torch.randn(24, requires_grad=True), steps, depth, True, False, True, 0,
+        )  # fmt: skip
+        torch.library.opcheck(torch.ops.lstmkit.grid_time_forward, grid)
 
 
 def test_operators_are_registered() -> None:
-    for name in ("lstm", "gru", "rnn"):
+    for name in ("lstm", "gru", "rnn", "grid_time"):
         assert hasattr(torch.ops.lstmkit, f"{name}_forward")
         assert hasattr(torch.ops.lstmkit, f"{name}_backward")
     assert ops.traced(torch.empty(0)) is False

@@ -58,7 +58,7 @@ def random_grid(rng: random.Random, dtype: torch.dtype) -> lstmkit.Recurrent:
     transform = rng.choice(["lstm", "lstm", "tanh", "relu"])
     options = {
         "depth": rng.randint(1, 3), "tied": rng.random() < 0.3,
-        "priority": rng.choice(["depth", None]), "depth_transform": transform,
+        "priority": rng.choice(["depth", None, "time"]), "depth_transform": transform,
         "output_inside": rng.random() < 0.6,
         "project_memory": transform == "lstm" and rng.random() < 0.4,
     }  # fmt: skip

@@ -330,10 +330,10 @@ class GridLSTM(Recurrent):
     ``hx`` is a :class:`GridLSTMState` of those shapes (its h is not read) or None for zeros.
     Parameters: those of :class:`GridLSTMCell` with the suffix ``_l{k}[_reverse]``, e.g.
     ``weight_time_b0_l0``, ``weight_depth_b1_l0_reverse``, ``weight_in_l0``. The fused engine runs
-    it a block at a time with priority "depth" or None; priority "time" runs on the reference
-    engine. The recurrent regularisers of :class:`lstmkit.Recurrent` are not offered:
-    zoneout and recurrent dropout act on a state's h, which here is an output, not a recurrent
-    vector.
+    it a block at a time (with priority "time", through a kernel that runs both of a block's
+    transforms in each step). The recurrent regularisers of :class:`lstmkit.Recurrent` are not
+    offered: zoneout and recurrent dropout act on a state's h, which here is an output, not a
+    recurrent vector.
     """
 
     def __init__(

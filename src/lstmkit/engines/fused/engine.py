@@ -39,9 +39,9 @@ class FusedEngine(Engine):
     name = "fused"
     supports = (
         "lstmkit's own LSTMCell (every variant), GRUCell (both forms), RNNCell, MUTCell, "
-        "ClockworkCell, DepthGatedLSTMCell and GridLSTMCell (priority 'depth' or None) on the "
-        "CPU, in float32, float64, bfloat16 and float16 (the last two computed in float32), "
-        "where its C++ kernels can be built"
+        "ClockworkCell, DepthGatedLSTMCell and GridLSTMCell on the CPU, in float32, float64, "
+        "bfloat16 and float16 (the last two computed in float32), where its C++ kernels can be "
+        "built"
     )
 
     def unsupported(self, layer: Layer) -> str | None:

@@ -13,7 +13,9 @@ of their own, or as a chain of kernel calls with products over all steps in betw
 * A time × depth Grid LSTM runs its blocks bottom-up: a block's time transform is an LSTM over
   the sequence whose input is the depth vector from below, and its depth transform, which reads
   only vectors of the same step (or the previous step's time vector, which is then known), is
-  one step of the LSTM (or RNN) kernel over the rows of all steps at once.
+  one step of the LSTM (or RNN) kernel over the rows of all steps at once. With priority
+  "time" the time transform reads the depth vector of its own step, so a block is one call of
+  a kernel of its own (``grid_ops``) that runs both transforms in each step.
 
 Each equals the reference engine (tests/engines/test_fused_families.py).
 """
@@ -34,7 +36,7 @@ from lstmkit.cells.clockwork import ClockworkCell, ClockworkState
 from lstmkit.cells.depth_gated import DepthGatedLSTMCell
 from lstmkit.cells.grid import GridLSTMCell, GridLSTMState
 from lstmkit.cells.mut import MUTCell
-from lstmkit.engines.fused import ops, products
+from lstmkit.engines.fused import grid_ops, ops, products
 from lstmkit.engines.regularizers import Regularizers
 
 FAMILIES = (MUTCell, ClockworkCell, DepthGatedLSTMCell, GridLSTMCell)
@@ -51,11 +53,6 @@ _NO_MASKS: Masks = (torch.empty(0), torch.empty(0), torch.empty(0))
 def unsupported(cell: RecurrentCell[Any], reg: Regularizers) -> str | None:
     """Why the fused engine cannot run ``cell`` (one of :data:`FAMILIES`) with these
     regularisers, or None."""
-    if isinstance(cell, GridLSTMCell) and cell.priority == "time":
-        return (
-            "its priority is 'time', where a step's time transform reads the depth transform of "
-            "the same step, so no block runs as one LSTM over the sequence"
-        )
     if reg.zoneout_cell > 0 and isinstance(cell, ClockworkCell):
         return "zoneout_cell would act on a Clockwork cell's clock"
     return None
@@ -307,6 +304,11 @@ def _grid(
     finals = []
     for k in range(K):
         W_t, b_t, W_d, b_d = (p(w) for w in cell._block(k))
+        if cell.priority == "time":
+            h_d, m_d, hT, mT = _time_first(run, cell, (h_d, m_d), (h_times[k], m_times[k]),
+                                           (W_t, b_t, W_d, b_d), save)  # fmt: skip
+            finals.append((hT, mT))
+            continue
         # columns: h^t_k, then h^d_{k-1}; the products run on the faster library, each half of
         # W_d on its own (rather than on a concatenated [h^t ; h^d])
         W_hh = W_t[:, :H].contiguous()
@@ -323,6 +325,35 @@ def _grid(
     if run.masks[1].numel():  # zoneout_hidden, on h: here the output, which no step reads
         h_d = _zoned_outputs(run, h_d, run.masks[1], state.h)
     return h_d, GridLSTMState(_last(h_d, run), h_time, m_time)
+
+
+def _time_first(
+    run: Run,
+    cell: GridLSTMCell,
+    below: tuple[Tensor, Tensor],
+    state: tuple[Tensor, Tensor],
+    weights: tuple[Tensor, Tensor, Tensor, Tensor],
+    save: Callable[..., bool],
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """A block with priority "time": its depth transform reads the previous time vector, and
+    its time transform the depth vector just made, both inside each step of one kernel call.
+    Returns the block's depth vectors and memories ``(N, H)`` and its final time state."""
+    H = cell.hidden_size
+    (h_d, m_d), (W_t, b_t, W_d, b_d) = below, weights
+    lstm = cell.depth_transform == "lstm"
+    kind = {"lstm": grid_ops.GRID_LSTM, "tanh": grid_ops.GRID_TANH, "relu": grid_ops.GRID_RELU}
+    xd = run.project(h_d, W_d[:, H:])  # W_dx h^d_{k-1} (+ b_d): the input from below
+    xd = (xd + b_d if b_d.numel() else xd).contiguous()
+    W_rec = torch.cat([W_d[:, :H], W_t[:, :H]]).contiguous()  # both read h^t_{t-1}
+    W_tx = W_t[:, H:].contiguous()
+    md = m_d.contiguous() if lstm else torch.empty(0, dtype=xd.dtype)
+    h0, m0 = (s.contiguous() for s in state)
+    needs = save(xd, md, h0, m0, W_rec, W_tx, b_t)
+    H_d, M_d, hT, mT, *_ = grid_ops.grid_time_forward(
+        xd, md, h0, m0, W_rec, W_tx, b_t, run.sizes, kind[cell.depth_transform],
+        cell.output_inside, run.reverse, needs, run.library(H, W_rec.shape[0]),
+    )  # fmt: skip
+    return H_d, M_d if lstm else m_d, hT, mT
 
 
 def _zoned_outputs(run: Run, new: Tensor, keep: Tensor, h0: Tensor) -> Tensor:

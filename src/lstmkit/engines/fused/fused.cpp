@@ -1381,6 +1381,197 @@ std::vector<Tensor> rnn_backward_impl(const Tensor& dout, const Tensor& dhT, con
 }
 
 // ---------------------------------------------------------------------------------------------
+// A Grid LSTM block with priority "time" (Kalchbrenner et al. 2015): each step first runs the
+// depth transform on [h^t_{t-1} ; h^d_{k-1}] with the memory from below, then the time
+// transform on [h^t_{t-1} ; h^d_k], reading the depth vector just made. Both read h^t_{t-1},
+// so one product with their stacked columns W_rec = [W_dh ; W_th] ((G + 4H, H)) serves both;
+// the time transform's product with h^d_k (W_tx, (4H, H)) follows the depth transform. xd
+// (N, G) is the depth transform's pre-activation from below, W_dx h^d_{k-1} + b_d, computed
+// before the call: G = 4H for an LSTM depth transform, H for tanh or relu (no memory). The
+// equations are lstmkit/cells/grid.py's (GridLSTMCell.step and lstm_transform).
+
+enum : int64_t { GRID_LSTM = 0, GRID_TANH = 1, GRID_RELU = 2 };
+
+// The LSTM transform of one row from its pre-activations g (4H: i, f, g, o), which it replaces
+// with the activations: m = f m_prev + i g; h = tanh(o m) (inside) or o tanh(m). m may be
+// m_prev, and h may be any row the step no longer reads.
+template <typename T>
+void transform_row(T* g, const T* m_prev, T* m, T* h, int64_t H, bool inside) {
+  using V = Vectorized<T>;
+  constexpr int64_t L = V::size();
+  for (int64_t j = 0; j < H; j += L) {
+    const int64_t cnt = std::min<int64_t>(L, H - j);
+    auto ld = [&](const T* q) { return cnt == L ? V::loadu(q + j) : V::loadu(q + j, cnt); };
+    auto stv = [&](const V& v, T* q) { cnt == L ? v.store(q + j) : v.store(q + j, cnt); };
+    const V i = vsigmoid(ld(g)), f = vsigmoid(ld(g + H)), c = vtanh(ld(g + 2 * H));
+    const V o = vsigmoid(ld(g + 3 * H)), mv = f * ld(m_prev) + i * c;
+    stv(i, g);
+    stv(f, g + H);
+    stv(c, g + 2 * H);
+    stv(o, g + 3 * H);
+    stv(mv, m);
+    stv(inside ? vtanh(o * mv) : o * vtanh(mv), h);
+  }
+}
+
+// Its backward from the activations g: given dh and dm (what reaches m other than through h),
+// the pre-activations' gradient dg (4H) and dm_prev (which may be dm).
+template <typename T>
+void transform_row_backward(const T* g, const T* m_prev, const T* m, const T* dh, const T* dm,
+                            T* dg, T* dm_prev, int64_t H, bool inside) {
+  using V = Vectorized<T>;
+  constexpr int64_t L = V::size();
+  const V one(T(1));
+  for (int64_t j = 0; j < H; j += L) {
+    const int64_t cnt = std::min<int64_t>(L, H - j);
+    auto ld = [&](const T* q) { return cnt == L ? V::loadu(q + j) : V::loadu(q + j, cnt); };
+    auto stv = [&](const V& v, T* q) { cnt == L ? v.store(q + j) : v.store(q + j, cnt); };
+    const V i = ld(g), f = ld(g + H), c = ld(g + 2 * H), o = ld(g + 3 * H);
+    const V mv = ld(m), dhv = ld(dh);
+    V dmv = ld(dm), dov;
+    if (inside) {  // h = tanh(o m)
+      const V u = vtanh(o * mv), d = dhv * (one - u * u);
+      dov = d * mv;
+      dmv = dmv + d * o;
+    } else {  // h = o tanh(m)
+      const V u = vtanh(mv);
+      dov = dhv * u;
+      dmv = dmv + dhv * o * (one - u * u);
+    }
+    stv(dmv * c * i * (one - i), dg);
+    stv(dmv * ld(m_prev) * f * (one - f), dg + H);
+    stv(dmv * i * (one - c * c), dg + 2 * H);
+    stv(dov * o * (one - o), dg + 3 * H);
+    stv(dmv * f, dm_prev);
+  }
+}
+
+template <typename T>
+std::vector<Tensor> grid_time_forward_impl(const Tensor& xd, const Tensor& md, const Tensor& h0,
+                                           const Tensor& m0, const Tensor& W_rec,
+                                           const Tensor& W_tx, const Tensor& b_t, const Steps& st,
+                                           int64_t depth, bool inside, bool save) {
+  const int64_t H = h0.size(1), N = st.N, B = st.B, G = depth == GRID_LSTM ? 4 * H : H;
+  const int64_t W = G + 4 * H;
+  auto opts = xd.options();
+  Tensor Hd = at::empty({N, H}, opts);  // h^d_k of every row, and (LSTM) its memory m^d_k
+  Tensor Md = depth == GRID_LSTM ? at::empty({N, H}, opts) : Tensor();
+  // each row's activations, depth's then time's (per step when saved, else scratch), and the
+  // time transform's h and m of every step, for the backward pass
+  Tensor acts = at::empty({save ? N : B, W}, opts);
+  Tensor Ht = save ? at::empty({N, H}, opts) : Tensor();
+  Tensor Mt = save ? at::empty({N, H}, opts) : Tensor();
+  Tensor h = h0.clone(), m = m0.clone();
+  const T* x = xd.data_ptr<T>();
+  const T* bias = static_cast<const T*>(ptr_or_null(b_t));
+  T *hp = h.data_ptr<T>(), *mp = m.data_ptr<T>(), *hd = Hd.data_ptr<T>();
+  const Weight<T> Wrec(W_rec.data_ptr<T>(), W, H, /*transposed=*/true, B, st.T, st.library);
+  const Weight<T> Wtx(W_tx.data_ptr<T>(), 4 * H, H, /*transposed=*/true, B, st.T, st.library);
+  over_rows(B, W, [&](int64_t lo, int64_t hi) {
+    for (int64_t step = 0; step < st.T; ++step) {
+      const int64_t t = st.at(step), n = block_rows(st.bs[t], lo, hi), o = st.off[t];
+      if (n <= 0) continue;
+      T* pre = acts.data_ptr<T>() + (save ? o : 0) * W;
+      Wrec.mul(n, hp + lo * H, H, T(0), pre + lo * W, W);  // [W_dh ; W_th]·h^t_{t-1}
+      for (int64_t b = lo; b < lo + n; ++b) {  // the depth transform
+        T* g = pre + b * W;
+        add_(g, x + (o + b) * G, G);
+        T* hb = hd + (o + b) * H;
+        if (depth == GRID_LSTM) {
+          transform_row(g, md.data_ptr<T>() + (o + b) * H, Md.data_ptr<T>() + (o + b) * H, hb, H,
+                        inside);
+        } else {
+          if (depth == GRID_RELU)
+            at::vec::map([](Vectorized<T> v) { return at::vec::maximum(v, Vectorized<T>(T(0))); },
+                         g, g, H);
+          else
+            tanh_(g, H);
+          std::memcpy(hb, g, sizeof(T) * H);
+        }
+      }
+      Wtx.mul(n, hd + (o + lo) * H, H, T(1), pre + lo * W + G, W);  // + W_tx·h^d_k
+      for (int64_t b = lo; b < lo + n; ++b) {  // the time transform
+        T* g = pre + b * W + G;
+        if (bias) add_(g, bias, 4 * H);
+        transform_row(g, mp + b * H, mp + b * H, hp + b * H, H, inside);
+        if (save) {
+          std::memcpy(Ht.data_ptr<T>() + (o + b) * H, hp + b * H, sizeof(T) * H);
+          std::memcpy(Mt.data_ptr<T>() + (o + b) * H, mp + b * H, sizeof(T) * H);
+        }
+      }
+    }
+  });
+  return {Hd, Md, h, m, save ? acts : Tensor(), Ht, Mt};
+}
+
+template <typename T>
+std::vector<Tensor> grid_time_backward_impl(const Tensor& dHd, const Tensor& dMd, const Tensor& dhT,
+                                            const Tensor& dmT, const Tensor& acts, const Tensor& Hd,
+                                            const Tensor& Md, const Tensor& md, const Tensor& Ht,
+                                            const Tensor& Mt, const Tensor& h0, const Tensor& m0,
+                                            const Tensor& W_rec, const Tensor& W_tx,
+                                            const Steps& st, int64_t depth, bool inside) {
+  const int64_t H = h0.size(1), N = st.N, B = st.B, G = depth == GRID_LSTM ? 4 * H : H;
+  const int64_t W = G + 4 * H;
+  auto opts = acts.options();
+  Tensor dG = at::empty({N, W}, opts);  // the pre-activations' gradient, depth's then time's
+  Tensor dh = dhT.clone(), dm = dmT.clone();
+  Tensor dhd = at::empty({B, H}, opts);  // dL/dh^d_k of the step's rows
+  Tensor dmd = depth == GRID_LSTM ? at::empty({N, H}, opts) : Tensor();  // of the memory below
+  const T *A = acts.data_ptr<T>(), *Mall = Mt.data_ptr<T>();
+  T *dGp = dG.data_ptr<T>(), *dhp = dh.data_ptr<T>(), *dmp = dm.data_ptr<T>();
+  const Weight<T> Wrec(W_rec.data_ptr<T>(), W, H, /*transposed=*/false, B, st.T, st.library);
+  const Weight<T> Wtx(W_tx.data_ptr<T>(), 4 * H, H, /*transposed=*/false, B, st.T, st.library);
+  over_rows(B, W, [&](int64_t lo, int64_t hi) {
+    using V = Vectorized<T>;
+    for (int64_t step = st.T - 1; step >= 0; --step) {
+      const int64_t t = st.at(step), n = block_rows(st.bs[t], lo, hi), o = st.off[t];
+      const int64_t tp = st.before(step);
+      if (n <= 0) continue;
+      for (int64_t b = lo; b < lo + n; ++b) {  // the time transform
+        const T* m_prev = prev_row(st, tp, b, Mall, m0.data_ptr<T>(), H);
+        transform_row_backward(A + (o + b) * W + G, m_prev, Mall + (o + b) * H, dhp + b * H,
+                               dmp + b * H, dGp + (o + b) * W + G, dmp + b * H, H, inside);
+      }
+      // dh^d_k: through the time transform, and from what read it outside the block
+      Wtx.mul(n, dGp + (o + lo) * W + G, W, T(0), dhd.data_ptr<T>() + lo * H, H);
+      add_(dhd.data_ptr<T>() + lo * H, dHd.data_ptr<T>() + (o + lo) * H, n * H);
+      for (int64_t b = lo; b < lo + n; ++b) {  // the depth transform
+        const T* g = A + (o + b) * W;
+        const T* d = dhd.data_ptr<T>() + b * H;
+        T* dg = dGp + (o + b) * W;
+        if (depth == GRID_LSTM) {
+          const int64_t r = (o + b) * H;
+          transform_row_backward(g, md.data_ptr<T>() + r, Md.data_ptr<T>() + r, d,
+                                 dMd.data_ptr<T>() + r, dg, dmd.data_ptr<T>() + r, H, inside);
+        } else if (depth == GRID_RELU) {
+          at::vec::map2([](V u, V v) { return V::blendv(V(T(0)), u, v > V(T(0))); }, dg, d, g, H);
+        } else {
+          at::vec::map2([](V u, V v) { return u * (V(T(1)) - v * v); }, dg, d, g, H);
+        }
+      }
+      Wrec.mul(n, dGp + (o + lo) * W, W, T(0), dhp + lo * H, H);  // dh^t_{t-1}
+    }
+  });
+  // the weights' gradients, each one product over all rows: W_rec's reads h^t_{t-1} (the
+  // previous step's time vector, or h_0), W_tx's the depth vectors
+  Tensor Hprev = at::empty({N, H}, opts);
+  for (int64_t step = 0; step < st.T; ++step) {
+    const int64_t t = st.at(step), tp = st.before(step);
+    for (int64_t b = 0; b < st.bs[t]; ++b)
+      std::memcpy(Hprev.data_ptr<T>() + (st.off[t] + b) * H,
+                  prev_row(st, tp, b, Ht.data_ptr<T>(), h0.data_ptr<T>(), H), sizeof(T) * H);
+  }
+  Tensor dWrec = at::zeros({W, H}, opts), dWtx = at::zeros({4 * H, H}, opts);
+  gemm<T>(true, false, W, H, N, T(1), dGp, W, Hprev.data_ptr<T>(), H, T(0), dWrec.data_ptr<T>(),
+          H);
+  gemm<T>(true, false, 4 * H, H, N, T(1), dGp + G, W, Hd.data_ptr<T>(), H, T(0),
+          dWtx.data_ptr<T>(), H);
+  Tensor dGt = dG.slice(1, G, W);
+  return {dG.slice(1, 0, G).contiguous(), dmd, dh, dm, dWrec, dWtx, dGt.sum(0)};
+}
+
+// ---------------------------------------------------------------------------------------------
 // Entry points: dtype dispatch and argument checks (the Python side validates the rest).
 
 void check(const Tensor& t, const char* name) {
@@ -1499,6 +1690,30 @@ std::vector<Tensor> rnn_backward(Tensor dout, Tensor dhT, Tensor out, Tensor h0,
   return grads;
 }
 
+std::vector<Tensor> grid_time_forward(Tensor xd, Tensor md, Tensor h0, Tensor m0, Tensor W_rec,
+                                      Tensor W_tx, Tensor b_t, Tensor batch_sizes, int64_t depth,
+                                      bool inside, bool reverse, bool save, int64_t library) {
+  for (auto* t : {&xd, &md, &h0, &m0, &W_rec, &W_tx, &b_t}) check(*t, "input");
+  Steps st(batch_sizes, reverse, library);
+  return LSTMKIT_DISPATCH(xd, "grid_time_forward", [&] {
+    return grid_time_forward_impl<scalar_t>(xd, md, h0, m0, W_rec, W_tx, b_t, st, depth, inside,
+                                            save);
+  });
+}
+
+std::vector<Tensor> grid_time_backward(Tensor dHd, Tensor dMd, Tensor dhT, Tensor dmT,
+                                       Tensor acts, Tensor Hd, Tensor Md, Tensor md, Tensor Ht,
+                                       Tensor Mt, Tensor h0, Tensor m0, Tensor W_rec, Tensor W_tx,
+                                       Tensor batch_sizes, int64_t depth, bool inside,
+                                       bool reverse, int64_t library) {
+  for (auto* t : {&dHd, &dMd, &dhT, &dmT}) check(*t, "gradient");
+  Steps st(batch_sizes, reverse, library);
+  return LSTMKIT_DISPATCH(acts, "grid_time_backward", [&] {
+    return grid_time_backward_impl<scalar_t>(dHd, dMd, dhT, dmT, acts, Hd, Md, md, Ht, Mt, h0,
+                                             m0, W_rec, W_tx, st, depth, inside);
+  });
+}
+
 bool has_blas() { return blas().s != nullptr && blas().d != nullptr; }
 
 bool has_onednn() { return dnnl().ok(); }
@@ -1524,6 +1739,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("gru_backward", &gru_backward);
   m.def("rnn_forward", &rnn_forward);
   m.def("rnn_backward", &rnn_backward);
+  m.def("grid_time_forward", &grid_time_forward);
+  m.def("grid_time_backward", &grid_time_backward);
   m.def("has_blas", &has_blas);
   m.def("has_onednn", &has_onednn);
   m.def("product_seconds", &product_seconds);
