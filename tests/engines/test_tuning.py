@@ -14,6 +14,7 @@ import torch
 import lstmkit
 from lstmkit.engines import Engine, tuning
 from lstmkit.engines.tuning import Tuner, bucket, workload_key
+from tests.layers.test_recurrent import MinimalGatedCell
 
 
 class FakeTimer:
@@ -58,7 +59,7 @@ def test_a_variant_one_fast_engine_runs_is_not_measured(tmp_path: Path) -> None:
 def test_a_layer_only_one_engine_runs_is_not_measured(tmp_path: Path) -> None:
     timer = FakeTimer({})
     tuner = Tuner(time_engine=timer, path=tmp_path / "cache.json")
-    layer = lstmkit.GridLSTM(3, 4, depth=2, priority="time")  # the reference engine's alone
+    layer = lstmkit.Recurrent(MinimalGatedCell(3, 4))  # a user's cell: the reference engine's
     x = torch.randn(5, 2, 3)
     assert tuner.choose(layer, x, None, state_of(layer, x), training=True).name == "reference"
     assert timer.runs == []
@@ -167,12 +168,12 @@ def test_a_layer_no_fast_engine_runs_on_a_gpu_says_so_once(
     monkeypatch.setattr(
         recurrent.Recurrent, "_training", lambda self, like: (torch.float32, cuda, False)
     )
-    grid = lstmkit.GridLSTM(3, 4, depth=2, priority="time")  # only the reference engine's
+    mine = lstmkit.Recurrent(MinimalGatedCell(3, 4))  # a user's cell: only the reference engine's
     x = torch.randn(5, 2, 3)
-    with pytest.warns(lstmkit.EngineFallbackWarning, match=r"GridLSTMCell\(3, 4.* on cuda:0"):
-        grid(x)
-    assert grid.last_engine == "reference"
-    other = lstmkit.GridLSTM(3, 4, depth=2, priority="time")  # named already: no second warning
+    with pytest.warns(lstmkit.EngineFallbackWarning, match=r"MinimalGatedCell\(.* on cuda:0"):
+        mine(x)
+    assert mine.last_engine == "reference"
+    other = lstmkit.Recurrent(MinimalGatedCell(3, 4))  # named already: no second warning
     other(x)
     other(torch.randn(50, 2, 3))
 
