@@ -101,6 +101,40 @@ def test_a_malformed_state_still_gets_the_full_checks(bad: Callable, message: st
         cell(x, bad(h, c))
 
 
+@pytest.mark.parametrize("name", FAST)
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (lambda x, state: (x[:, :2], state), r"input_size. Expected 3, got 2"),
+        (lambda x, state: (x.double(), state), "input has dtype torch.float64 but the param"),
+        (lambda x, state: (x, map_state(lambda s: s[:, :4], state)), r"expected shape \(2, 5\)"),
+        (lambda x, state: (x, map_state(lambda s: s[:1], state)), r"expected shape \(2, 5\)"),
+        (lambda x, state: (x, [*as_tuple(state), as_tuple(state)[0]]), "expected"),
+    ],
+)
+def test_what_torchs_cell_refuses_gets_lstmkits_message(
+    name: str, bad: Callable, message: str
+) -> None:
+    # the short path lets torch's cell check in C++; its refusal falls back to the full checks
+    cell = FAST[name]()
+    state = map_state(torch.randn_like, cell.initial_state(2, dtype=torch.float32, device="cpu"))
+    x, hx = bad(torch.randn(2, 3), state)
+    with pytest.raises((TypeError, ValueError), match=message):
+        cell(x, hx)
+
+
+@pytest.mark.parametrize("name", SLOW)
+def test_a_well_formed_call_of_a_variant_steps_by_the_equations(name: str) -> None:
+    cell = SLOW[name]()
+    x = torch.randn(2, 3)
+    state = map_state(torch.randn_like, cell.initial_state(2, dtype=x.dtype, device=x.device))
+    plain = tuple(state) if isinstance(state, tuple) else state
+    new = cell(x, plain)
+    assert type(new) is type(state)
+    for a, b in zip(as_tuple(new), as_tuple(by_the_equations(cell, x, state)), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
 class _LearnedStart(lstmkit.RecurrentCell):
     """A user's cell whose initial state is a parameter and whose state is a plain tuple."""
 

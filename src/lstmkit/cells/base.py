@@ -109,11 +109,9 @@ class RecurrentCell(nn.Module, Generic[S]):
         """One step. ``input``: ``(B, input_size)`` or ``(input_size,)``; ``hx`` as
         :meth:`initial_state` gives it (zeros when omitted), unbatched when ``input`` is."""
         if hx is not None and _recording.RECORDING is None:
-            state = self._plain_state(input, hx)
-            if state is not None:  # well-formed: straight to torch's cell, where it has one
-                new = self.torch_step(input, state)
-                if new is not None:
-                    return new
+            new = self._direct_step(input, hx)
+            if new is not None:
+                return new
         unbatched = self._check_step_input(input)
         x = input.unsqueeze(0) if unbatched else input
         expected = self.initial_state(x.shape[0], dtype=x.dtype, device=x.device)
@@ -124,6 +122,33 @@ class RecurrentCell(nn.Module, Generic[S]):
         if new is None:
             new = self.step(self.project_input(x), state)
         return map_state(lambda s: s.squeeze(0), new) if unbatched else new  # type: ignore[return-value]
+
+    def _direct_step(self, input: object, hx: State) -> S | None:
+        """A batched step with as few checks as torch.nn's cell makes, or None where the full
+        checks must run. Where the cell has a torch cell for its configuration, torch checks
+        the shapes, dtypes and devices in C++; if it refuses, the full checks then say in
+        lstmkit's words what is wrong (and a failure they do not explain is raised again by the
+        same call). Otherwise the input and state are compared with what the cell takes."""
+        if type(input) is not Tensor or input.dim() != 2:
+            return None
+        try:
+            new = self.torch_step(input, hx)  # type: ignore[arg-type]
+        except (RuntimeError, TypeError):
+            return None
+        if new is not None:
+            return new
+        state = self._plain_state(input, hx)
+        return None if state is None else self.step(self.project_input(input), state)
+
+    def _params(self, *names: str) -> list[Any]:
+        """The cell's parameters of these names (None where absent), as attribute access
+        gives them but without nn.Module's attribute lookup for each (a step at batch 1 counts
+        it)."""
+        own = self._parameters
+        if "_lstmkit_binding" in self.__dict__:
+            return [getattr(self, n) for n in names]
+        found = [own.get(n, _UNSET) for n in names]
+        return [getattr(self, n) if p is _UNSET else p for n, p in zip(names, found, strict=True)]
 
     def _plain_state(self, input: object, hx: object) -> S | None:
         """``hx`` as the state type if ``input`` and ``hx`` are a batched step exactly as the
@@ -173,7 +198,8 @@ class RecurrentCell(nn.Module, Generic[S]):
         configurations torch.nn's cells compute; None where there is none. A call of the cell
         takes it (one C++ call instead of a few small operations, so one step at batch 1 costs
         about what torch.nn's cell costs); engines and traces use :meth:`step`, the equations.
-        ``x``: ``(B, input_size)``, not yet projected."""
+        ``x``: ``(B, input_size)``, not yet projected; ``state`` may be any tuple of its fields
+        (or a bad one: torch's cell raises for a state it cannot take)."""
         return None
 
     def _check_step_input(self, input: object) -> bool:

@@ -155,7 +155,7 @@ class GRUCell(RecurrentCell[Tensor]):
     def torch_step(self, x: Tensor, state: Tensor) -> Tensor | None:
         if not self.reset_after or self.layer_norm:
             return None
-        return torch.gru_cell(x, state, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        return torch.gru_cell(x, state, *self._params(*TORCH_WEIGHTS))
 
     def spawn(self, input_size: int) -> GRUCell:
         return GRUCell(

@@ -417,6 +417,8 @@ class LSTMCell(RecurrentCell[LSTMState | FullGateState]):
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.config = config
+        # whether torch's own cell computes this configuration (torch_step): asked every call
+        self._torch_computes = config.is_standard and not config.proj_size
         H, G, k = hidden_size, len(config.blocks), len(config.recurrent_gates)
         add_torch_weights(
             self,
@@ -535,12 +537,9 @@ class LSTMCell(RecurrentCell[LSTMState | FullGateState]):
     def torch_step(
         self, x: Tensor, state: LSTMState | FullGateState
     ) -> LSTMState | FullGateState | None:
-        cfg = self.config
-        if not cfg.is_standard or cfg.proj_size:
+        if not self._torch_computes:
             return None
-        h_t, C_t = torch.lstm_cell(
-            x, (state.h, state.c), self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh
-        )
+        h_t, C_t = torch.lstm_cell(x, state, *self._params(*TORCH_WEIGHTS))
         return LSTMState(h_t, C_t)
 
     def _ln_c(self) -> tuple[Tensor, Tensor] | None:

@@ -89,7 +89,7 @@ class RNNCell(RecurrentCell[Tensor]):
 
     def torch_step(self, x: Tensor, state: Tensor) -> Tensor | None:
         cell = torch.rnn_tanh_cell if self.nonlinearity == "tanh" else torch.rnn_relu_cell
-        return cell(x, state, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        return cell(x, state, *self._params(*TORCH_WEIGHTS))
 
     def spawn(self, input_size: int) -> RNNCell:
         return RNNCell(
