@@ -14,6 +14,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.utils.checkpoint import checkpoint
 
 from lstmkit._state import State, cast_state, first
 from lstmkit._warnings import EngineFallbackWarning
@@ -186,7 +187,11 @@ def _run_direction(
     (G, F_in), P = cell.weight_ih.shape, cell.weight_hh.shape[1]
     counts, reverse = steps
     batch = counts[0] if counts else 0
-    xp = products.project(x, p("weight_ih"), products.library(kernels, len(x), F_in, G, compute))
+    lib = products.library(kernels, len(x), F_in, G, compute)
+    if _normalises_input(cell):
+        xp = _normalised_projection(x, p("weight_ih"), lib, p("ln_ih_weight"), p("ln_ih_bias"))
+    else:
+        xp = products.project(x, p("weight_ih"), lib)
     how = (reverse, products.library(kernels, batch, P, G, compute))
     if isinstance(cell, LSTMCell):
         return _lstm(cell, p, xp, sizes, state, masks, how)
@@ -194,6 +199,28 @@ def _run_direction(
         return _gru(cell, p, xp, sizes, state, masks, how)
     assert isinstance(cell, RNNCell)
     return _rnn(cell, p, xp, sizes, state, masks, how)
+
+
+def _normalises_input(cell: RecurrentCell[Any]) -> bool:
+    if isinstance(cell, LSTMCell):
+        return cell.config.layer_norm
+    return isinstance(cell, GRUCell) and cell.layer_norm
+
+
+def _normalised_projection(
+    x: Tensor, weight: Tensor, lib: int, gain: Tensor, shift: Tensor
+) -> Tensor:
+    """LN(W_ih·x) of every step. Where gradients will be asked for, W_ih·x is computed again
+    in the backward pass rather than kept for it: one product over all steps, for G values a
+    row less at a training step's peak memory."""
+
+    def normalised(x: Tensor, weight: Tensor, gain: Tensor, shift: Tensor) -> Tensor:
+        return F.layer_norm(products.project(x, weight, lib), weight.shape[:1], gain, shift)
+
+    if _needs_grad(x, weight, gain, shift) and not ops.traced(x):
+        out: Tensor = checkpoint(normalised, x, weight, gain, shift, use_reentrant=False)
+        return out
+    return normalised(x, weight, gain, shift)
 
 
 def _bias(p: Param) -> Tensor:
@@ -212,12 +239,11 @@ def _lstm(
     masks: Masks,
     how: How,
 ) -> tuple[Tensor, State]:
+    # xp = W_ih·x (LN(W_ih·x) with layer norm), without bias; the kernel adds b_ih + b_hh and
+    # normalises W_hh·h and C_t
     cfg = cell.config
     bias = _bias(p)
     norms = [p(f"ln_{part}") for part in ("hh_weight", "hh_bias", "c_weight", "c_bias")]
-    if cfg.layer_norm:  # LN(W_ih·x) + b_ih + b_hh here; the kernel normalises W_hh·h and C_t
-        xp = F.layer_norm(xp, xp.shape[-1:], p("ln_ih_weight"), p("ln_ih_bias"))
-        xp, bias = (xp if bias.numel() == 0 else xp + bias), _EMPTY.to(xp)
     h0, c0 = state.h.contiguous(), state.c.contiguous()
     a0 = state.a.contiguous() if cfg.full_gate_recurrence else _EMPTY.to(xp)
     names = ("weight_hh", "weight_ci", "weight_cf", "weight_co", "weight_gg", "weight_hr")
@@ -237,11 +263,10 @@ def _lstm(
 def _gru(
     cell: GRUCell, p: Param, xp: Tensor, sizes: Tensor, state: Any, masks: Masks, how: How
 ) -> tuple[Tensor, State]:
-    # xp = W_ih·x, (N, 3H), without bias; the kernel adds b_ih
+    # xp = W_ih·x (LN(W_ih·x) with layer norm), (N, 3H), without bias; the kernel adds b_ih
+    # and normalises W_hh·h
     b_ih, W_hh, b_hh = p("bias_ih"), p("weight_hh"), p("bias_hh")
     norm = p("ln_hh_weight"), p("ln_hh_bias")
-    if cell.layer_norm:  # LN(W_ih·x) here; the kernel normalises W_hh·h
-        xp = F.layer_norm(xp, xp.shape[-1:], p("ln_ih_weight"), p("ln_ih_bias"))
     h0 = state.contiguous()
     save = _needs_grad(xp, b_ih, h0, W_hh, b_hh, *norm)
     form = ops.RESET_AFTER if cell.reset_after else 0
