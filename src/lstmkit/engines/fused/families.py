@@ -305,8 +305,8 @@ def _grid(
     for k in range(K):
         W_t, b_t, W_d, b_d = (p(w) for w in cell._block(k))
         if cell.priority == "time":
-            h_d, m_d, hT, mT = _time_first(run, cell, (h_d, m_d), (h_times[k], m_times[k]),
-                                           (W_t, b_t, W_d, b_d), save)  # fmt: skip
+            parts = (h_d, m_d), (h_times[k], m_times[k]), (W_t, b_t, W_d, b_d)
+            h_d, m_d, hT, mT = _time_first(run, cell, *parts, save)
             finals.append((hT, mT))
             continue
         # columns: h^t_k, then h^d_{k-1}; the products run on the faster library, each half of
