@@ -12,6 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "lstmkit"
 
 LEVELS = {
     "lstmkit._checks": 0,
+    "lstmkit._errors": 0,
     "lstmkit._io": 0,
     "lstmkit._machine": 0,
     "lstmkit._moved": 0,
@@ -182,3 +183,35 @@ def test_functions_and_modules_fit_on_a_screen_or_two() -> None:
                 if lines > MAX_FUNCTION_LINES:
                     long.append(f"{name}.{node.name} (line {node.lineno}): {lines} lines")
     assert not long, "\n".join(long)
+
+
+# the built-in classes an error lstmkit raises on purpose must not be raised as they are: each has
+# an lstmkit subclass (lstmkit._errors) that a caller can catch as lstmkit.LstmkitError
+_BUILTIN_ERRORS = {
+    "ValueError", "TypeError", "KeyError", "IndexError", "RuntimeError", "OSError",
+    "FileNotFoundError", "FileExistsError", "PermissionError", "IsADirectoryError",
+}  # fmt: skip
+
+
+def _builtin_raises(tree: ast.AST) -> list[int]:
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+            func = node.exc.func
+            if isinstance(func, ast.Name) and func.id in _BUILTIN_ERRORS:
+                lines.append(node.lineno)
+    return lines
+
+
+def test_every_error_raised_on_purpose_is_an_lstmkit_error() -> None:
+    found = {
+        str(path.relative_to(PACKAGE)): lines
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if (lines := _builtin_raises(ast.parse(path.read_text(encoding="utf-8"))))
+    }
+    assert found == {}, f"raise lstmkit's subclasses (lstmkit._errors) instead: {found}"
+
+
+def test_the_raise_reader_sees_a_builtin_raise() -> None:
+    tree = ast.parse("def f():\n    raise ValueError('x')\n\ndef g():\n    raise KeyError\n")
+    assert _builtin_raises(tree) == [2]

@@ -2,6 +2,16 @@
 torch.nn-compatible PyTorch layers."""
 
 from lstmkit import _moved
+from lstmkit._errors import (
+    LstmkitError,
+    LstmkitFileExistsError,
+    LstmkitFileNotFoundError,
+    LstmkitIndexError,
+    LstmkitKeyError,
+    LstmkitRuntimeError,
+    LstmkitTypeError,
+    LstmkitValueError,
+)
 from lstmkit._version import __version__
 from lstmkit._warnings import EngineFallbackWarning, LstmkitWarning
 from lstmkit.analysis.explain import explain_checkpoint, explain_page, interpretable_units
@@ -81,6 +91,14 @@ __all__ = [
     "LSTMState",
     "LSTMStep",
     "LSTMTransform",
+    "LstmkitError",
+    "LstmkitFileExistsError",
+    "LstmkitFileNotFoundError",
+    "LstmkitIndexError",
+    "LstmkitKeyError",
+    "LstmkitRuntimeError",
+    "LstmkitTypeError",
+    "LstmkitValueError",
     "LstmkitWarning",
     "MUTCell",
     "RNNCell",

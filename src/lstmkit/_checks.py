@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from lstmkit._errors import LstmkitTypeError, LstmkitValueError
 from lstmkit._state import State
 
 
@@ -24,37 +25,37 @@ def describe(value: object) -> str:
 
 def check_positive_int(name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {describe(value)}")
+        raise LstmkitTypeError(f"{name} must be an int, got {describe(value)}")
     if value <= 0:
-        raise ValueError(f"{name} must be positive, got {value}")
+        raise LstmkitValueError(f"{name} must be positive, got {value}")
 
 
 def check_probability(name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number in [0, 1], got {describe(value)}")
+        raise LstmkitTypeError(f"{name} must be a number in [0, 1], got {describe(value)}")
     if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be in [0, 1], got {value}")
+        raise LstmkitValueError(f"{name} must be in [0, 1], got {value}")
 
 
 def check_choice(name: str, value: object, choices: Sequence[str]) -> None:
     if value not in choices:
         valid = ", ".join(repr(c) for c in choices)
-        raise ValueError(f"unknown {name} {value!r}; expected one of {valid}")
+        raise LstmkitValueError(f"unknown {name} {value!r}; expected one of {valid}")
 
 
 def check_input_tensor(input: object, *, what: str, like: Tensor | None) -> Tensor:
     if not isinstance(input, Tensor):
-        raise TypeError(f"{what} must be a Tensor, got {describe(input)}")
+        raise LstmkitTypeError(f"{what} must be a Tensor, got {describe(input)}")
     if not input.is_floating_point():
-        raise TypeError(f"{what} must be floating point, got dtype {input.dtype}")
+        raise LstmkitTypeError(f"{what} must be floating point, got dtype {input.dtype}")
     if like is not None:
         if input.dtype != like.dtype:
-            raise TypeError(
+            raise LstmkitTypeError(
                 f"{what} has dtype {input.dtype} but the parameters have {like.dtype}; "
                 f"convert one of them (module.to({input.dtype}) or input.to({like.dtype}))"
             )
         if input.device != like.device:
-            raise ValueError(
+            raise LstmkitValueError(
                 f"{what} is on {input.device} but the parameters are on {like.device}; "
                 "move one of them"
             )
@@ -77,7 +78,7 @@ def check_state(
         if unbatched:
             del shape[batch_dim]
         if not isinstance(value, Tensor):
-            raise TypeError(
+            raise LstmkitTypeError(
                 f"{name}: expected a Tensor of shape {tuple(shape)}, got {describe(value)}"
             )
         if list(value.shape) != shape:
@@ -86,15 +87,15 @@ def check_state(
                 hint = " (the input is unbatched, so the state must be too)"
             elif not unbatched and value.dim() == len(shape) - 1:
                 hint = " (the input is batched, so the state must be too)"
-            raise ValueError(
+            raise LstmkitValueError(
                 f"{name}: expected shape {tuple(shape)}, got {tuple(value.shape)}{hint}"
             )
         if value.dtype != template.dtype:
-            raise TypeError(
+            raise LstmkitTypeError(
                 f"{name}: expected dtype {template.dtype} (the input's), got {value.dtype}"
             )
         if value.device != template.device:
-            raise ValueError(
+            raise LstmkitValueError(
                 f"{name}: expected device {template.device} (the input's), got {value.device}"
             )
         return value.unsqueeze(batch_dim) if unbatched else value
@@ -106,9 +107,9 @@ def check_state(
     )
     names = ", ".join(fields)
     if not isinstance(hx, (tuple, list)):
-        raise TypeError(f"{what}: expected a tuple ({names}) of Tensors, got {describe(hx)}")
+        raise LstmkitTypeError(f"{what}: expected a tuple ({names}) of Tensors, got {describe(hx)}")
     if len(hx) != len(expected):
-        raise ValueError(
+        raise LstmkitValueError(
             f"{what}: expected a tuple ({names}) of {len(expected)} Tensors, got {describe(hx)}"
         )
     values: list[Any] = [
@@ -121,25 +122,25 @@ def check_lengths(lengths: object, *, batch_size: int, steps: int) -> Tensor:
     """Validates per-sequence lengths for padded input; returns them as a CPU int64 tensor."""
     if isinstance(lengths, Tensor):
         if lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:
-            raise TypeError(f"lengths must hold integers, got dtype {lengths.dtype}")
+            raise LstmkitTypeError(f"lengths must hold integers, got dtype {lengths.dtype}")
         lens = lengths.detach().to("cpu", torch.int64)
     elif isinstance(lengths, (list, tuple)) and all(
         isinstance(v, int) and not isinstance(v, bool) for v in lengths
     ):
         lens = torch.tensor(lengths, dtype=torch.int64)
     else:
-        raise TypeError(
+        raise LstmkitTypeError(
             f"lengths must be a 1-D integer Tensor or a list of ints, got {describe(lengths)}"
         )
     if lens.dim() != 1 or lens.numel() != batch_size:
-        raise ValueError(
+        raise LstmkitValueError(
             f"lengths must have one entry per sequence: expected shape ({batch_size},), "
             f"got {tuple(lens.shape)}"
         )
     if bool((lens <= 0).any()):
-        raise ValueError(f"lengths must be positive, got {lens.tolist()}")
+        raise LstmkitValueError(f"lengths must be positive, got {lens.tolist()}")
     if bool((lens > steps).any()):
-        raise ValueError(
+        raise LstmkitValueError(
             f"lengths must not exceed the sequence length {steps}, got {lens.tolist()}"
         )
     return lens

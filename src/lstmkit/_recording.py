@@ -14,6 +14,8 @@ from typing import Literal, NamedTuple, Protocol
 
 from torch import Tensor, nn
 
+from lstmkit._errors import LstmkitValueError
+
 
 class Recorder(Protocol):
     """What a running trace offers the code it watches."""
@@ -55,5 +57,5 @@ def declare(**quantities: Quantity) -> None:
     for name, quantity in quantities.items():
         known = QUANTITIES.get(name)
         if known is not None and known != quantity:
-            raise ValueError(f"{name!r} is declared as {known} already, not as {quantity}")
+            raise LstmkitValueError(f"{name!r} is declared as {known} already, not as {quantity}")
         QUANTITIES[name] = quantity

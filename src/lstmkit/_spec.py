@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from lstmkit._errors import LstmkitValueError
+
 
 @dataclass(frozen=True)
 class Spec:
@@ -21,13 +23,13 @@ class Spec:
     def parse(text: str) -> Spec:
         name, _, rest = text.partition(":")
         if not name.strip():
-            raise ValueError(f"expected a name before ':' in {text!r}")
+            raise LstmkitValueError(f"expected a name before ':' in {text!r}")
         options = {}
         if rest:
             for item in rest.split(","):
                 key, eq, value = item.partition("=")
                 if not eq or not key.strip():
-                    raise ValueError(f"expected key=value in {text!r}, got {item!r}")
+                    raise LstmkitValueError(f"expected key=value in {text!r}, got {item!r}")
                 options[key.strip()] = parse_value(value.strip())
         return Spec(name.strip(), options)
 

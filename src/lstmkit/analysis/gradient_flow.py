@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from lstmkit._checks import check_positive_int, describe
+from lstmkit._errors import LstmkitTypeError, LstmkitValueError
 from lstmkit._spec import Spec
 from lstmkit.analysis.trace import run_recorded
 from lstmkit.tasks import Task, make_task
@@ -62,11 +63,11 @@ def gradient_flow(
     elif isinstance(task, Task):
         task_obj, task_name = task, _spec(task)
     else:
-        raise TypeError(f"task must be a Task or a task spec string, got {describe(task)}")
+        raise LstmkitTypeError(f"task must be a Task or a task spec string, got {describe(task)}")
     check_positive_int("batch_size", batch_size)
     batch = task_obj.batch(batch_size, torch.Generator().manual_seed(seed))
     if batch.lengths is not None:
-        raise ValueError(
+        raise LstmkitValueError(
             f"gradient_flow needs sequences of one length; {task_name} draws different lengths "
             "(give it a fixed length, e.g. gap:gap=50 without max_gap)"
         )
@@ -74,7 +75,7 @@ def gradient_flow(
     forward = [k for k, (_, reverse) in cells.items() if not reverse and k in recorder.steps]
     top = next((k for k in reversed(forward) if "h_t" in recorder.steps[k][0]), None)
     if top is None:
-        raise ValueError(f"{type(model).__name__} has no traced cell that reports h_t")
+        raise LstmkitValueError(f"{type(model).__name__} has no traced cell that reports h_t")
     steps = recorder.steps[top]
     hs = [s["h_t"] for s in steps]
     cs = [s["C_t"] for s in steps] if "C_t" in steps[0] else []

@@ -39,6 +39,13 @@ from torch.nn.utils.rnn import PackedSequence
 
 from lstmkit import _recording
 from lstmkit._checks import describe
+from lstmkit._errors import (
+    LstmkitFileNotFoundError,
+    LstmkitKeyError,
+    LstmkitRuntimeError,
+    LstmkitTypeError,
+    LstmkitValueError,
+)
 from lstmkit._io import atomic_write
 from lstmkit.cells.base import RecurrentCell
 from lstmkit.layers.recurrent import Recurrent
@@ -89,7 +96,7 @@ class Trace:
         try:
             return self.values[key]
         except KeyError:
-            raise KeyError(
+            raise LstmkitKeyError(
                 f"no {key!r} in this trace; it has {', '.join(sorted(self.values))}"
             ) from None
 
@@ -112,7 +119,7 @@ class Trace:
         prefix = cell + "."
         found = sorted(k[len(prefix) :] for k in self.values if k.startswith(prefix))
         if not found:
-            raise KeyError(f"no cell {cell!r} in this trace; it has {', '.join(self.cells)}")
+            raise LstmkitKeyError(f"no cell {cell!r} in this trace; it has {', '.join(self.cells)}")
         return found
 
     def save(self, path: str | Path) -> Path:
@@ -140,7 +147,9 @@ class Trace:
                 f.write(data)
 
         else:
-            raise ValueError(f"a trace is saved as .npz or .safetensors, got {target.name!r}")
+            raise LstmkitValueError(
+                f"a trace is saved as .npz or .safetensors, got {target.name!r}"
+            )
         return atomic_write(target, write, binary=True)
 
     @classmethod
@@ -148,11 +157,11 @@ class Trace:
         """Reads a trace that :meth:`save` wrote; never runs code from the file."""
         source = Path(path)
         if not source.is_file():
-            raise FileNotFoundError(f"no trace at {source}")
+            raise LstmkitFileNotFoundError(f"no trace at {source}")
         if source.suffix == ".npz":
             with np.load(source, allow_pickle=False) as data:
                 if "__meta__" not in data.files:
-                    raise ValueError(f"{source} is not an lstmkit trace (no __meta__ entry)")
+                    raise LstmkitValueError(f"{source} is not an lstmkit trace (no __meta__ entry)")
                 meta = json.loads(str(data["__meta__"]))
                 values = {k: torch.from_numpy(data[k]) for k in data.files if k != "__meta__"}
         elif source.suffix == ".safetensors":
@@ -161,11 +170,15 @@ class Trace:
             with safe_open(str(source), framework="pt") as f:
                 header = f.metadata() or {}
                 if "lstmkit" not in header:
-                    raise ValueError(f"{source} is not an lstmkit trace (no lstmkit metadata)")
+                    raise LstmkitValueError(
+                        f"{source} is not an lstmkit trace (no lstmkit metadata)"
+                    )
                 meta = json.loads(header["lstmkit"])
                 values = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
         else:
-            raise ValueError(f"a trace is read from .npz or .safetensors, got {source.name!r}")
+            raise LstmkitValueError(
+                f"a trace is read from .npz or .safetensors, got {source.name!r}"
+            )
         return cls(values, meta)
 
 
@@ -241,14 +254,14 @@ def run_recorded(
     """Runs ``model`` once with recording on: its outputs, the recorder with every step's
     values (in the order the steps ran), and the traced cells by key with their direction."""
     if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {describe(model)}")
+        raise LstmkitTypeError(f"model must be a torch.nn.Module, got {describe(model)}")
     one = isinstance(inputs, (Tensor, PackedSequence))  # a PackedSequence is a tuple too
     args = (inputs,) if one else tuple(inputs)
     cells = _traced_cells(model)
     if not cells:
-        raise ValueError(f"{type(model).__name__} has no lstmkit cell to trace")
+        raise LstmkitValueError(f"{type(model).__name__} has no lstmkit cell to trace")
     if _recording.RECORDING is not None:
-        raise RuntimeError("a trace is already running; traces do not nest")
+        raise LstmkitRuntimeError("a trace is already running; traces do not nest")
     places = {id(m): path or type(m).__name__ for path, m in model.named_modules()}
     places |= {id(cell): key for key, (cell, _) in cells.items()}
     recorder = Recorder(places, keep_graph=keep_graph)

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from lstmkit import _recording
 from lstmkit._checks import check_input_tensor, check_state
+from lstmkit._errors import LstmkitValueError
 from lstmkit._state import State, map_state
 
 __all__ = ["LSTMState", "RecurrentCell", "State", "parameter_of"]
@@ -206,12 +207,12 @@ class RecurrentCell(nn.Module, Generic[S]):
         """Validates one step's input; returns whether it is unbatched."""
         x = check_input_tensor(input, what="input", like=parameter_of(self))
         if x.dim() not in (1, 2):
-            raise ValueError(
+            raise LstmkitValueError(
                 f"input must be (batch, input_size) or unbatched (input_size,), got {x.dim()}-D "
                 f"with shape {tuple(x.shape)}"
             )
         if x.shape[-1] != self.input_size:
-            raise ValueError(
+            raise LstmkitValueError(
                 f"input.size(-1) must be equal to input_size. Expected {self.input_size}, "
                 f"got {x.shape[-1]}"
             )

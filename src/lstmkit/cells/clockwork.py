@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from lstmkit import _recording
 from lstmkit._checks import check_choice, check_positive_int, describe
+from lstmkit._errors import LstmkitTypeError, LstmkitValueError
 from lstmkit._recording import Quantity
 from lstmkit.cells.base import RecurrentCell
 from lstmkit.cells.functional import check_sizes, init_uniform_
@@ -116,7 +117,7 @@ class ClockworkCell(RecurrentCell[ClockworkState]):
         check_sizes(input_size, hidden_size)
         check_choice("nonlinearity", nonlinearity, NONLINEARITIES)
         if not isinstance(bias, bool):
-            raise TypeError(f"bias must be a bool, got {describe(bias)}")
+            raise LstmkitTypeError(f"bias must be a bool, got {describe(bias)}")
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.nonlinearity = nonlinearity
@@ -196,9 +197,11 @@ class ClockworkCell(RecurrentCell[ClockworkState]):
 
 def _int_sequence(name: str, value: object) -> tuple[int, ...]:
     if not isinstance(value, (list, tuple)):
-        raise TypeError(f"{name} must be a list or tuple of ints, got {describe(value)}")
+        raise LstmkitTypeError(f"{name} must be a list or tuple of ints, got {describe(value)}")
     if not value:
-        raise ValueError(f"{name} must have an entry per module, at least one; got {value!r}")
+        raise LstmkitValueError(
+            f"{name} must have an entry per module, at least one; got {value!r}"
+        )
     for v in value:
         check_positive_int(f"every entry of {name}", v)
     return tuple(value)
@@ -218,22 +221,22 @@ def _modules(
     if periods is not None:
         periods = _int_sequence("periods", periods)
         if any(a >= b for a, b in pairwise(periods)):
-            raise ValueError(f"periods must be strictly increasing, got {list(periods)}")
+            raise LstmkitValueError(f"periods must be strictly increasing, got {list(periods)}")
         counts["len(periods)"] = len(periods)
     if module_sizes is not None:
         module_sizes = _int_sequence("module_sizes", module_sizes)
         if sum(module_sizes) != hidden_size:
-            raise ValueError(
+            raise LstmkitValueError(
                 f"module_sizes must sum to hidden_size={hidden_size}, got {list(module_sizes)} "
                 f"(sum {sum(module_sizes)})"
             )
         counts["len(module_sizes)"] = len(module_sizes)
     if len(set(counts.values())) > 1:
         given = ", ".join(f"{k}={v}" for k, v in counts.items())
-        raise ValueError(f"the module options disagree on the number of modules: {given}")
+        raise LstmkitValueError(f"the module options disagree on the number of modules: {given}")
     g = next(iter(counts.values()), DEFAULT_MODULES)
     if g > hidden_size:
-        raise ValueError(
+        raise LstmkitValueError(
             f"{g} modules need at least {g} hidden units, got hidden_size={hidden_size}"
             + ("" if counts else "; pass num_modules= (the default is 4)")
         )

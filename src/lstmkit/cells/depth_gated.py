@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from lstmkit import _recording
 from lstmkit._checks import check_positive_int, check_probability, describe
+from lstmkit._errors import LstmkitTypeError, LstmkitValueError
 from lstmkit._recording import Quantity
 from lstmkit._state import State
 from lstmkit.cells.base import LSTMState, RecurrentCell
@@ -108,12 +109,12 @@ class DepthGatedLSTMCell(RecurrentCell[LSTMState]):
         check_positive_int("num_layers", num_layers)
         for name, flag in (("bias", bias), ("peepholes", peepholes)):
             if not isinstance(flag, bool):
-                raise TypeError(f"{name} must be a bool, got {describe(flag)}")
+                raise LstmkitTypeError(f"{name} must be a bool, got {describe(flag)}")
         if forget_bias is not None:
             if isinstance(forget_bias, bool) or not isinstance(forget_bias, (int, float)):
-                raise TypeError(f"forget_bias must be a number, got {describe(forget_bias)}")
+                raise LstmkitTypeError(f"forget_bias must be a number, got {describe(forget_bias)}")
             if not bias:
-                raise ValueError("forget_bias sets the forget gate's bias, but bias=False")
+                raise LstmkitValueError("forget_bias sets the forget gate's bias, but bias=False")
         check_probability("dropout", dropout)
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.peepholes = bias, peepholes

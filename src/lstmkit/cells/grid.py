@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from lstmkit import _recording
 from lstmkit._checks import check_choice, check_positive_int, describe
+from lstmkit._errors import LstmkitTypeError, LstmkitValueError
 from lstmkit._recording import Quantity
 from lstmkit.cells.base import RecurrentCell
 from lstmkit.cells.functional import check_sizes, forget_bias_, init_uniform_
@@ -82,12 +83,12 @@ def _init_transform_(transform: nn.Module, weight: str, bias: str, *, forget_bia
 
 def _check_bool(name: str, value: object) -> None:
     if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, got {describe(value)}")
+        raise LstmkitTypeError(f"{name} must be a bool, got {describe(value)}")
 
 
 def _check_number(name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, got {describe(value)}")
+        raise LstmkitTypeError(f"{name} must be a number, got {describe(value)}")
 
 
 class LSTMTransform(nn.Module):
@@ -249,7 +250,7 @@ class GridLSTMCell(RecurrentCell[GridLSTMState]):
             check_choice("priority", priority, PRIORITIES)
         check_choice("depth_transform", depth_transform, ["lstm", *ACTIVATIONS])
         if project_memory and depth_transform != "lstm":
-            raise ValueError(
+            raise LstmkitValueError(
                 "project_memory=True projects x_t into the depth dimension's memory, which needs "
                 f"depth_transform='lstm'; got depth_transform={depth_transform!r}"
             )

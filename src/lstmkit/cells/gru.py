@@ -8,6 +8,7 @@ from torch import Tensor, nn
 
 from lstmkit import _recording
 from lstmkit._checks import describe
+from lstmkit._errors import LstmkitTypeError
 from lstmkit._recording import Quantity
 from lstmkit.cells.base import RecurrentCell
 from lstmkit.cells.functional import TORCH_WEIGHTS, add_torch_weights, check_sizes, init_uniform_
@@ -84,7 +85,7 @@ class GRUCell(RecurrentCell[Tensor]):
             ("layer_norm", layer_norm),
         ):
             if not isinstance(value, bool):
-                raise TypeError(f"{name} must be a bool, got {describe(value)}")
+                raise LstmkitTypeError(f"{name} must be a bool, got {describe(value)}")
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.bias = bias

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from lstmkit import _recording
 from lstmkit._checks import check_choice, describe
+from lstmkit._errors import LstmkitTypeError, LstmkitValueError
 from lstmkit._recording import Quantity
 from lstmkit.cells.base import LSTMState, RecurrentCell
 from lstmkit.cells.functional import (
@@ -115,31 +116,33 @@ class LSTMConfig:
         for f in fields(self):
             value = getattr(self, f.name)
             if f.type == "bool" and not isinstance(value, bool):
-                raise TypeError(f"{f.name} must be a bool, got {describe(value)}")
+                raise LstmkitTypeError(f"{f.name} must be a bool, got {describe(value)}")
         if isinstance(self.proj_size, bool) or not isinstance(self.proj_size, int):
-            raise TypeError(f"proj_size must be an int, got {describe(self.proj_size)}")
+            raise LstmkitTypeError(f"proj_size must be an int, got {describe(self.proj_size)}")
         if self.proj_size < 0:
-            raise ValueError(f"proj_size must be >= 0, got {self.proj_size}")
+            raise LstmkitValueError(f"proj_size must be >= 0, got {self.proj_size}")
         object.__setattr__(self, "peepholes", _normalise_peepholes(self.peepholes))
         if self.coupled and not (self.input_gate and self.forget_gate):
-            raise ValueError(
+            raise LstmkitValueError(
                 "coupled=True derives the forget gate from the input gate (f_t = 1 - i_t), so it "
                 f"needs both; got input_gate={self.input_gate}, forget_gate={self.forget_gate}"
             )
         for gate in self.peepholes:
             if gate not in self.recurrent_gates:
                 why = "is derived as 1 - i_t" if gate == "f" and self.coupled else "is switched off"
-                raise ValueError(
+                raise LstmkitValueError(
                     f"a peephole on the {_GATE_NAME[gate]} gate, but that gate {why}; "
                     f"peepholes can go on {', '.join(self.recurrent_gates) or 'no gate'} here"
                 )
         if not isinstance(self.forget_bias, (int, float)) or isinstance(self.forget_bias, bool):
-            raise TypeError(f"forget_bias must be a number, got {describe(self.forget_bias)}")
+            raise LstmkitTypeError(
+                f"forget_bias must be a number, got {describe(self.forget_bias)}"
+            )
         if self.chrono is not None:
             if isinstance(self.chrono, bool) or not isinstance(self.chrono, int):
-                raise TypeError(f"chrono must be an int T_max, got {describe(self.chrono)}")
+                raise LstmkitTypeError(f"chrono must be an int T_max, got {describe(self.chrono)}")
             if self.chrono < 3:
-                raise ValueError(
+                raise LstmkitValueError(
                     f"chrono needs T_max >= 3 (b_f ~ log U(1, T_max - 1)), got {self.chrono}"
                 )
 
@@ -203,7 +206,9 @@ def lstm_config(
     unknown = set(options) - set(LSTMOptions.__annotations__)
     if unknown:
         valid = ", ".join(sorted(LSTMOptions.__annotations__))
-        raise TypeError(f"unexpected LSTM option(s) {sorted(unknown)}; the options are {valid}")
+        raise LstmkitTypeError(
+            f"unexpected LSTM option(s) {sorted(unknown)}; the options are {valid}"
+        )
     given: dict[str, Any] = {k: v for k, v in options.items() if v is not None}
     variant = given.pop("variant", None)
     settings: dict[str, Any] = {}
@@ -214,19 +219,25 @@ def lstm_config(
         given["peepholes"] = _normalise_peepholes(given["peepholes"])
     for key, value in given.items():
         if key in settings and settings[key] != value:
-            raise ValueError(
+            raise LstmkitValueError(
                 f"variant={variant!r} sets {key}={settings[key]!r}; got {key}={value!r} as well. "
                 "Leave the option out, or build the configuration without a variant"
             )
         settings[key] = value
     if "forget_bias" in given and "chrono" in given:
-        raise ValueError("give forget_bias or chrono, not both: both set the forget gate's bias")
+        raise LstmkitValueError(
+            "give forget_bias or chrono, not both: both set the forget gate's bias"
+        )
     config = LSTMConfig(bias=bias, proj_size=proj_size, **settings)
     for key in ("forget_bias", "chrono"):
         if key in given and not config.forget_gate:
-            raise ValueError(f"{key} sets the forget gate's bias, but this cell has no forget gate")
+            raise LstmkitValueError(
+                f"{key} sets the forget gate's bias, but this cell has no forget gate"
+            )
         if key in given and not config.bias:
-            raise ValueError(f"{key} sets the forget gate's bias, but this cell has bias=False")
+            raise LstmkitValueError(
+                f"{key} sets the forget gate's bias, but this cell has bias=False"
+            )
     return config
 
 
@@ -236,10 +247,12 @@ def _normalise_peepholes(value: object) -> str:
     ):
         letters = list(value)
     else:
-        raise TypeError(f"peepholes must be a string of gates such as 'ifo', got {describe(value)}")
+        raise LstmkitTypeError(
+            f"peepholes must be a string of gates such as 'ifo', got {describe(value)}"
+        )
     unknown = [v for v in letters if v not in GATES]
     if unknown or len(set(letters)) != len(letters):
-        raise ValueError(
+        raise LstmkitValueError(
             f"peepholes must name each of the gates 'i', 'f', 'o' at most once, got {value!r}"
         )
     return "".join(g for g in GATES if g in letters)
@@ -410,7 +423,7 @@ class LSTMCell(RecurrentCell[LSTMState | FullGateState]):
         check_sizes(input_size, hidden_size)
         config = lstm_config(bias=bias, proj_size=proj_size, **options)
         if config.proj_size >= hidden_size:
-            raise ValueError(
+            raise LstmkitValueError(
                 f"proj_size must be smaller than hidden_size, got proj_size={config.proj_size}, "
                 f"hidden_size={hidden_size}"
             )

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from lstmkit import _recording
 from lstmkit._checks import describe
+from lstmkit._errors import LstmkitValueError
 from lstmkit._recording import Quantity
 from lstmkit.cells.base import RecurrentCell
 from lstmkit.cells.functional import check_sizes, init_uniform_
@@ -85,10 +86,12 @@ class MUTCell(RecurrentCell[Tensor]):
         super().__init__()
         check_sizes(input_size, hidden_size)
         if isinstance(kind, bool) or kind not in _MATRICES:
-            raise ValueError(f"kind must be 1, 2 or 3 (MUT1, MUT2, MUT3), got {describe(kind)}")
+            raise LstmkitValueError(
+                f"kind must be 1, 2 or 3 (MUT1, MUT2, MUT3), got {describe(kind)}"
+            )
         if kind in (1, 2) and input_size != hidden_size:
             term = "tanh(x_t)" if kind == 1 else "x_t"
-            raise ValueError(
+            raise LstmkitValueError(
                 f"MUT{kind} adds {term} to a vector of the hidden size with no matrix, so it needs "
                 f"input_size == hidden_size; got input_size={input_size}, hidden_size={hidden_size}"
             )

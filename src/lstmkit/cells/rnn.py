@@ -8,6 +8,7 @@ from torch import Tensor
 
 from lstmkit import _recording
 from lstmkit._checks import check_choice, describe
+from lstmkit._errors import LstmkitTypeError
 from lstmkit._recording import Quantity
 from lstmkit.cells.base import RecurrentCell
 from lstmkit.cells.functional import TORCH_WEIGHTS, add_torch_weights, check_sizes, init_uniform_
@@ -53,7 +54,7 @@ class RNNCell(RecurrentCell[Tensor]):
         check_sizes(input_size, hidden_size)
         check_choice("nonlinearity", nonlinearity, NONLINEARITIES)
         if not isinstance(bias, bool):
-            raise TypeError(f"bias must be a bool, got {describe(bias)}")
+            raise LstmkitTypeError(f"bias must be a bool, got {describe(bias)}")
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.bias = bias

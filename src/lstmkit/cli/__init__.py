@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from lstmkit._errors import LstmkitError
 from lstmkit.cli import analysis, experiments, train
 from lstmkit.cli._args import EXIT_INTERRUPTED
 
@@ -51,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs ``lstmkit ARGS``; returns the exit status: 0, 1 for a failed run, 2 for a bad
-    argument or input, 130 when stopped by Ctrl-C (with the work so far saved)."""
+    argument or input (every :class:`lstmkit.LstmkitError` and every OSError, said in one line;
+    ``LSTMKIT_DEBUG=1`` shows the traceback instead), 130 when stopped by Ctrl-C (with the work so
+    far saved)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     import torch
@@ -70,11 +73,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"lstmkit {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as error:
+    except (LstmkitError, ValueError, TypeError, OSError) as error:
         if os.environ.get("LSTMKIT_DEBUG"):
             raise
-        print(f"lstmkit {args.command}: error: {error}", file=sys.stderr)
+        print(f"lstmkit {args.command}: error: {_one_line(error)}", file=sys.stderr)
         return 2
+
+
+def _one_line(error: BaseException) -> str:
+    """An error as one line: an OSError as its reason and the file it concerns (not its
+    errno), anything else as its message."""
+    if isinstance(error, OSError) and not isinstance(error, LstmkitError) and error.strerror:
+        where = f": {error.filename}" if error.filename else ""
+        return f"{error.strerror}{where}"
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 _HANDLER_NAME = "lstmkit.cli"

@@ -8,6 +8,8 @@ import typing
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from lstmkit._errors import LstmkitTypeError, LstmkitValueError
+
 if TYPE_CHECKING:
     from typing import TypeAlias
 
@@ -76,7 +78,7 @@ def check_specs(cells: Sequence[str]) -> None:
     for cell in cells:
         name = Spec.parse(cell).name
         if name not in LAYERS:
-            raise ValueError(
+            raise LstmkitValueError(
                 f"unknown cell {name!r} in {cell!r}; expected one of {', '.join(LAYERS)}"
             )
 
@@ -110,13 +112,13 @@ def _flag_options(f: dataclasses.Field[Any], kind: Any) -> dict[str, Any]:
     where = f"config field {f.name!r}"
     text = f.metadata.get("help")
     if not isinstance(text, str):
-        raise TypeError(f"{where} needs metadata={{'help': ...}} to be a flag")
+        raise LstmkitTypeError(f"{where} needs metadata={{'help': ...}} to be a flag")
     if f.default is not dataclasses.MISSING:
         default = f.default
     elif f.default_factory is not dataclasses.MISSING:
         default = f.default_factory()
     else:
-        raise TypeError(f"{where} needs a default to be a flag")
+        raise LstmkitTypeError(f"{where} needs a default to be a flag")
     shown = ("yes" if default else "no") if kind is bool else str(default)
     options: dict[str, Any] = {
         "default": None,
@@ -125,10 +127,10 @@ def _flag_options(f: dataclasses.Field[Any], kind: Any) -> dict[str, Any]:
     if kind is bool:
         return {**options, "action": argparse.BooleanOptionalAction}
     if kind not in (int, float, str):
-        raise TypeError(f"{where} is a {kind}; a flag is an int, float, str or bool")
+        raise LstmkitTypeError(f"{where} is a {kind}; a flag is an int, float, str or bool")
     if f.metadata.get("positive"):
         if kind not in _POSITIVE:
-            raise TypeError(f"{where}: only an int or float can be positive")
+            raise LstmkitTypeError(f"{where}: only an int or float can be positive")
         options["type"] = _POSITIVE[kind]
     elif kind is not str:
         options["type"] = kind

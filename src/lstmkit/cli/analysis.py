@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lstmkit._errors import LstmkitValueError
 from lstmkit.cli._args import check_specs, common, positive_int, unit_list
 
 if TYPE_CHECKING:
@@ -34,9 +35,11 @@ def _trace_checkpoint(checkpoint: Path, text: str | None, batch_size: int, seed:
     model, task = load_run(checkpoint)
     if text is not None:
         if not isinstance(task, CharLMTask):
-            raise ValueError(f"--text needs a charlm checkpoint; {checkpoint} is {task.name}")
+            raise LstmkitValueError(
+                f"--text needs a charlm checkpoint; {checkpoint} is {task.name}"
+            )
         if not text:
-            raise ValueError("--text must have at least one character")
+            raise LstmkitValueError("--text must have at least one character")
         return trace(model, task.encode(text)[None])  # (1, T)
     batch = task.batch(batch_size, torch.Generator().manual_seed(seed))
     return trace(model, (batch.inputs, batch.lengths))  # NaN past each sequence's length
@@ -130,7 +133,7 @@ def gradient_flow_command(args: argparse.Namespace) -> int:
     from lstmkit.train.trainer import build_model, load_run
 
     if not args.cell and not args.checkpoint:
-        raise ValueError("give at least one --cell or --checkpoint to measure")
+        raise LstmkitValueError("give at least one --cell or --checkpoint to measure")
     check_specs(args.cell)
     spec = Spec.parse(args.task)
     flows = []

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lstmkit._errors import LstmkitValueError
 from lstmkit.cli._args import check_specs, common, positive_float, positive_int, run_options
 
 if TYPE_CHECKING:
@@ -327,7 +328,7 @@ def cells_command(args: argparse.Namespace) -> int:
     from lstmkit.experiments.cell_table import DemoConfig, format_table, run_demo
 
     if args.hidden_size < 2:
-        raise ValueError("--hidden-size must be at least 2 (the projection row halves it)")
+        raise LstmkitValueError("--hidden-size must be at least 2 (the projection row halves it)")
     config = DemoConfig(
         steps=args.steps,
         batch=args.batch,

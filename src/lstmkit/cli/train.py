@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lstmkit._errors import LstmkitValueError
 from lstmkit._io import slug
 from lstmkit.cli._args import (
     EXIT_INTERRUPTED,
@@ -79,7 +80,7 @@ def train_command(args: argparse.Namespace) -> int:
     out = args.out
     if out is None:
         if args.resume:
-            raise ValueError("--resume needs --out, the folder of the run to continue")
+            raise LstmkitValueError("--resume needs --out, the folder of the run to continue")
         stamp = time.strftime("%Y%m%d-%H%M%S")
         out = Path("runs") / f"{config.task.name}-{slug(config.model.cell)}-{stamp}"
     trainer = Trainer(

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from torch import Tensor
 from torch.nn import Parameter
 
+from lstmkit._errors import LstmkitValueError
 from lstmkit._state import State
 from lstmkit.cells.base import RecurrentCell
 from lstmkit.engines.regularizers import Regularizers
@@ -81,7 +82,7 @@ def register_engine(engine: Engine, *, priority: int) -> None:
     """Makes ``engine`` available by name; ``engine="auto"`` tries engines by falling priority
     and takes the first that supports the layer."""
     if engine.name == "auto":
-        raise ValueError("'auto' is reserved for choosing among the registered engines")
+        raise LstmkitValueError("'auto' is reserved for choosing among the registered engines")
     _ENGINES[engine.name] = (priority, engine)
     _VERSION[0] += 1
 
@@ -90,7 +91,7 @@ def unregister_engine(name: str) -> None:
     """Removes an engine that :func:`register_engine` added."""
     if name not in _ENGINES:
         check_engine_name(name)
-        raise ValueError(f"{name!r} is not a registered engine")
+        raise LstmkitValueError(f"{name!r} is not a registered engine")
     del _ENGINES[name]
     _VERSION[0] += 1
 
@@ -103,7 +104,7 @@ def engine_names() -> list[str]:
 def check_engine_name(name: object) -> None:
     if name != "auto" and name not in _ENGINES:
         valid = ", ".join(repr(n) for n in ["auto", *engine_names()])
-        raise ValueError(f"unknown engine {name!r}; expected one of {valid}")
+        raise LstmkitValueError(f"unknown engine {name!r}; expected one of {valid}")
 
 
 def get_engine(name: str) -> Engine:
@@ -131,11 +132,11 @@ def select_engine(name: str, layer: Layer, *, training: bool = True) -> Engine:
         if ranked:
             return ranked[0]
         reasons = [f"{n}: {e.unsupported(layer)}" for n, (_, e) in _ENGINES.items()]
-        raise ValueError("no engine can run this layer (" + "; ".join(reasons) + ")")
+        raise LstmkitValueError("no engine can run this layer (" + "; ".join(reasons) + ")")
     engine = get_engine(name)
     reason = engine.unsupported(layer)
     if reason is not None:
-        raise ValueError(
+        raise LstmkitValueError(
             f"engine {name!r} cannot run this layer: {reason}. It supports {engine.supports}"
         )
     return engine

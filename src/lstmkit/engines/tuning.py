@@ -37,6 +37,7 @@ import torch
 from torch import Tensor
 from torch.nn.utils import parametrize
 
+from lstmkit._errors import LstmkitTypeError, LstmkitValueError
 from lstmkit._io import write_text
 from lstmkit._machine import cpu_name
 from lstmkit._state import State, first, map_state
@@ -167,7 +168,7 @@ def measurable(layer: Layer, x: Tensor) -> bool:
 
 def _mapping(value: object) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise TypeError(f"expected a table of choices, got {type(value).__name__}")
+        raise LstmkitTypeError(f"expected a table of choices, got {type(value).__name__}")
     return value
 
 
@@ -175,11 +176,11 @@ def _choice(value: object) -> Choice:
     table = _mapping(value)
     engine, milliseconds = table.get("engine"), _mapping(table.get("milliseconds", {}))
     if not isinstance(engine, str):
-        raise TypeError(f"expected an engine name, got {type(engine).__name__}")
+        raise LstmkitTypeError(f"expected an engine name, got {type(engine).__name__}")
     times = {}
     for name, ms in milliseconds.items():
         if isinstance(ms, bool) or not isinstance(ms, (int, float)) or not math.isfinite(ms):
-            raise TypeError(f"expected a time in ms for {name!r}, got {ms!r}")
+            raise LstmkitTypeError(f"expected a time in ms for {name!r}, got {ms!r}")
         times[str(name)] = float(ms)
     return Choice(engine, times)
 
@@ -313,7 +314,7 @@ class Tuner:
         another format or not the shape this module writes counts as empty."""
         try:
             if self.path.stat().st_size > MAX_CACHE_BYTES:
-                raise ValueError(f"larger than {MAX_CACHE_BYTES} bytes")
+                raise LstmkitValueError(f"larger than {MAX_CACHE_BYTES} bytes")
             data = json.loads(self.path.read_text(encoding="utf-8"))
             if not isinstance(data, dict) or data.get("format") != FORMAT:
                 return {}

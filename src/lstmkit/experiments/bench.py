@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from lstmkit._errors import LstmkitValueError
 from lstmkit._io import write_text
 from lstmkit._machine import cpu_info, describe_machine
 from lstmkit.engines.registry import select_engine
@@ -132,7 +133,7 @@ def parse_size(text: str) -> tuple[str, tuple[int, int, int, int]]:
         return text, SIZES[text]
     parts = text.split(",")
     if len(parts) != 4 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
-        raise ValueError(
+        raise LstmkitValueError(
             f"a size is one of {', '.join(SIZES)} or 'T,B,I,H' with positive ints, got {text!r}"
         )
     t, b, i, h = (int(p) for p in parts)
@@ -166,10 +167,12 @@ def run_bench(
     torch.manual_seed(config.seed)
     for variant in config.variants:
         if variant not in VARIANTS:
-            raise ValueError(f"unknown variant {variant!r}; expected one of {', '.join(VARIANTS)}")
+            raise LstmkitValueError(
+                f"unknown variant {variant!r}; expected one of {', '.join(VARIANTS)}"
+            )
     for mode in config.modes:
         if mode not in MODES:
-            raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
+            raise LstmkitValueError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
     rates = product_rates()
     peak = max(rates.values())
     rows: list[Row] = []

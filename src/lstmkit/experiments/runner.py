@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lstmkit._errors import LstmkitFileExistsError
 from lstmkit.train.config import TrainConfig
 from lstmkit.train.trainer import CHECKPOINT, CONFIG, RESULT, Trainer, TrainResult, check_same_run
 
@@ -39,7 +40,7 @@ def run_grid(
     """
     runs_dir = out_dir / "runs"
     if runs_dir.exists() and any(runs_dir.iterdir()) and not resume:
-        raise FileExistsError(
+        raise LstmkitFileExistsError(
             f"{out_dir} already holds runs; pass --resume to continue them, or choose another --out"
         )
     records: list[dict[str, Any]] = []

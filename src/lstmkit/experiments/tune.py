@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from lstmkit._errors import LstmkitValueError
 from lstmkit._machine import describe_machine
 from lstmkit.engines import tuning
 from lstmkit.engines.tuning import Tuner, workload_key
@@ -42,7 +43,9 @@ def run_tune(
     one row each."""
     for variant in config.variants:
         if variant not in VARIANTS:
-            raise ValueError(f"unknown variant {variant!r}; expected one of {', '.join(VARIANTS)}")
+            raise LstmkitValueError(
+                f"unknown variant {variant!r}; expected one of {', '.join(VARIANTS)}"
+            )
     tuner = tuning.TUNER if tuner is None else tuner
     torch.manual_seed(config.seed)
     rows = []

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from lstmkit._checks import describe
+from lstmkit._errors import LstmkitTypeError, LstmkitValueError
 from lstmkit.cells.gru import GRUCell
 from lstmkit.cells.lstm import LSTMCell
 from lstmkit.cells.rnn import RNNCell
@@ -56,7 +57,7 @@ def from_torch(module: nn.Module, *, engine: str = "auto") -> nn.Module:
             **new,
         )
     else:
-        raise TypeError(
+        raise LstmkitTypeError(
             "from_torch converts torch.nn.LSTM, GRU, RNN, LSTMCell, GRUCell or RNNCell; "
             f"got {describe(module)}"
         )
@@ -73,7 +74,7 @@ def to_torch(module: nn.Module) -> nn.Module:
     if isinstance(module, Recurrent):
         reason = torch_nn_unsupported(module)
         if reason is not None:
-            raise ValueError(f"torch.nn cannot express this layer: {reason}")
+            raise LstmkitValueError(f"torch.nn cannot express this layer: {reason}")
         cell = module.cell(0)
         options: dict[str, Any] = {
             "num_layers": module.num_layers,
@@ -97,7 +98,9 @@ def to_torch(module: nn.Module) -> nn.Module:
     elif isinstance(module, (LSTMCell, GRUCell, RNNCell)):
         reason = torch_nn_cell_unsupported(module)
         if reason is not None or (isinstance(module, LSTMCell) and module.config.proj_size):
-            raise ValueError(f"torch.nn cannot express this cell: {reason or 'it has proj_size'}")
+            raise LstmkitValueError(
+                f"torch.nn cannot express this cell: {reason or 'it has proj_size'}"
+            )
         p = module.weight_ih
         bias = module.bias_ih is not None
         if isinstance(module, LSTMCell):
@@ -109,7 +112,9 @@ def to_torch(module: nn.Module) -> nn.Module:
                 module.input_size, module.hidden_size, bias=bias, nonlinearity=module.nonlinearity
             )
     else:
-        raise TypeError(f"to_torch converts lstmkit layers and cells; got {describe(module)}")
+        raise LstmkitTypeError(
+            f"to_torch converts lstmkit layers and cells; got {describe(module)}"
+        )
     converted.to(device=p.device, dtype=p.dtype)
     with torch.no_grad():
         converted.load_state_dict(module.state_dict())

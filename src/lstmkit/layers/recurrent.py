@@ -21,6 +21,7 @@ from lstmkit._checks import (
     check_state,
     describe,
 )
+from lstmkit._errors import LstmkitIndexError, LstmkitTypeError, LstmkitValueError
 from lstmkit._state import State, map_state
 from lstmkit._warnings import EngineFallbackWarning, LstmkitWarning
 from lstmkit.cells.base import RecurrentCell, parameter_of
@@ -102,10 +103,10 @@ class Recurrent(nn.Module):
     ) -> None:
         super().__init__()
         if not isinstance(cell, RecurrentCell):
-            raise TypeError(f"cell must be an lstmkit.RecurrentCell, got {describe(cell)}")
+            raise LstmkitTypeError(f"cell must be an lstmkit.RecurrentCell, got {describe(cell)}")
         unknown = set(regularizers) - set(RegularizerOptions.__annotations__)
         if unknown:
-            raise TypeError(
+            raise LstmkitTypeError(
                 f"unexpected keyword argument(s) {sorted(unknown)}; the regularisers are "
                 f"{', '.join(RegularizerOptions.__annotations__)}"
             )
@@ -116,7 +117,7 @@ class Recurrent(nn.Module):
         check_positive_int("num_layers", num_layers)
         for name, flag in (("bidirectional", bidirectional), ("batch_first", batch_first)):
             if not isinstance(flag, bool):
-                raise TypeError(f"{name} must be a bool, got {describe(flag)}")
+                raise LstmkitTypeError(f"{name} must be a bool, got {describe(flag)}")
         check_probability("dropout", dropout)
         if dropout > 0 and num_layers == 1:
             warnings.warn(
@@ -148,14 +149,14 @@ class Recurrent(nn.Module):
     def _check_regularizers(self, cell: RecurrentCell[Any]) -> None:
         reg = self.regularizers
         if reg.recurrent_dropout > 0 and not cell.supports_recurrent_dropout:
-            raise ValueError(
+            raise LstmkitValueError(
                 f"recurrent_dropout needs a cell whose step takes h_mask; {type(cell).__name__} "
                 "does not (set supports_recurrent_dropout and accept h_mask to add it)"
             )
         if reg.zoneout_cell > 0:
             state = cell.initial_state(1, dtype=torch.float32, device=torch.device("cpu"))
             if "c" not in getattr(state, "_fields", ()):
-                raise ValueError(
+                raise LstmkitValueError(
                     f"zoneout_cell needs a state with a cell state c; {type(cell).__name__}'s "
                     "state has none (use zoneout_hidden)"
                 )
@@ -244,9 +245,9 @@ class Recurrent(nn.Module):
     def cell(self, layer: int, *, reverse: bool = False) -> RecurrentCell[Any]:
         """The cell of one layer and direction; it shares its parameters with this layer."""
         if not 0 <= layer < self.num_layers:
-            raise IndexError(f"layer must be in [0, {self.num_layers}), got {layer}")
+            raise LstmkitIndexError(f"layer must be in [0, {self.num_layers}), got {layer}")
         if reverse and not self.bidirectional:
-            raise ValueError("reverse=True needs a bidirectional layer")
+            raise LstmkitValueError("reverse=True needs a bidirectional layer")
         return self._cell_order[layer * (2 if self.bidirectional else 1) + reverse]
 
     def first_cell(self, kind: type[C]) -> C:
@@ -293,7 +294,9 @@ class Recurrent(nn.Module):
         like = parameter_of(cell)
         if isinstance(input, PackedSequence):
             if lengths is not None:
-                raise ValueError("lengths is for padded input; a PackedSequence carries its own")
+                raise LstmkitValueError(
+                    "lengths is for padded input; a PackedSequence carries its own"
+                )
             check_input_tensor(input.data, what="input.data", like=like)
             self._check_features(input.data, cell.input_size, dims=(2,), what="input.data")
             return self._forward_packed(input, hx, like=like)
@@ -302,12 +305,14 @@ class Recurrent(nn.Module):
         unbatched = x.dim() == 2
         if unbatched:
             if lengths is not None:
-                raise ValueError("lengths needs batched input (3-D); this input is unbatched (2-D)")
+                raise LstmkitValueError(
+                    "lengths needs batched input (3-D); this input is unbatched (2-D)"
+                )
             x = x.unsqueeze(1)  # (T, 1, F)
         elif self.batch_first:
             x = x.transpose(0, 1)  # (T, B, F)
         if x.shape[0] == 0:
-            raise ValueError(
+            raise LstmkitValueError(
                 f"input must have at least one time step, got shape {tuple(input.shape)}"
             )
         if lengths is not None:
@@ -357,11 +362,11 @@ class Recurrent(nn.Module):
                     "(T, B, input_size), (B, T, input_size) with batch_first, "
                     "or unbatched (T, input_size)"
                 )
-            raise ValueError(
+            raise LstmkitValueError(
                 f"{what} must be {expected}; got {x.dim()}-D with shape {tuple(x.shape)}"
             )
         if x.shape[-1] != input_size:
-            raise ValueError(
+            raise LstmkitValueError(
                 f"{what}.size(-1) must be equal to input_size. "
                 f"Expected {input_size}, got {x.shape[-1]}"
             )
@@ -464,11 +469,11 @@ def _warn_slow_on_gpu(cell: RecurrentCell[Any], device: torch.device) -> None:
 def _spawn(cell: RecurrentCell[Any], input_size: int) -> RecurrentCell[Any]:
     new = cell.spawn(input_size)
     if not isinstance(new, RecurrentCell):
-        raise TypeError(
+        raise LstmkitTypeError(
             f"{type(cell).__name__}.spawn() must return a RecurrentCell, got {describe(new)}"
         )
     if new.input_size != input_size or new.output_size != cell.output_size:
-        raise ValueError(
+        raise LstmkitValueError(
             f"{type(cell).__name__}.spawn({input_size}) returned a cell with input_size="
             f"{new.input_size} and output_size={new.output_size}; expected {input_size} and "
             f"{cell.output_size}"

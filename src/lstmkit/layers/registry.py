@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lstmkit._checks import check_choice
+from lstmkit._errors import LstmkitTypeError, LstmkitValueError
 from lstmkit._spec import Spec
 from lstmkit.layers.recurrent import Recurrent
 
@@ -46,9 +47,9 @@ def register_layer(name: str, factory: LayerFactory, *, examples: Sequence[Examp
     """Makes a layer available by name to :func:`build_layer`, the trainer and the CLI, and its
     ``examples`` to ``lstmkit cells``."""
     if not isinstance(name, str) or ":" in name or "," in name or not name:
-        raise ValueError(f"a layer name must be non-empty without ':' or ',', got {name!r}")
+        raise LstmkitValueError(f"a layer name must be non-empty without ':' or ',', got {name!r}")
     if not callable(factory):
-        raise TypeError(f"factory must be callable, got {factory!r}")
+        raise LstmkitTypeError(f"factory must be callable, got {factory!r}")
     LAYERS[name] = factory
     EXAMPLES[name] = tuple(examples)
 
@@ -62,5 +63,7 @@ def build_layer(
     check_choice("cell", spec.name, list(LAYERS))
     clash = set(spec.options) & set(layer_options)
     if clash:
-        raise ValueError(f"options {sorted(clash)} given both in the cell spec and separately")
+        raise LstmkitValueError(
+            f"options {sorted(clash)} given both in the cell spec and separately"
+        )
     return LAYERS[spec.name](input_size, hidden_size, **spec.options, **layer_options)

@@ -12,6 +12,7 @@ from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
 
 from lstmkit._checks import check_state
+from lstmkit._errors import LstmkitValueError
 from lstmkit._state import State, map_state
 from lstmkit._warnings import LstmkitWarning
 from lstmkit.cells.base import LSTMState, RecurrentCell
@@ -53,7 +54,7 @@ class MUT(Recurrent):
     ) -> None:
         cell = MUTCell(input_size, hidden_size, kind=kind, device=device, dtype=dtype)
         if kind in (1, 2) and bidirectional and num_layers > 1:
-            raise ValueError(
+            raise LstmkitValueError(
                 f"MUT{kind} needs input_size == hidden_size in every layer, but layer 1 of a "
                 f"bidirectional network reads 2·hidden_size = {2 * hidden_size} features; use "
                 "num_layers=1, bidirectional=False, or kind=3"

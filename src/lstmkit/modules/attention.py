@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from lstmkit import _recording
 from lstmkit._checks import check_input_tensor, check_positive_int, describe
+from lstmkit._errors import LstmkitValueError
 from lstmkit._recording import Quantity
 from lstmkit.cells.base import LSTMState
 from lstmkit.cells.lstm import LSTMCell
@@ -135,7 +136,9 @@ class AttentionDecoder(nn.Module):
         if lengths is not None:
             lens = torch.as_tensor(lengths, device=y.device)
             if lens.shape != (B,) or bool((lens < 1).any()) or bool((lens > T).any()):
-                raise ValueError(f"lengths must be {B} values in [1, {T}], got {lens.tolist()}")
+                raise LstmkitValueError(
+                    f"lengths must be {B} values in [1, {T}], got {lens.tolist()}"
+                )
             live = torch.arange(T, device=y.device)[None, :] < lens[:, None]  # (B, T)
         outputs, contexts, alphas, betas = [], [], [], []
         for t, y_t in enumerate(y.unbind(1)):
@@ -190,7 +193,7 @@ class AttentionDecoder(nn.Module):
         check_input_tensor(annotations, what="annotations", like=like)
         if inputs.dim() != 3 or inputs.shape[-1] != self.input_size:
             layout = "(B, T, E)" if self.batch_first else "(T, B, E)"
-            raise ValueError(
+            raise LstmkitValueError(
                 f"inputs must be {layout} with E = {self.input_size}, "
                 f"got shape {tuple(inputs.shape)}"
             )
@@ -200,7 +203,7 @@ class AttentionDecoder(nn.Module):
             or annotations.shape[0] != batch
             or annotations.shape[-1] != self.annotation_size
         ):
-            raise ValueError(
+            raise LstmkitValueError(
                 f"annotations must be (B, L, D) with B = {batch}, D = {self.annotation_size}, "
                 f"got shape {tuple(annotations.shape)}"
             )
@@ -210,12 +213,14 @@ class AttentionDecoder(nn.Module):
                 or mask.dtype != torch.bool
                 or mask.shape != annotations.shape[:2]
             ):
-                raise ValueError(
+                raise LstmkitValueError(
                     "annotation_mask must be a bool tensor of shape "
                     f"{tuple(annotations.shape[:2])}, got {describe(mask)}"
                 )
             if not bool(mask.any(dim=1).all()):
-                raise ValueError("annotation_mask leaves a sequence with nothing to attend to")
+                raise LstmkitValueError(
+                    "annotation_mask leaves a sequence with nothing to attend to"
+                )
         return inputs
 
 

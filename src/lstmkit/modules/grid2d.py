@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lstmkit._checks import check_input_tensor, check_positive_int
+from lstmkit._errors import LstmkitValueError
 from lstmkit.cells.grid import LSTMTransform, lstm_transform
 
 
@@ -167,12 +168,12 @@ class GridLSTM2d(nn.Module):
         x = check_input_tensor(images, what="images", like=self.transforms(0)[0].weight)
         p = self.patch_size
         if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
+            raise LstmkitValueError(
                 f"images must be (B, channels, height, width) with channels = "
                 f"{self.in_channels}, got shape {tuple(x.shape)}"
             )
         if x.shape[2] % p or x.shape[3] % p or x.shape[2] == 0 or x.shape[3] == 0:
-            raise ValueError(
+            raise LstmkitValueError(
                 f"images' height and width must be positive multiples of patch_size = {p}, "
                 f"got {x.shape[2]} × {x.shape[3]}"
             )

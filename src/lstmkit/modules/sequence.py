@@ -7,6 +7,7 @@ from typing import Literal
 from torch import Tensor, nn
 
 from lstmkit._checks import check_choice, check_positive_int, describe
+from lstmkit._errors import LstmkitTypeError, LstmkitValueError
 from lstmkit.layers.recurrent import Recurrent
 
 
@@ -35,9 +36,9 @@ class SequenceModel(nn.Module):
     ) -> None:
         super().__init__()
         if not isinstance(layer, Recurrent):
-            raise TypeError(f"layer must be an lstmkit.Recurrent, got {describe(layer)}")
+            raise LstmkitTypeError(f"layer must be an lstmkit.Recurrent, got {describe(layer)}")
         if not layer.batch_first:
-            raise ValueError("SequenceModel needs a layer built with batch_first=True")
+            raise LstmkitValueError("SequenceModel needs a layer built with batch_first=True")
         check_positive_int("output_size", output_size)
         check_choice("readout", readout, ["last", "all"])
         self.embedding = None if vocab_size is None else nn.Embedding(vocab_size, layer.input_size)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from lstmkit._checks import check_choice
+from lstmkit._errors import LstmkitTypeError
 from lstmkit.tasks.adding import AddingTask
 from lstmkit.tasks.base import Batch, Task
 from lstmkit.tasks.charlm import CharLMTask
@@ -34,7 +35,9 @@ def make_task(name: str, **options: Any) -> Task:
         import inspect
 
         valid = [p for p in inspect.signature(cls).parameters if p != "self"]
-        raise TypeError(f"task {name!r}: {error}; its options are {', '.join(valid)}") from None
+        raise LstmkitTypeError(
+            f"task {name!r}: {error}; its options are {', '.join(valid)}"
+        ) from None
 
 
 __all__ = [

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lstmkit._checks import check_choice, check_positive_int
+from lstmkit._errors import LstmkitValueError
 from lstmkit.tasks.base import Batch, Task, uniform_int
 
 HOCHREITER_TOLERANCE = 0.04
@@ -51,7 +52,9 @@ class AddingTask(Task):
         check_choice("form", form, ["hochreiter", "le"])
         minimum = 22 if form == "hochreiter" else 2
         if length < minimum:
-            raise ValueError(f"length must be at least {minimum} for form={form!r}, got {length}")
+            raise LstmkitValueError(
+                f"length must be at least {minimum} for form={form!r}, got {length}"
+            )
         self.length, self.form = length, form
         hochreiter = form == "hochreiter"
         self.solved_at = solved_at if solved_at is not None else (0.95 if hochreiter else 0.01)

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lstmkit._checks import check_positive_int
+from lstmkit._errors import LstmkitFileNotFoundError, LstmkitValueError
 from lstmkit.tasks.base import Batch, Task
 
 DEFAULT_CHARS = 2_000_000
@@ -33,7 +34,7 @@ def stdlib_corpus(max_chars: int = DEFAULT_CHARS) -> tuple[str, str]:
         if size >= max_chars:
             break
     if not parts:
-        raise FileNotFoundError(f"no *.py files in the standard library folder {root}")
+        raise LstmkitFileNotFoundError(f"no *.py files in the standard library folder {root}")
     return "".join(parts)[:max_chars], f"{used} files of the Python standard library in {root}"
 
 
@@ -109,18 +110,18 @@ class CharLMTask(Task):
         check_positive_int("length", length)
         check_positive_int("max_chars", max_chars)
         if not 0.0 < held_out < 0.5:
-            raise ValueError(f"held_out must be in (0, 0.5), got {held_out}")
+            raise LstmkitValueError(f"held_out must be in (0, 0.5), got {held_out}")
         if path is None:
             text, self.source = stdlib_corpus(max_chars)
         else:
             file = Path(path)
             if not file.is_file():
-                raise FileNotFoundError(f"charlm: no text file at {file}")
+                raise LstmkitFileNotFoundError(f"charlm: no text file at {file}")
             text = file.read_text(encoding="utf-8", errors="replace")[:max_chars]
             self.source = str(file)
         train_part, eval_part = split_text(text, held_out)
         if min(len(train_part), len(eval_part)) < length + 1:
-            raise ValueError(
+            raise LstmkitValueError(
                 f"charlm: the text has {len(text)} characters, too few for windows of {length} "
                 f"in both the training and the held-out part; use a longer text or a smaller length"
             )

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from lstmkit._checks import check_positive_int
+from lstmkit._errors import LstmkitValueError
 from lstmkit.tasks.base import Batch, LastStepClassification, uniform_int
 
 
@@ -44,13 +45,13 @@ class GapTask(LastStepClassification):
         check_positive_int("classes", classes)
         check_positive_int("distractors", distractors)
         if classes < 2:
-            raise ValueError(f"classes must be at least 2, got {classes}")
+            raise LstmkitValueError(f"classes must be at least 2, got {classes}")
         if max_gap is not None:
             check_positive_int("max_gap", max_gap)
             if max_gap < gap:
-                raise ValueError(f"max_gap must be >= gap, got gap={gap}, max_gap={max_gap}")
+                raise LstmkitValueError(f"max_gap must be >= gap, got gap={gap}, max_gap={max_gap}")
         if not 0.0 < solved_at <= 1.0:
-            raise ValueError(f"solved_at must be in (0, 1], got {solved_at}")
+            raise LstmkitValueError(f"solved_at must be in (0, 1], got {solved_at}")
         self.gap, self.max_gap = gap, max_gap
         self.classes, self.distractors, self.solved_at = classes, distractors, solved_at
         self.vocab_size = classes + distractors + 1

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from lstmkit._errors import LstmkitFileNotFoundError, LstmkitValueError
 from lstmkit._io import atomic_write
 
 
@@ -20,11 +21,11 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Reads a checkpoint without running any code from it (``weights_only=True``)."""
     file = Path(path)
     if not file.is_file():
-        raise FileNotFoundError(f"no checkpoint at {file}")
+        raise LstmkitFileNotFoundError(f"no checkpoint at {file}")
     try:
         state = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as error:
-        raise ValueError(f"{file} is not a readable lstmkit checkpoint: {error}") from error
+        raise LstmkitValueError(f"{file} is not a readable lstmkit checkpoint: {error}") from error
     if not isinstance(state, dict) or "format" not in state:
-        raise ValueError(f"{file} is not an lstmkit checkpoint (no 'format' entry)")
+        raise LstmkitValueError(f"{file} is not an lstmkit checkpoint (no 'format' entry)")
     return state

@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from lstmkit._errors import LstmkitFileNotFoundError, LstmkitValueError
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
@@ -116,14 +118,14 @@ class TrainConfig:
         """Builds a config from nested tables; an unknown section or key is an error."""
         unknown = set(data) - set(_SECTIONS)
         if unknown:
-            raise ValueError(
+            raise LstmkitValueError(
                 f"unknown config section(s) {sorted(unknown)}; expected {sorted(_SECTIONS)}"
             )
         parts: dict[str, Any] = {}
         for name, kind in _SECTIONS.items():
             table = data.get(name, {})
             if not isinstance(table, dict):
-                raise ValueError(f"config section [{name}] must be a table, got {table!r}")
+                raise LstmkitValueError(f"config section [{name}] must be a table, got {table!r}")
             parts[name] = _build(kind, table, name)
         config = TrainConfig(**parts)
         validate(config)
@@ -134,13 +136,13 @@ class TrainConfig:
         """Reads a ``.toml`` or ``.json`` file."""
         file = Path(path)
         if not file.is_file():
-            raise FileNotFoundError(f"no config file at {file}")
+            raise LstmkitFileNotFoundError(f"no config file at {file}")
         if file.suffix == ".toml":
             data = tomllib.loads(file.read_text(encoding="utf-8"))
         elif file.suffix == ".json":
             data = json.loads(file.read_text(encoding="utf-8"))
         else:
-            raise ValueError(f"a config file must end in .toml or .json, got {file.name}")
+            raise LstmkitValueError(f"a config file must end in .toml or .json, got {file.name}")
         return TrainConfig.from_dict(data)
 
 
@@ -165,14 +167,14 @@ def _build(kind: type, table: dict[str, Any], section: str) -> Any:
     types = {f.name: str(f.type) for f in fields(kind)}
     unknown = set(table) - set(types)
     if unknown:
-        raise ValueError(
+        raise LstmkitValueError(
             f"unknown key(s) {sorted(unknown)} in [{section}]; expected {sorted(types)}"
         )
     for key, value in table.items():
         allowed = _TYPES[types[key]]
         wrong_bool = isinstance(value, bool) and bool not in allowed
         if wrong_bool or not isinstance(value, allowed):
-            raise ValueError(f"{section}.{key} must be {types[key]}, got {value!r}")
+            raise LstmkitValueError(f"{section}.{key} must be {types[key]}, got {value!r}")
     return kind(**table)
 
 
@@ -220,4 +222,4 @@ def validate(config: TrainConfig) -> None:
     ]
     for ok, message in checks:
         if not ok:
-            raise ValueError(message)
+            raise LstmkitValueError(message)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from lstmkit._errors import LstmkitValueError
 from lstmkit.modules.sequence import SequenceModel
 from lstmkit.tasks.charlm import CharCodec
 from lstmkit.train.checkpoint import load_checkpoint
@@ -18,7 +19,7 @@ def load_charlm(checkpoint: str | Path) -> tuple[SequenceModel, str]:
     (:class:`lstmkit.tasks.charlm.CharCodec` encodes and decodes with it)."""
     state = load_checkpoint(checkpoint)
     if state["task"]["name"] != "charlm":
-        raise ValueError(
+        raise LstmkitValueError(
             f"{checkpoint} was trained on the {state['task']['name']!r} task; expected a "
             "'charlm' checkpoint"
         )
@@ -42,16 +43,16 @@ def sample_text(
     most likely characters when given. The same seed gives the same text.
     """
     if not prompt:
-        raise ValueError("prompt must have at least one character")
+        raise LstmkitValueError("prompt must have at least one character")
     if length < 0:
-        raise ValueError(f"length must be >= 0, got {length}")
+        raise LstmkitValueError(f"length must be >= 0, got {length}")
     if not temperature > 0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
+        raise LstmkitValueError(f"temperature must be positive, got {temperature}")
     model, vocabulary = load_charlm(checkpoint)
     codec = CharCodec(vocabulary)
     output_size = model.head.out_features
     if top_k is not None and not 1 <= top_k <= output_size:
-        raise ValueError(f"top_k must be in [1, {output_size}], got {top_k}")
+        raise LstmkitValueError(f"top_k must be in [1, {output_size}], got {top_k}")
     codes = codec.encode(prompt)[None]  # (1, T)
     generator = torch.Generator().manual_seed(seed)
     assert model.embedding is not None

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from lstmkit._errors import LstmkitFileExistsError, LstmkitRuntimeError, LstmkitValueError
 from lstmkit._spec import Spec
 from lstmkit.layers.registry import build_layer
 from lstmkit.modules.sequence import SequenceModel
@@ -53,7 +54,7 @@ EVAL_SEED = step_seed(20150827, 0)
 """Held-out batches come from this seed, the same for every run and every run seed."""
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(LstmkitRuntimeError):
     """The loss or the gradient became inf or NaN; the last checkpoint is left as it was."""
 
 
@@ -183,7 +184,7 @@ class Trainer:
     ) -> None:
         validate(config)
         if resume and out_dir is None:
-            raise ValueError("resume=True needs the out_dir of the run to continue")
+            raise LstmkitValueError("resume=True needs the out_dir of the run to continue")
         self.config = config
         self.out_dir = None if out_dir is None else Path(out_dir)
         self.resume = resume
@@ -274,7 +275,7 @@ class Trainer:
         resuming."""
         cfg, steps = self.config, self.config.run.steps
         if cfg.run.batch_size % info.world_size:
-            raise ValueError(
+            raise LstmkitValueError(
                 f"run.batch_size ({cfg.run.batch_size}) must divide evenly among "
                 f"{info.world_size} processes"
             )
@@ -287,7 +288,7 @@ class Trainer:
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg.optim, steps))
         checkpoint = None if self.out_dir is None else self.out_dir / CHECKPOINT
         if checkpoint is not None and checkpoint.exists() and not self.resume:
-            raise FileExistsError(
+            raise LstmkitFileExistsError(
                 f"{self.out_dir} already holds a run; pass resume=True (--resume) to continue it, "
                 "or choose another output folder"
             )
@@ -491,7 +492,7 @@ def check_same_run(saved: dict[str, Any], current: dict[str, Any]) -> None:
             if before != value and not (section == "run" and key in _MAY_CHANGE):
                 differences.append(f"{section}.{key}: {before!r} in the checkpoint, {value!r} now")
     if differences:
-        raise ValueError(
+        raise LstmkitValueError(
             "the checkpoint was written by a different configuration; resume with the same "
             f"settings (only run.{', run.'.join(_MAY_CHANGE)} may change): "
             + "; ".join(differences)

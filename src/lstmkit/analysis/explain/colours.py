@@ -15,6 +15,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 from torch import Tensor
 
+from lstmkit._errors import LstmkitValueError
 from lstmkit.analysis import quantities
 
 Kind = Literal["gate", "bounded", "state"]
@@ -72,7 +73,7 @@ def colour_for(value: float, kind: str) -> tuple[int, int, int]:
     """The background colour of a character whose unit has ``value``, as (r, g, b): white at the
     neutral point, towards red for high values and towards blue for low ones."""
     if kind not in SCALES:
-        raise ValueError(f"kind must be one of {', '.join(map(repr, SCALES))}, got {kind!r}")
+        raise LstmkitValueError(f"kind must be one of {', '.join(map(repr, SCALES))}, got {kind!r}")
     how = SCALES[kind]
     s = how.scale * value + how.shift
     return shade(math.tanh(s) if how.squash == "tanh" else s)

@@ -41,6 +41,7 @@ import numpy as np
 from torch import Tensor
 
 from lstmkit._checks import describe
+from lstmkit._errors import LstmkitRuntimeError, LstmkitTypeError, LstmkitValueError
 from lstmkit._io import write_text
 from lstmkit.analysis import quantities as catalog
 from lstmkit.analysis.explain.colours import colour_map, quantity_kind
@@ -75,7 +76,7 @@ def text_features(text: str) -> dict[str, np.ndarray]:
     inside a comment, and brackets and ``#`` inside quotes, do not count.
     """
     if not isinstance(text, str):
-        raise TypeError(f"text must be a str, got {describe(text)}")
+        raise LstmkitTypeError(f"text must be a str, got {describe(text)}")
     column = np.zeros(len(text))
     quotes, brackets, comment = (np.zeros(len(text)) for _ in range(3))
     col, depth, quote, escaped, in_comment = 0, 0, "", False, False
@@ -118,7 +119,7 @@ def interpretable_units(trace: Trace, text: str, *, top: int = 5) -> list[dict[s
     grouped by feature in the order of :data:`FEATURES`, strongest first.
     """
     if isinstance(top, bool) or not isinstance(top, int) or top < 1:
-        raise ValueError(f"top must be a positive int, got {describe(top)}")
+        raise LstmkitValueError(f"top must be a positive int, got {describe(top)}")
     layers = _layers(trace, text)
     found: list[dict[str, Any]] = []
     for feature, y in text_features(text).items():
@@ -173,7 +174,7 @@ def explain_page(
     The values are stored to 16-bit precision (see the module's docstring).
     """
     if not isinstance(title, str):
-        raise TypeError(f"title must be a str, got {describe(title)}")
+        raise LstmkitTypeError(f"title must be a str, got {describe(title)}")
     layers = _layers(trace, text)
     weights = _attention(trace, attention, attention_labels)
     units = interpretable_units(trace, text)
@@ -224,9 +225,9 @@ def explain_checkpoint(
     from lstmkit.train.sample import load_charlm
 
     if not isinstance(text, str):
-        raise TypeError(f"text must be a str, got {describe(text)}")
+        raise LstmkitTypeError(f"text must be a str, got {describe(text)}")
     if not text:
-        raise ValueError("text must have at least one character, got an empty string")
+        raise LstmkitValueError("text must have at least one character, got an empty string")
     model, vocabulary = load_charlm(checkpoint)
     codec = CharCodec(vocabulary)
     codes = codec.encode(text)[None]  # (1, T)
@@ -245,11 +246,11 @@ def _layers(trace: Trace, text: str) -> list[tuple[str, str, dict[str, np.ndarra
     """The cells of ``trace`` with one step per character of ``text``: (key, class, quantities
     ``(T, N)`` in menu order)."""
     if not isinstance(trace, Trace):
-        raise TypeError(f"trace must be an lstmkit Trace, got {describe(trace)}")
+        raise LstmkitTypeError(f"trace must be an lstmkit Trace, got {describe(trace)}")
     if not isinstance(text, str):
-        raise TypeError(f"text must be a str, got {describe(text)}")
+        raise LstmkitTypeError(f"text must be a str, got {describe(text)}")
     if not text:
-        raise ValueError("text must have at least one character, got an empty string")
+        raise LstmkitValueError("text must have at least one character, got an empty string")
     classes = {key: info.get("class", "?") for key, info in trace.meta.get("cells", {}).items()}
     layers = []
     steps = set()
@@ -265,7 +266,7 @@ def _layers(trace: Trace, text: str) -> list[tuple[str, str, dict[str, np.ndarra
             if values.shape[0] != len(text):
                 continue
             if values.shape[1] != 1:
-                raise ValueError(
+                raise LstmkitValueError(
                     f"{cell}.{name}: expected a trace of one sequence (batch of 1), got a batch "
                     f"of {values.shape[1]}"
                 )
@@ -274,7 +275,7 @@ def _layers(trace: Trace, text: str) -> list[tuple[str, str, dict[str, np.ndarra
             ordered = catalog.in_order(found, ORDER)
             layers.append((cell, classes.get(cell, "?"), {n: found[n] for n in ordered}))
     if not layers:
-        raise ValueError(
+        raise LstmkitValueError(
             f"expected a traced cell with one step per character ({len(text)} steps), got cells "
             f"with {sorted(steps) or 'no'} steps"
         )
@@ -290,7 +291,7 @@ def _attention(
             if info.get("class") == "AttentionDecoder" and key in trace:
                 alpha = trace[key]
                 if alpha.dim() != 3 or alpha.shape[1] != 1:
-                    raise ValueError(
+                    raise LstmkitValueError(
                         f"{key}: expected (T, 1, L) weights of one sequence, got "
                         f"{tuple(alpha.shape)}"
                     )
@@ -298,28 +299,28 @@ def _attention(
                 break
     if attention is None:
         if labels is not None:
-            raise ValueError("attention_labels given without attention weights")
+            raise LstmkitValueError("attention_labels given without attention weights")
         return None
     if isinstance(attention, Tensor):
         attention = attention.detach().float().cpu().numpy()
     if not isinstance(attention, np.ndarray):
-        raise TypeError(f"attention must be an array or a Tensor, got {describe(attention)}")
+        raise LstmkitTypeError(f"attention must be an array or a Tensor, got {describe(attention)}")
     if attention.ndim != 2 or 0 in attention.shape:
-        raise ValueError(f"attention must be (T_out, L), got shape {attention.shape}")
+        raise LstmkitValueError(f"attention must be (T_out, L), got shape {attention.shape}")
     if attention.size > MAX_ATTENTION_CELLS:
-        raise ValueError(
+        raise LstmkitValueError(
             f"attention map of {attention.shape} has {attention.size} cells; expected at most "
             f"{MAX_ATTENTION_CELLS} (slice it)"
         )
     if not np.all(np.isfinite(attention)):
-        raise ValueError("attention has non-finite values")
+        raise LstmkitValueError("attention has non-finite values")
     columns = attention.shape[1]
     if labels is None:
         names = [str(i) for i in range(columns)]
     else:
         names = [str(label) for label in labels]
         if len(names) != columns:
-            raise ValueError(
+            raise LstmkitValueError(
                 f"expected {columns} attention_labels (one per column), got {len(names)}"
             )
     return attention.astype(np.float64), names
@@ -327,7 +328,7 @@ def _attention(
 
 def _quantise(values: np.ndarray, what: str) -> tuple[float, np.ndarray]:
     if not np.all(np.isfinite(values)):
-        raise ValueError(f"{what} has non-finite values; expected finite ones")
+        raise LstmkitValueError(f"{what} has non-finite values; expected finite ones")
     top = float(np.abs(values).max())
     scale = top / _LEVELS if top > 0 else 1.0
     return scale, np.rint(values / scale).astype(np.int16)
@@ -441,7 +442,9 @@ def _asset(name: str) -> str:
     text = resources.files("lstmkit.analysis.explain").joinpath(name).read_text(encoding="utf-8")
     closing = _CLOSING.get(name)
     if closing is not None and (closing in text.lower() or "<!--" in text):
-        raise RuntimeError(f"{name} contains {closing!r} or '<!--', which would end it early")
+        raise LstmkitRuntimeError(
+            f"{name} contains {closing!r} or '<!--', which would end it early"
+        )
     return text
 
 
@@ -450,7 +453,7 @@ def _fill(template: str, parts: dict[str, str]) -> str:
     marker inside the text or the title is never replaced."""
     wanted = set(_PLACEHOLDER.findall(template))
     if wanted != set(parts):
-        raise RuntimeError(
+        raise LstmkitRuntimeError(
             f"page.html has the placeholders {sorted(wanted)}; expected {sorted(parts)}"
         )
     return _PLACEHOLDER.sub(lambda m: parts[m.group(1)], template)

@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from lstmkit._checks import describe
+from lstmkit._errors import LstmkitTypeError, LstmkitValueError
 from lstmkit.analysis import quantities as catalog
 from lstmkit.analysis.trace import Trace
 
@@ -38,7 +39,7 @@ def quantity_label(name: str) -> str:
 
 def _check_trace(trace: object) -> None:
     if not isinstance(trace, Trace):
-        raise TypeError(
+        raise LstmkitTypeError(
             f"trace must be an lstmkit Trace (from lstmkit.trace), got {describe(trace)}"
         )
 
@@ -47,18 +48,18 @@ def _check_path(path: str | Path | None) -> Path | None:
     if path is None:
         return None
     if not isinstance(path, (str, Path)):
-        raise TypeError(f"path must be a str or Path, got {describe(path)}")
+        raise LstmkitTypeError(f"path must be a str or Path, got {describe(path)}")
     target = Path(path)
     if target.suffix.lower() not in (".png", ".svg"):
-        raise ValueError(f"a plot is saved as .png or .svg, got {target.name!r}")
+        raise LstmkitValueError(f"a plot is saved as .png or .svg, got {target.name!r}")
     return target
 
 
 def _check_cell(trace: Trace, cell: object) -> None:
     if not isinstance(cell, str):
-        raise TypeError(f"cell must be a str, got {describe(cell)}")
+        raise LstmkitTypeError(f"cell must be a str, got {describe(cell)}")
     if cell not in trace.cells:
-        raise ValueError(f"unknown cell {cell!r}; this trace has {', '.join(trace.cells)}")
+        raise LstmkitValueError(f"unknown cell {cell!r}; this trace has {', '.join(trace.cells)}")
 
 
 def _cell_names(trace: Trace, cell: str) -> list[str]:
@@ -69,35 +70,37 @@ def _cell_names(trace: Trace, cell: str) -> list[str]:
 def _check_name(trace: Trace, cell: str, name: object) -> None:
     names = _cell_names(trace, cell)
     if not isinstance(name, str):
-        raise TypeError(f"name must be a str, got {describe(name)}")
+        raise LstmkitTypeError(f"name must be a str, got {describe(name)}")
     if name not in names:
-        raise ValueError(f"unknown quantity {name!r} of cell {cell!r}; it has {', '.join(names)}")
+        raise LstmkitValueError(
+            f"unknown quantity {name!r} of cell {cell!r}; it has {', '.join(names)}"
+        )
 
 
 def _quantity(trace: Trace, cell: str, name: str) -> Tensor:
     _check_name(trace, cell, name)
     values = trace[f"{cell}.{name}"]
     if values.dim() != 3:
-        raise ValueError(f"{cell}.{name} must be (T, B, H), got shape {tuple(values.shape)}")
+        raise LstmkitValueError(f"{cell}.{name} must be (T, B, H), got shape {tuple(values.shape)}")
     return values
 
 
 def _check_index(what: str, value: object, size: int, of: str) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{what} must be an int, got {describe(value)}")
+        raise LstmkitTypeError(f"{what} must be an int, got {describe(value)}")
     if not 0 <= value < size:
-        raise ValueError(f"{what} must be in [0, {size}) ({size} {of}), got {value}")
+        raise LstmkitValueError(f"{what} must be in [0, {size}) ({size} {of}), got {value}")
 
 
 def _check_units(units: object, size: int) -> list[int]:
     if isinstance(units, (str, bytes)) or not isinstance(units, Sequence) or not units:
-        raise TypeError(f"units must be a non-empty sequence of ints, got {describe(units)}")
+        raise LstmkitTypeError(f"units must be a non-empty sequence of ints, got {describe(units)}")
     picked = []
     for u in units:
         if isinstance(u, bool) or not isinstance(u, (int, np.integer)):
-            raise TypeError(f"units must hold ints, got {describe(u)}")
+            raise LstmkitTypeError(f"units must hold ints, got {describe(u)}")
         if not 0 <= u < size:
-            raise ValueError(f"units must be in [0, {size}) (the cell has {size}), got {u}")
+            raise LstmkitValueError(f"units must be in [0, {size}) (the cell has {size}), got {u}")
         picked.append(int(u))
     return picked
 
@@ -107,9 +110,9 @@ def _check_text(text: object, steps: int) -> list[str] | None:
     if text is None:
         return None
     if not isinstance(text, str):
-        raise TypeError(f"text must be a str, got {describe(text)}")
+        raise LstmkitTypeError(f"text must be a str, got {describe(text)}")
     if len(text) != steps:
-        raise ValueError(
+        raise LstmkitValueError(
             f"text must have one character per step: expected {steps}, got {len(text)}"
         )
     return [_visible(c) for c in text] if steps <= MAX_TICK_LABELS else None
@@ -123,9 +126,9 @@ def _check_labels(what: str, labels: object, size: int, of: str) -> list[str] | 
     elif isinstance(labels, Sequence) and all(isinstance(x, str) for x in labels):
         items = list(labels)
     else:
-        raise TypeError(f"{what} must be a str or a sequence of str, got {describe(labels)}")
+        raise LstmkitTypeError(f"{what} must be a str or a sequence of str, got {describe(labels)}")
     if len(items) != size:
-        raise ValueError(
+        raise LstmkitValueError(
             f"{what} must have one label per {of[:-1]}: expected {size}, got {len(items)}"
         )
     return items if size <= MAX_TICK_LABELS else None

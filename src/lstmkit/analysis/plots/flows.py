@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from lstmkit._checks import describe
+from lstmkit._errors import LstmkitTypeError, LstmkitValueError
 from lstmkit.analysis.gradient_flow import GradientFlow
 from lstmkit.analysis.plots._common import (
     FloatArray,
@@ -37,16 +38,16 @@ def gradient_flow(
     target = _check_path(path)
     items = [flows] if isinstance(flows, GradientFlow) else flows
     if isinstance(items, str) or not isinstance(items, Sequence) or not items:
-        raise TypeError(
+        raise LstmkitTypeError(
             f"flows must be a non-empty sequence of GradientFlow, got {describe(flows)}"
         )
     for k, flow in enumerate(items):
         if not isinstance(flow, GradientFlow):
-            raise TypeError(f"flows[{k}] must be a GradientFlow, got {describe(flow)}")
+            raise LstmkitTypeError(f"flows[{k}] must be a GradientFlow, got {describe(flow)}")
         steps = len(flow.distance)
         for field_name, values in (("h_norm", flow.h_norm), ("c_norm", flow.c_norm)):
             if values is not None and np.shape(values) != (steps,):
-                raise ValueError(
+                raise LstmkitValueError(
                     f"flows[{k}].{field_name} must have one value per distance, expected shape "
                     f"({steps},), got {np.shape(values)}"
                 )
@@ -138,7 +139,7 @@ def _weights_of(alphas: Tensor | FloatArray | Trace, sample: int) -> tuple[Tenso
         keys = [k for k in sorted(alphas.values) if k.endswith(".alpha_t")]
         if len(keys) != 1:
             found = ", ".join(keys) if keys else f"none (its cells are {', '.join(alphas.cells)})"
-            raise ValueError(
+            raise LstmkitValueError(
                 f"expected a trace with exactly one attention cell's alpha_t, found {found}; "
                 "pass trace['<cell>.alpha_t'] to choose"
             )
@@ -146,7 +147,7 @@ def _weights_of(alphas: Tensor | FloatArray | Trace, sample: int) -> tuple[Tenso
     elif isinstance(alphas, (Tensor, np.ndarray)):
         weights = alphas if isinstance(alphas, Tensor) else torch.as_tensor(alphas)
     else:
-        raise TypeError(
+        raise LstmkitTypeError(
             f"alphas must be a Tensor, a NumPy array or a Trace, got {describe(alphas)}"
         )
     if weights.dim() == 3:
@@ -155,12 +156,12 @@ def _weights_of(alphas: Tensor | FloatArray | Trace, sample: int) -> tuple[Tenso
         weights = weights[:, sample]
     elif weights.dim() == 2:
         if sample != 0:
-            raise ValueError(
+            raise LstmkitValueError(
                 f"sample applies to (T, B, L) weights; these are 2-D {tuple(weights.shape)}"
             )
         B = 1
     else:
-        raise ValueError(
+        raise LstmkitValueError(
             f"alphas must be (T_out, L) or (T, B, L), got {weights.dim()}-D with shape "
             f"{tuple(weights.shape)}"
         )

@@ -11,6 +11,7 @@ import torch
 from matplotlib.figure import Figure
 
 from lstmkit._checks import describe
+from lstmkit._errors import LstmkitTypeError, LstmkitValueError
 from lstmkit._io import slug
 from lstmkit.analysis import quantities as catalog
 from lstmkit.analysis.plots._common import (
@@ -147,7 +148,7 @@ def unit_traces(
         chosen = [n for n in DEFAULT_UNIT_NAMES if n in available] or available
     else:
         if isinstance(names, str) or not isinstance(names, Sequence) or not names:
-            raise TypeError(
+            raise LstmkitTypeError(
                 f"names must be a non-empty sequence of quantity names, got {describe(names)}"
             )
         chosen = list(names)
@@ -157,7 +158,7 @@ def unit_traces(
     T, B, H = next(iter(series.values())).shape
     for n, values in series.items():
         if values.shape[0] != T or values.shape[2] != H:
-            raise ValueError(
+            raise LstmkitValueError(
                 f"{cell}.{n} has shape {tuple(values.shape)}, which does not line up unit for unit "
                 f"with {chosen[0]}'s {(T, B, H)}; draw it separately"
             )
@@ -200,7 +201,7 @@ def saturation_fractions(trace: Trace, cell: str, gate: str) -> tuple[FloatArray
     _check_name(trace, cell, gate)
     if not catalog.is_gate(gate):
         found = [g for g in saturation_gates() if g in trace.names(cell)]
-        raise ValueError(
+        raise LstmkitValueError(
             f"{gate!r} is not a gate; the gates of {cell!r} are {', '.join(found) or 'none'}"
         )
     values = trace[f"{cell}.{gate}"]
@@ -228,19 +229,19 @@ def saturation(
     if cells is None:
         chosen = gated
         if not chosen:
-            raise ValueError(
+            raise LstmkitValueError(
                 f"no cell of this trace has a gate; its cells are {', '.join(trace.cells)}"
             )
     else:
         if isinstance(cells, str) or not isinstance(cells, Sequence) or not cells:
-            raise TypeError(
+            raise LstmkitTypeError(
                 f"cells must be a non-empty sequence of cell keys, got {describe(cells)}"
             )
         chosen = list(cells)
         for c in chosen:
             _check_cell(trace, c)
             if c not in gated:
-                raise ValueError(
+                raise LstmkitValueError(
                     f"cell {c!r} has no gate to plot; the cells with gates are "
                     f"{', '.join(gated) or 'none'}"
                 )
@@ -302,7 +303,7 @@ def plot_trace(
     """
     _check_trace(trace)
     if suffix not in (".png", ".svg"):
-        raise ValueError(f"suffix must be '.png' or '.svg', got {suffix!r}")
+        raise LstmkitValueError(f"suffix must be '.png' or '.svg', got {suffix!r}")
     folder = Path(out)
     written: list[Path] = []
     for cell in trace.cells:

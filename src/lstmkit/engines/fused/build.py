@@ -20,6 +20,8 @@ from types import ModuleType
 
 import torch
 
+from lstmkit._errors import LstmkitRuntimeError
+
 SOURCE = Path(__file__).with_name("fused.cpp")
 
 # Vector instruction flags for the CPU capability torch itself detected at run time.
@@ -32,7 +34,7 @@ _CAPABILITY_FLAGS = {
 log = logging.getLogger(__name__)
 
 
-class KernelBuildError(RuntimeError):
+class KernelBuildError(LstmkitRuntimeError):
     """The fused engine's kernels could not be built or loaded here."""
 
 

@@ -118,7 +118,7 @@ class FusedEngine(Engine):
             return _run_direction(kernels, cell, data, sizes, state, compute, masks, how)
 
         data, h_n = run_layers(layer, data, hx, direction)
-        out = data.view(steps, batch, -1) if padded else data
+        out = data.view(steps, batch, data.shape[-1]) if padded else data
         if compute == dtype:
             return out, h_n
         return out.to(dtype), cast_state(h_n, dtype)

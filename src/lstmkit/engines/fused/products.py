@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from lstmkit._errors import LstmkitValueError
 from lstmkit.engines.tuning import TUNER, Tuner, autotune_enabled, bucket
 
 BLAS, ONEDNN = 0, 1  # must match the enum in fused.cpp
@@ -44,7 +45,7 @@ def forced() -> str | None:
     if value in ("", "auto"):
         return None
     if value not in LIBRARIES:
-        raise ValueError(
+        raise LstmkitValueError(
             f"LSTMKIT_PRODUCTS must be one of auto, {', '.join(LIBRARIES)}; got {value!r}"
         )
     return value
