@@ -15,7 +15,8 @@ from lstmkit import RecurrentCell, State
 
 def assert_step_gradients(cell: RecurrentCell, x: Tensor, state: State) -> None:
     """gradcheck and gradgradcheck of a few steps of ``cell`` over ``x (T, B, I)``, with respect
-    to the input, the initial state and every parameter (float64)."""
+    to the input, the initial state (but a clock, which counts steps) and every parameter
+    (float64)."""
     names = [n for n, _ in cell.named_parameters()]
     params = [p.detach().clone().requires_grad_() for _, p in cell.named_parameters()]
     fields = [state] if isinstance(state, Tensor) else list(state)
@@ -28,7 +29,12 @@ def assert_step_gradients(cell: RecurrentCell, x: Tensor, state: State) -> None:
             s = functional_call(cell, values, (x_t, s))
         return (s,) if isinstance(s, Tensor) else tuple(s)
 
-    inputs = (x.detach().requires_grad_(), *params, *(f.detach().requires_grad_() for f in fields))
+    names_of = getattr(state, "_fields", [""] * len(fields))
+    fields = [
+        f if n == "t" else f.detach().requires_grad_()  # (a clock, "t", counts steps)
+        for n, f in zip(names_of, fields, strict=True)
+    ]
+    inputs = (x.detach().requires_grad_(), *params, *fields)
     assert torch.autograd.gradcheck(steps, inputs)
     assert torch.autograd.gradgradcheck(steps, inputs)
 

@@ -73,6 +73,8 @@ def random_state(layer: lstmkit.Recurrent, batch: int, dtype: torch.dtype) -> An
     zero = layer.initial_state(batch, dtype=dtype, device=torch.device("cpu"))
     if isinstance(zero, torch.Tensor):
         return torch.randn_like(zero).requires_grad_()
+    if isinstance(zero, lstmkit.ClockworkState):  # a clock counts steps: whole numbers >= 0
+        return type(zero)(torch.randn_like(zero.h).requires_grad_(), torch.randint_like(zero.t, 50))
     return type(zero)(*(torch.randn_like(t).requires_grad_() for t in zero))
 
 

@@ -132,6 +132,9 @@ def draws(draw: Any, family: str, builders: dict[str, Any] | None = None) -> Dra
     if draw(st.booleans()):
         zeros = layer.initial_state(B, dtype=dtype, device=torch.device("cpu"))
         state = map_state(lambda t: torch.randn_like(t).requires_grad_(), zeros)
+        if isinstance(state, lstmkit.ClockworkState):  # a clock: whole steps, drawn
+            clock = draw(st.integers(0, 10**6))
+            state = state._replace(t=torch.full_like(zeros.t, clock))
     return Draw(layer.eval(), x, lengths, layout, state)
 
 

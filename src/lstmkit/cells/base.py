@@ -119,6 +119,7 @@ class RecurrentCell(nn.Module, Generic[S]):
         state = expected
         if hx is not None:
             state = check_state(hx, expected, unbatched=unbatched, what="hx")  # type: ignore[assignment]
+            self.check_state_values(state)
         new = None if _recording.RECORDING is not None else self.torch_step(x, state)
         if new is None:
             new = self.step(self.project_input(x), state)
@@ -139,7 +140,15 @@ class RecurrentCell(nn.Module, Generic[S]):
         if new is not None:
             return new
         state = self._plain_state(input, hx)
-        return None if state is None else self.step(self.project_input(input), state)
+        if state is None:
+            return None
+        self.check_state_values(state)
+        return self.step(self.project_input(input), state)
+
+    def check_state_values(self, state: S) -> None:
+        """Refuses, with an :class:`lstmkit.LstmkitValueError`, values a caller gave in a state
+        that the cell cannot take (a clock that is not a whole number, say). Shapes and dtypes
+        are checked before; the default takes any values."""
 
     def _params(self, *names: str) -> list[Any]:
         """The cell's parameters of these names (None where absent), as attribute access

@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch._subclasses.fake_tensor import is_fake
 
 from lstmkit import _recording
 from lstmkit._checks import check_choice, check_positive_int, describe
@@ -68,8 +69,8 @@ class ClockworkCell(RecurrentCell[ClockworkState]):
       at the first step and reads the first input. Counting from 1 would leave the slow modules
       emitting their initial state unchanged for up to T_g - 1 steps. The count lives in the
       state (:class:`ClockworkState`), so each sequence of a packed batch and each direction of
-      a bidirectional layer counts its own steps from 0; a given initial state may carry any t
-      (rounded to an integer).
+      a bidirectional layer counts its own steps from 0; a given initial state may carry any
+      whole t >= 0 (another value is refused).
     * **Inactive modules copy** h_{t-1}; they do not take ``f_H(0)``, which is what eq. (1)
       with their block-rows of W_H and W_I set to zero would give.
     * **A bias** b (the paper has none), with ``bias=True``; ``bias=False`` drops it.
@@ -155,6 +156,18 @@ class ClockworkCell(RecurrentCell[ClockworkState]):
             torch.zeros(batch_size, self.hidden_size, dtype=dtype, device=device),
             torch.zeros(batch_size, 1, dtype=dtype, device=device),
         )
+
+    def check_state_values(self, state: ClockworkState) -> None:
+        """A given clock must count steps: whole numbers, 0 or more."""
+        t = state.t
+        if is_fake(t):  # traced: the values are not known
+            return
+        bad = ~torch.isfinite(t) | (t < 0) | (t != torch.round(t))
+        if bool(bad.any()):
+            raise LstmkitValueError(
+                "a Clockwork state's clock t counts steps: expected whole numbers >= 0, got "
+                f"{t[bad].flatten()[0].item()!r}"
+            )
 
     def active(self, t: Tensor) -> Tensor:
         """Which units update at step t: ``t (..., 1)`` → bool ``(..., H)``, True where the unit's

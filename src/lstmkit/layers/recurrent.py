@@ -374,14 +374,18 @@ class Recurrent(nn.Module):
     def _initial_or_given(
         self, hx: Any, *, batch_size: int, like: Tensor, unbatched: bool
     ) -> State:
+        given = None
         if hx is not None and not unbatched:
-            plain = self._plain_state(hx, batch_size, like)
-            if plain is not None:
-                return plain
-        one = self.cell(0).initial_state(batch_size, dtype=like.dtype, device=like.device)
-        if hx is None:
-            return self._stacked_zeros(one)
-        return check_state(hx, one, unbatched=unbatched, what="hx", stacked=len(self._cell_order))
+            given = self._plain_state(hx, batch_size, like)
+        if given is None:
+            one = self.cell(0).initial_state(batch_size, dtype=like.dtype, device=like.device)
+            if hx is None:
+                return self._stacked_zeros(one)
+            stacked = len(self._cell_order)
+            given = check_state(hx, one, unbatched=unbatched, what="hx", stacked=stacked)
+        if not torch.compiler.is_compiling():  # (a data-dependent check would break a graph)
+            self.cell(0).check_state_values(given)
+        return given
 
     def _one_step(self, x: Tensor, hx: Any) -> tuple[Tensor, State] | None:
         """One step (T = 1) of a one-layer, one-direction layer whose engine is "auto", given a
