@@ -132,11 +132,50 @@ def test_learns_to_reverse_sequences() -> None:
             lambda d: d(torch.randn(B, T, E), torch.randn(B, L, D), lengths=[5, 1, 1]),
             "lengths must be 3 values in [1, 4]",
         ),
+        (
+            lambda d: d(torch.randn(B, T, E), torch.randn(B, L, D), lengths=[1.5, 1, 1]),
+            "lengths must be whole numbers of steps, got torch.float32 [1.5, 1.0, 1.0]",
+        ),
+        (
+            lambda d: d(torch.randn(B, T, E), torch.randn(B, 0, D)),
+            "L >= 1 (something to attend to), D = 6, got shape (3, 0, 6)",
+        ),
+        (
+            lambda d: d(torch.randn(B, T, E), torch.randn(B, L, D), state=torch.randn(B, H)),
+            "state: expected a tuple (h, c) of Tensors, got a Tensor of shape (3, 4)",
+        ),
+        (
+            lambda d: d(
+                torch.randn(B, T, E), torch.randn(B, L, D), state=(torch.randn(B, H + 1),) * 2
+            ),
+            f"state.h: expected shape ({B}, {H}), got ({B}, {H + 1})",
+        ),
+        (
+            lambda d: d(
+                torch.randn(B, T, E), torch.randn(B, L, D), state=(torch.randn(B, H).double(),) * 2
+            ),
+            "state.h: expected dtype torch.float32 (the input's), got torch.float64",
+        ),
     ],
 )
 def test_bad_input(call, message: str) -> None:
-    with pytest.raises(ValueError, match=re.escape(message)):
+    with pytest.raises(lstmkit.LstmkitError, match=re.escape(message)):
         call(AttentionDecoder(E, D, H))
+
+
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_no_steps_give_empty_outputs_and_the_state_as_it_came(batch_first: bool) -> None:
+    dec = make(batch_first=batch_first)
+    x = torch.randn((B, 0, E) if batch_first else (0, B, E), dtype=torch.float64)
+    annotations = torch.randn(B, L, D, dtype=torch.float64)
+    state = (torch.randn(B, H, dtype=torch.float64), torch.randn(B, H, dtype=torch.float64))
+    out = dec(x, annotations, state=state)
+    steps = (B, 0) if batch_first else (0, B)
+    assert [tuple(t.shape) for t in out[:4]] == [(*steps, H), (*steps, D), (*steps, L), (*steps, 1)]
+    assert out.state.h is state[0]
+    assert out.state.c is state[1]
+    started = dec(x, annotations).state  # the annotation-based start, as a call with steps has
+    torch.testing.assert_close(started, dec.initial_state(annotations), rtol=0, atol=0)
 
 
 def test_public_api() -> None:

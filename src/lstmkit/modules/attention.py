@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lstmkit import _recording
-from lstmkit._checks import check_input_tensor, check_positive_int, describe
-from lstmkit._errors import LstmkitValueError
+from lstmkit._checks import check_input_tensor, check_positive_int, check_state, describe
+from lstmkit._errors import LstmkitTypeError, LstmkitValueError
 from lstmkit._recording import Quantity
 from lstmkit.cells.base import LSTMState
 from lstmkit.cells.lstm import LSTMCell
@@ -130,16 +130,15 @@ class AttentionDecoder(nn.Module):
         if not self.batch_first:
             y = y.transpose(0, 1)  # (B, T, E)
         B, T = y.shape[0], y.shape[1]
-        s = self.initial_state(annotations, annotation_mask) if state is None else LSTMState(*state)
+        if state is None:
+            s = self.initial_state(annotations, annotation_mask)
+        else:
+            zeros = y.new_zeros(B, self.hidden_size)
+            s = check_state(state, LSTMState(zeros, zeros), unbatched=False, what="state")  # type: ignore[assignment]
         keys = self.attend_annotation(annotations)  # (B, L, A): W_a a_i + b, once for all steps
-        live = None
-        if lengths is not None:
-            lens = torch.as_tensor(lengths, device=y.device)
-            if lens.shape != (B,) or bool((lens < 1).any()) or bool((lens > T).any()):
-                raise LstmkitValueError(
-                    f"lengths must be {B} values in [1, {T}], got {lens.tolist()}"
-                )
-            live = torch.arange(T, device=y.device)[None, :] < lens[:, None]  # (B, T)
+        live = None if lengths is None else self._live(lengths, B, T, y.device)
+        if T == 0:  # no step: empty outputs, the state as it came
+            return self._empty(y, annotations, s)
         outputs, contexts, alphas, betas = [], [], [], []
         for t, y_t in enumerate(y.unbind(1)):
             z_t, alpha_t, beta_t = self.attend(keys, annotations, s.h, annotation_mask)
@@ -161,6 +160,27 @@ class AttentionDecoder(nn.Module):
             torch.stack(betas, dim),
             s,
         )
+
+    @staticmethod
+    def _live(lengths: Tensor | list[int], B: int, T: int, device: torch.device) -> Tensor:
+        """Which steps of each sequence are real, ``(B, T)``, from its length."""
+        lens = torch.as_tensor(lengths, device=device)
+        if lens.dtype.is_floating_point or lens.dtype.is_complex or lens.dtype == torch.bool:
+            raise LstmkitTypeError(
+                f"lengths must be whole numbers of steps, got {lens.dtype} {lens.tolist()}"
+            )
+        if lens.shape != (B,) or bool((lens < 1).any()) or bool((lens > T).any()):
+            raise LstmkitValueError(f"lengths must be {B} values in [1, {T}], got {lens.tolist()}")
+        return torch.arange(T, device=device)[None, :] < lens[:, None]
+
+    def _empty(self, y: Tensor, annotations: Tensor, s: LSTMState) -> AttentionOutput:
+        """The output of a call with no steps."""
+        B, L, D = annotations.shape
+
+        def empty(width: int) -> Tensor:
+            return y.new_zeros((B, 0, width) if self.batch_first else (0, B, width))
+
+        return AttentionOutput(empty(self.hidden_size), empty(D), empty(L), empty(1), s)
 
     def attend(
         self,
@@ -201,11 +221,12 @@ class AttentionDecoder(nn.Module):
         if (
             annotations.dim() != 3
             or annotations.shape[0] != batch
+            or annotations.shape[1] < 1
             or annotations.shape[-1] != self.annotation_size
         ):
             raise LstmkitValueError(
-                f"annotations must be (B, L, D) with B = {batch}, D = {self.annotation_size}, "
-                f"got shape {tuple(annotations.shape)}"
+                f"annotations must be (B, L, D) with B = {batch}, L >= 1 (something to attend "
+                f"to), D = {self.annotation_size}, got shape {tuple(annotations.shape)}"
             )
         if mask is not None:
             if (
