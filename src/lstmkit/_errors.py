@@ -40,3 +40,8 @@ class LstmkitFileNotFoundError(LstmkitError, FileNotFoundError):
 
 class LstmkitFileExistsError(LstmkitError, FileExistsError):
     """A place lstmkit was asked to write that holds something it will not overwrite."""
+
+
+class LstmkitOSError(LstmkitError, OSError):
+    """A file lstmkit could not write or read for a reason of the system's (a full disk, a
+    missing permission), said with what was kept and how to go on."""

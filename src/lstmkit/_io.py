@@ -17,11 +17,19 @@ from pathlib import Path
 from typing import IO, Any
 
 
-def atomic_write(path: str | Path, write: Callable[[IO[Any]], object], *, binary: bool) -> Path:
+def atomic_write(
+    path: str | Path,
+    write: Callable[[IO[Any]], object],
+    *,
+    binary: bool,
+    before_replace: Callable[[], object] | None = None,
+) -> Path:
     """Calls ``write(file)`` on a temporary file beside ``path`` and puts it in place atomically.
 
     ``binary`` opens the file in bytes mode (else UTF-8 text). Creates missing folders. On any
     error, or Ctrl-C, the temporary file is removed and ``path`` is left as it was.
+    ``before_replace`` runs once the new content is safely on disk, just before it replaces
+    ``path`` (a checkpoint keeps the file it replaces there).
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -33,12 +41,26 @@ def atomic_write(path: str | Path, write: Callable[[IO[Any]], object], *, binary
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        if before_replace is not None:
+            before_replace()
         os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
     _fsync_directory(target.parent)
     return target
+
+
+def remove_temporaries(*paths: str | Path) -> list[Path]:
+    """Removes the temporary files that :func:`atomic_write` left beside these paths when a
+    process was killed mid-write (``.NAME.*.tmp``); returns them. Call it where no other process
+    is writing those paths."""
+    removed = []
+    for path in map(Path, paths):
+        for stale in path.parent.glob(f".{path.name}.*.tmp"):
+            stale.unlink(missing_ok=True)
+            removed.append(stale)
+    return removed
 
 
 def write_text(path: str | Path, text: str) -> Path:

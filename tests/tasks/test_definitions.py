@@ -8,6 +8,7 @@ import re
 import pytest
 import torch
 
+import lstmkit
 from lstmkit.tasks import (
     TASKS,
     AddingTask,
@@ -225,6 +226,28 @@ def test_charlm_windows_and_baseline(tmp_path) -> None:
     uniform = torch.zeros(4, 10, task.output_size)
     expected = math.log2(task.output_size)  # a uniform guess: log2(V) bits
     assert task.metrics(uniform, held[0])["bpc"] == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (bytes(range(256)) * 40, r"is not text: it holds NUL bytes; pass binary=true"),
+        (b"ab\xff\xfe" * 3000, r"is not UTF-8 text: 6000 of its first 12000 bytes do not decode"),
+    ],
+)
+def test_charlm_refuses_a_file_that_is_not_text(tmp_path, content: bytes, message: str) -> None:
+    path = tmp_path / "data.bin"
+    path.write_bytes(content)
+    with pytest.raises(lstmkit.LstmkitValueError, match=message):
+        CharLMTask(path=str(path), length=10)
+    task = CharLMTask(path=str(path), length=10, binary=True)  # asked for: read as it is
+    assert "\ufffd" in task.vocabulary
+
+
+def test_charlm_reads_text_that_holds_replacement_characters(tmp_path) -> None:
+    path = tmp_path / "text.txt"
+    path.write_text("ab\ufffd" * 2000 + "é" * 100, encoding="utf-8")  # U+FFFD written, valid
+    assert set(CharLMTask(path=str(path), length=10).vocabulary) == {"a", "b", "\ufffd", "é"}
 
 
 def test_charlm_default_corpus_needs_no_download() -> None:

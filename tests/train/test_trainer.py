@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import lstmkit
 from lstmkit.train import (
     ModelConfig,
     NonFiniteLossError,
@@ -27,6 +28,7 @@ from lstmkit.train import (
     save_checkpoint,
     step_seed,
 )
+from lstmkit.train.checkpoint import ENTRIES
 from lstmkit.train.trainer import lr_factor
 
 
@@ -47,6 +49,11 @@ def small_config(**run: object) -> TrainConfig:
             }
         ),
     )
+
+
+def complete(**extra: object) -> dict[str, object]:
+    """A checkpoint with every entry one has, of its type, and ``extra``."""
+    return {name: kind() for name, kind in ENTRIES.items()} | {"format": 1} | extra
 
 
 def weights(trainer: Trainer) -> dict[str, torch.Tensor]:
@@ -119,8 +126,13 @@ def test_resume_refuses_a_different_configuration(tmp_path: Path) -> None:
     changed.optim.lr = 0.1
     with pytest.raises(ValueError, match=r"optim\.lr: 0\.003 in the checkpoint, 0\.1 now"):
         Trainer(changed, out_dir=tmp_path, resume=True, progress=False).fit()
-    longer = Trainer(small_config(steps=10), out_dir=tmp_path, resume=True, progress=False)
-    assert longer.fit().steps == 10  # a larger step budget is fine
+    # a larger budget restarts the cosine schedule of a finished run: refused, or asked for
+    with pytest.raises(ValueError, match=r"at step 5 the learning rate goes from 0 to 0\.00244"):
+        Trainer(small_config(steps=10), out_dir=tmp_path, resume=True, progress=False).fit()
+    longer = Trainer(
+        small_config(steps=10), out_dir=tmp_path, resume=True, reschedule=True, progress=False
+    )
+    assert longer.fit().steps == 10
 
 
 def test_a_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:
@@ -198,7 +210,7 @@ def test_atomic_save_leaves_the_old_checkpoint_when_the_write_fails(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "checkpoint.pt"
-    save_checkpoint(path, {"format": 1, "value": torch.arange(3)})
+    save_checkpoint(path, complete(value=torch.arange(3)))
     real_save = torch.save
 
     def failing_save(obj, f, *args, **kwargs):  # writes part of the file, then dies
@@ -207,20 +219,21 @@ def test_atomic_save_leaves_the_old_checkpoint_when_the_write_fails(
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", failing_save)
-    with pytest.raises(OSError, match="disk full"):
-        save_checkpoint(path, {"format": 1, "value": torch.arange(5)})
+    with pytest.raises(lstmkit.LstmkitOSError, match=r"\(disk full\); the last one written is"):
+        save_checkpoint(path, complete(value=torch.arange(5)))
     assert torch.equal(load_checkpoint(path)["value"], torch.arange(3))
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]  # no temporary left
 
 
 KILL_WRITER = """
 import sys, torch
-from lstmkit.train.checkpoint import save_checkpoint
+from lstmkit.train.checkpoint import ENTRIES, save_checkpoint
+complete = {name: kind() for name, kind in ENTRIES.items()} | {"format": 1}
 big = torch.randn(4_000_000)
 i = 0
 while True:
     i += 1
-    save_checkpoint(sys.argv[1], {"format": 1, "i": i, "big": big})
+    save_checkpoint(sys.argv[1], {**complete, "i": i, "big": big})
     print(i, flush=True)
 """
 
@@ -246,14 +259,14 @@ def test_a_killed_write_leaves_a_loadable_checkpoint(tmp_path: Path) -> None:
 def test_loading_refuses_files_that_are_not_checkpoints(tmp_path: Path) -> None:
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="is not a readable lstmkit checkpoint"):
+    with pytest.raises(ValueError, match="is not a readable checkpoint"):
         load_checkpoint(junk)
     with pytest.raises(FileNotFoundError, match="no checkpoint at"):
         load_checkpoint(tmp_path / "missing.pt")
     # loading never runs code: a pickle that would call a function is refused
     evil = tmp_path / "evil.pt"
     torch.save({"format": 1, "payload": os.getcwd}, evil)
-    with pytest.raises(ValueError, match="not a readable lstmkit checkpoint"):
+    with pytest.raises(ValueError, match="not a readable checkpoint"):
         load_checkpoint(evil)
 
 

@@ -158,28 +158,43 @@ class Trace:
         source = Path(path)
         if not source.is_file():
             raise LstmkitFileNotFoundError(f"no trace at {source}")
-        if source.suffix == ".npz":
-            with np.load(source, allow_pickle=False) as data:
-                if "__meta__" not in data.files:
-                    raise LstmkitValueError(f"{source} is not an lstmkit trace (no __meta__ entry)")
-                meta = json.loads(str(data["__meta__"]))
-                values = {k: torch.from_numpy(data[k]) for k in data.files if k != "__meta__"}
-        elif source.suffix == ".safetensors":
-            from safetensors import safe_open
-
-            with safe_open(str(source), framework="pt") as f:
-                header = f.metadata() or {}
-                if "lstmkit" not in header:
-                    raise LstmkitValueError(
-                        f"{source} is not an lstmkit trace (no lstmkit metadata)"
-                    )
-                meta = json.loads(header["lstmkit"])
-                values = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
-        else:
+        if source.suffix not in (".npz", ".safetensors"):
             raise LstmkitValueError(
                 f"a trace is read from .npz or .safetensors, got {source.name!r}"
             )
+        try:
+            values, meta = _read(source)
+        except LstmkitValueError:
+            raise
+        except Exception as error:  # a damaged file: zip, safetensors, JSON or array errors
+            text = " ".join(str(error).split())
+            raise LstmkitValueError(
+                f"{source} is not a readable lstmkit trace: {type(error).__name__}: {text}"
+            ) from None
+        if not isinstance(meta, dict) or not isinstance(meta.get("cells", {}), dict):
+            raise LstmkitValueError(f"{source} is not an lstmkit trace (its metadata is damaged)")
         return cls(values, meta)
+
+
+def _read(source: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """A trace file's values and metadata; raises whatever its reader raises."""
+    if source.suffix == ".npz":
+        # opened here, so that a damaged archive that np.load gives up on is closed too
+        with open(source, "rb") as file, np.load(file, allow_pickle=False) as data:
+            if "__meta__" not in data.files:
+                raise LstmkitValueError(f"{source} is not an lstmkit trace (no __meta__ entry)")
+            meta = json.loads(str(data["__meta__"]))
+            values = {k: torch.from_numpy(data[k]) for k in data.files if k != "__meta__"}
+        return values, meta
+    from safetensors import safe_open
+
+    with safe_open(str(source), framework="pt") as f:
+        header = f.metadata() or {}
+        if "lstmkit" not in header:
+            raise LstmkitValueError(f"{source} is not an lstmkit trace (no lstmkit metadata)")
+        meta = json.loads(header["lstmkit"])
+        values = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    return values, meta
 
 
 def _to_numpy(t: Tensor) -> np.ndarray:

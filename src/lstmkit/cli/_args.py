@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import typing
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lstmkit._errors import LstmkitTypeError, LstmkitValueError
@@ -31,6 +32,42 @@ def positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
     return value
+
+
+def file_path(text: str) -> Path:
+    """A file the command writes: not an existing folder."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"expected a file to write, got the folder {text}")
+    return path
+
+
+def folder_path(text: str) -> Path:
+    """A folder the command writes into: new, or an existing folder, not a file."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"expected a folder, got the file {text}")
+    return path
+
+
+def device_name(text: str) -> str:
+    """A torch device this machine has: cpu, cuda, cuda:1, ..."""
+    import torch
+
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise argparse.ArgumentTypeError(
+            f"expected a device such as cpu, cuda or cuda:1, got {text!r}"
+        ) from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            why = "this torch is a CPU build" if torch.version.cuda is None else "no GPU is visible"
+            raise argparse.ArgumentTypeError(f"{text} was asked for, but {why}")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            count = torch.cuda.device_count()
+            raise argparse.ArgumentTypeError(f"{text} was asked for; this machine has {count}")
+    return text
 
 
 def unit_list(text: str) -> list[int]:

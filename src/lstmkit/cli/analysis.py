@@ -7,7 +7,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lstmkit._errors import LstmkitValueError
-from lstmkit.cli._args import check_specs, common, positive_int, unit_list
+from lstmkit.cli._args import (
+    check_specs,
+    common,
+    file_path,
+    folder_path,
+    positive_int,
+    unit_list,
+)
 
 if TYPE_CHECKING:
     from lstmkit.cli._args import Commands
@@ -59,7 +66,7 @@ def add_trace(commands: Commands) -> None:
     )
     _batch_options(trace)
     trace.add_argument(
-        "-o", "--out", type=Path, default=Path("trace.npz"), help="(default: %(default)s)"
+        "-o", "--out", type=file_path, default=Path("trace.npz"), help="(default: %(default)s)"
     )
     common(trace)
 
@@ -112,7 +119,7 @@ def add_gradient_flow(commands: Commands) -> None:
     flow.add_argument(
         "-o",
         "--out",
-        type=Path,
+        type=file_path,
         default=Path("gradient_flow.png"),
         help="the plot, .png or .svg; the numbers go beside it as .json (default: %(default)s)",
     )
@@ -191,7 +198,7 @@ def add_explain(commands: Commands) -> None:
     explain.add_argument(
         "-o",
         "--out",
-        type=Path,
+        type=file_path,
         default=Path("explain.html"),
         help="the HTML file to write (default: %(default)s)",
     )
@@ -244,7 +251,7 @@ def add_plot(commands: Commands) -> None:
         "--format", choices=["png", "svg"], default="png", help="file format (default: png)"
     )
     plot.add_argument(
-        "-o", "--out", type=Path, default=Path("plots"), help="folder (default: %(default)s)"
+        "-o", "--out", type=folder_path, default=Path("plots"), help="folder (default: %(default)s)"
     )
     common(plot)
 

@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lstmkit._errors import LstmkitValueError
-from lstmkit.cli._args import check_specs, common, positive_float, positive_int, run_options
+from lstmkit.cli._args import (
+    check_specs,
+    common,
+    folder_path,
+    positive_float,
+    positive_int,
+    run_options,
+)
 
 if TYPE_CHECKING:
     from lstmkit.cli._args import Commands
@@ -67,7 +74,10 @@ def add_gap(commands: Commands) -> None:
         help="a one-minute preset: rnn and lstm:chrono=200 at gaps 5, 20, 100, one seed, 800 steps",
     )
     gap.add_argument(
-        "--out", type=Path, default=Path("results/gap"), help="output folder (default: %(default)s)"
+        "--out",
+        type=folder_path,
+        default=Path("results/gap"),
+        help="output folder (default: %(default)s)",
     )
     run_options(gap)
     common(gap)
@@ -134,7 +144,7 @@ def add_compare(commands: Commands) -> None:
     _training_sizes(compare, c.hidden_size, c.batch_size, c.lr)
     compare.add_argument(
         "--out",
-        type=Path,
+        type=folder_path,
         default=Path("results/compare"),
         help="output folder (default: %(default)s)",
     )

@@ -15,6 +15,8 @@ from lstmkit.cli._args import (
     EXIT_INTERRUPTED,
     add_dataclass_flags,
     common,
+    device_name,
+    folder_path,
     given_flags,
     positive_float,
     positive_int,
@@ -51,9 +53,19 @@ def add_train(commands: Commands) -> None:
     for kind in FLAG_SECTIONS.values():
         add_dataclass_flags(train, kind)
     train.add_argument(
-        "--out", type=Path, help="output folder (default: runs/<task>-<cell>-<time>)"
+        "--out", type=folder_path, help="output folder (default: runs/<task>-<cell>-<time>)"
     )
-    train.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda if there is one)")
+    train.add_argument(
+        "--device",
+        type=device_name,
+        help="cpu, cuda, cuda:1, ... (default: cuda if there is one)",
+    )
+    train.add_argument(
+        "--reschedule",
+        action="store_true",
+        help="with --resume: accept a changed --steps although the learning-rate schedule "
+        "decays over them (the rate jumps; refused without this flag)",
+    )
     run_options(train)
     common(train)
 
@@ -84,7 +96,12 @@ def train_command(args: argparse.Namespace) -> int:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         out = Path("runs") / f"{config.task.name}-{slug(config.model.cell)}-{stamp}"
     trainer = Trainer(
-        config, out_dir=out, resume=args.resume, progress=args.progress, device=args.device
+        config,
+        out_dir=out,
+        resume=args.resume,
+        reschedule=args.reschedule,
+        progress=args.progress,
+        device=args.device,
     )
     try:
         result = trainer.fit()

@@ -10,7 +10,8 @@ from typing import Any
 
 from lstmkit._errors import LstmkitFileExistsError
 from lstmkit.train.config import TrainConfig
-from lstmkit.train.trainer import CHECKPOINT, CONFIG, RESULT, Trainer, TrainResult, check_same_run
+from lstmkit.train.resume import check_same_run
+from lstmkit.train.trainer import CHECKPOINT, CONFIG, RESULT, Trainer, TrainResult
 
 
 @dataclass(frozen=True)

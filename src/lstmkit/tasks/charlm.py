@@ -77,6 +77,34 @@ class CharCodec:
         return "".join(vocabulary[c] if c < len(vocabulary) else "\ufffd" for c in codes)
 
 
+UNDECODABLE = 0.01
+"""The largest share of a text file's bytes that may be invalid UTF-8 (replaced by U+FFFD)."""
+
+
+def read_text(file: Path, max_chars: int, *, binary: bool = False) -> str:
+    """The first ``max_chars`` characters of a UTF-8 text file. A file that is not text (a NUL
+    byte, or more than :data:`UNDECODABLE` of it invalid UTF-8) is refused with the reason,
+    unless ``binary``; invalid bytes then read as U+FFFD."""
+    if not file.is_file():
+        raise LstmkitFileNotFoundError(f"charlm: no text file at {file}")
+    with open(file, "rb") as f:
+        data = f.read(4 * max_chars)  # UTF-8 takes at most 4 bytes a character
+    decoded = data.decode("utf-8", errors="replace")
+    if binary:
+        return decoded[:max_chars]
+    advice = "; pass binary=true (charlm:path=...,binary=true) to read it anyway"
+    if b"\0" in data:
+        raise LstmkitValueError(f"charlm: {file} is not text: it holds NUL bytes{advice}")
+    # U+FFFD in the file itself is three valid bytes; what decoding replaced is the rest
+    replaced = decoded.count("\ufffd") - data.decode("utf-8", errors="ignore").count("\ufffd")
+    if data and replaced > UNDECODABLE * len(data):
+        raise LstmkitValueError(
+            f"charlm: {file} is not UTF-8 text: {replaced} of its first {len(data)} bytes do not "
+            f"decode{advice}"
+        )
+    return decoded[:max_chars]
+
+
 class CharLMTask(Task):
     """Predict each next character of a text; the metric is bits per character on held-out text.
 
@@ -106,6 +134,7 @@ class CharLMTask(Task):
         max_chars: int = DEFAULT_CHARS,
         solved_at: float | None = None,
         vocabulary: str | None = None,
+        binary: bool = False,
     ) -> None:
         check_positive_int("length", length)
         check_positive_int("max_chars", max_chars)
@@ -114,11 +143,8 @@ class CharLMTask(Task):
         if path is None:
             text, self.source = stdlib_corpus(max_chars)
         else:
-            file = Path(path)
-            if not file.is_file():
-                raise LstmkitFileNotFoundError(f"charlm: no text file at {file}")
-            text = file.read_text(encoding="utf-8", errors="replace")[:max_chars]
-            self.source = str(file)
+            text = read_text(Path(path), max_chars, binary=binary)
+            self.source = path
         train_part, eval_part = split_text(text, held_out)
         if min(len(train_part), len(eval_part)) < length + 1:
             raise LstmkitValueError(

@@ -9,7 +9,7 @@ import torch
 from lstmkit._errors import LstmkitValueError
 from lstmkit.modules.sequence import SequenceModel
 from lstmkit.tasks.charlm import CharCodec
-from lstmkit.train.checkpoint import load_checkpoint
+from lstmkit.train.checkpoint import load_latest
 from lstmkit.train.trainer import model_from_checkpoint
 
 
@@ -17,14 +17,16 @@ def load_charlm(checkpoint: str | Path) -> tuple[SequenceModel, str]:
     """The model of a ``charlm`` checkpoint, in eval mode, and its vocabulary: character ``k`` of
     the vocabulary is token ``k``, and any character outside it is token ``len(vocabulary)``
     (:class:`lstmkit.tasks.charlm.CharCodec` encodes and decodes with it)."""
-    state = load_checkpoint(checkpoint)
-    if state["task"]["name"] != "charlm":
+    state, read = load_latest(checkpoint)
+    task = state["task"]
+    if task.get("name") != "charlm":
         raise LstmkitValueError(
-            f"{checkpoint} was trained on the {state['task']['name']!r} task; expected a "
-            "'charlm' checkpoint"
+            f"{read} was trained on the {task.get('name')!r} task; expected a 'charlm' checkpoint"
         )
-    vocabulary: str = state["task"]["state"]["vocabulary"]
-    return model_from_checkpoint(state), vocabulary
+    vocabulary = task.get("state", {}).get("vocabulary")
+    if not isinstance(vocabulary, str) or not vocabulary:
+        raise LstmkitValueError(f"{read}: the charlm task's vocabulary is missing or not text")
+    return model_from_checkpoint(state, read), vocabulary
 
 
 @torch.no_grad()

@@ -17,12 +17,19 @@ import torch
 from torch import nn
 
 from lstmkit._errors import LstmkitFileExistsError, LstmkitRuntimeError, LstmkitValueError
+from lstmkit._io import remove_temporaries
 from lstmkit._spec import Spec
 from lstmkit.layers.registry import build_layer
 from lstmkit.modules.sequence import SequenceModel
 from lstmkit.tasks import Batch, Task, make_task
 from lstmkit.train import distributed
-from lstmkit.train.checkpoint import load_checkpoint, save_checkpoint
+from lstmkit.train.checkpoint import (
+    FORMAT,
+    check_weights,
+    load_latest,
+    previous_of,
+    save_checkpoint,
+)
 from lstmkit.train.config import (
     ModelConfig,
     OptimConfig,
@@ -33,11 +40,12 @@ from lstmkit.train.config import (
 )
 from lstmkit.train.records import METRICS as METRICS  # the log's file name, as before
 from lstmkit.train.records import RunLog, progress_bar, write_json
+from lstmkit.train.resume import check_same_run
+from lstmkit.train.schedule import check_schedule, lr_factor
 
 CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.json"
 RESULT = "result.json"
-FORMAT = 1
 _MASK64 = (1 << 64) - 1
 
 
@@ -108,22 +116,6 @@ def model_for(
     return SequenceModel(layer, vocab_size=vocab_size, output_size=output_size, readout=readout)
 
 
-def lr_factor(optim: OptimConfig, steps: int) -> Callable[[int], float]:
-    """The learning rate's multiplier after ``k`` optimiser steps."""
-
-    def factor(k: int) -> float:
-        if k < optim.warmup:
-            return (k + 1) / optim.warmup
-        if optim.schedule == "constant":
-            return 1.0
-        progress = min(1.0, (k - optim.warmup) / max(1, steps - optim.warmup))
-        if optim.schedule == "cosine":
-            return 0.5 * (1.0 + math.cos(math.pi * progress))
-        return 1.0 - progress
-
-    return factor
-
-
 @torch.no_grad()
 def evaluate(
     model: nn.Module, task: Task, batches: list[Batch], device: torch.device
@@ -161,8 +153,11 @@ class Trainer:
         config: what to train, on what, how.
         out_dir: where the config, the metrics log, checkpoints and the result go; None keeps
             nothing on disk.
-        resume: continue from ``out_dir``'s checkpoint (bitwise as if never stopped). Without
-            it, an ``out_dir`` that already holds a checkpoint is an error, not overwritten.
+        resume: continue from ``out_dir``'s checkpoint (bitwise as if never stopped), or from the
+            previous one beside it where that one is damaged. Without it, an ``out_dir`` that
+            already holds a checkpoint is an error, not overwritten.
+        reschedule: let a resumed run change ``run.steps`` although its learning-rate schedule
+            decays over them (the rate then jumps; refused without it).
         progress: show a progress bar; None shows one when stderr is a terminal.
         device: "cpu", "cuda", ...; None picks CUDA when there is one.
         on_step: called after every completed step with the step and its training loss.
@@ -178,6 +173,7 @@ class Trainer:
         *,
         out_dir: str | Path | None = None,
         resume: bool = False,
+        reschedule: bool = False,
         progress: bool | None = None,
         device: str | None = None,
         on_step: Callable[[int, float], None] | None = None,
@@ -187,7 +183,7 @@ class Trainer:
             raise LstmkitValueError("resume=True needs the out_dir of the run to continue")
         self.config = config
         self.out_dir = None if out_dir is None else Path(out_dir)
-        self.resume = resume
+        self.resume, self.reschedule = resume, reschedule
         self.progress = progress
         self.device = device
         self.on_step = on_step
@@ -293,9 +289,14 @@ class Trainer:
                 "or choose another output folder"
             )
         run = _Run(task, model, model, optimizer, scheduler, checkpoint)
+        if checkpoint is not None and info.is_main:  # what a killed save left behind
+            remove_temporaries(checkpoint, previous_of(checkpoint))
         if self.resume and checkpoint is not None and checkpoint.exists():
-            state = load_checkpoint(checkpoint)
+            state, read = load_latest(checkpoint)
             check_same_run(state["config"], cfg.to_dict())
+            saved_steps = state["config"].get("run", {}).get("steps", steps)
+            check_schedule(cfg.optim, saved_steps, steps, state["step"], reschedule=self.reschedule)
+            check_weights(model, state["model"], read)
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
@@ -477,28 +478,6 @@ def _agree(info: distributed.Distributed, stop: bool) -> bool:
     return bool(flag.item() > 0)
 
 
-_MAY_CHANGE = ("steps", "checkpoint_every", "log_every", "eval_every", "eval_size", "early_stop")
-"""Run settings a resumed run may change: how long it runs and how it is watched, not what the
-weights go through."""
-
-
-def check_same_run(saved: dict[str, Any], current: dict[str, Any]) -> None:
-    """Raises unless two configs describe the same training: only the run settings in
-    ``_MAY_CHANGE`` may differ."""
-    differences = []
-    for section, table in current.items():
-        for key, value in table.items():
-            before = saved.get(section, {}).get(key)
-            if before != value and not (section == "run" and key in _MAY_CHANGE):
-                differences.append(f"{section}.{key}: {before!r} in the checkpoint, {value!r} now")
-    if differences:
-        raise LstmkitValueError(
-            "the checkpoint was written by a different configuration; resume with the same "
-            f"settings (only run.{', run.'.join(_MAY_CHANGE)} may change): "
-            + "; ".join(differences)
-        )
-
-
 def fit(
     cell: str,
     task: str,
@@ -530,16 +509,31 @@ def fit(
     return Trainer(config, progress=False, on_step=on_step).fit()
 
 
-def model_from_checkpoint(state: dict[str, Any]) -> SequenceModel:
-    """The trained model of a loaded checkpoint (see :func:`load_checkpoint`), in eval mode."""
+_MODEL_INFO = ("vocab_size", "input_size", "output_size", "readout")
+
+
+def model_from_checkpoint(
+    state: dict[str, Any], file: str | Path = "the checkpoint"
+) -> SequenceModel:
+    """The trained model of a loaded checkpoint (see :func:`load_checkpoint`), in eval mode. Its
+    weights are checked against the model its configuration describes, built first on the meta
+    device (no memory), so that a damaged configuration is refused before anything is
+    allocated."""
     info = state["model_info"]
-    model = model_for(
-        TrainConfig.from_dict(state["config"]),
-        vocab_size=info["vocab_size"],
-        input_size=info["input_size"],
-        output_size=info["output_size"],
-        readout=info["readout"],
-    )
+    missing = [k for k in _MODEL_INFO if k not in info]
+    if missing:
+        raise LstmkitValueError(f"{file}: model_info lacks {', '.join(missing)}")
+    config = TrainConfig.from_dict(state["config"])
+    sizes = {k: info[k] for k in _MODEL_INFO}
+    try:
+        with torch.device("meta"):
+            probe = model_for(config, **sizes)
+    except (RuntimeError, ValueError, TypeError, OverflowError) as error:
+        raise LstmkitValueError(
+            f"the configuration in {file} describes a model that cannot be built: {error}"
+        ) from None
+    check_weights(probe, state["model"], file)
+    model = model_for(config, **sizes)
     model.load_state_dict(state["model"])
     return model.eval()
 
@@ -548,7 +542,7 @@ def load_run(checkpoint: str | Path) -> tuple[SequenceModel, Task]:
     """The trained model of a checkpoint (in evaluation mode) and the task it was trained on,
     rebuilt as the run built it (a character model's vocabulary included). Reads the file
     without running code from it."""
-    state = load_checkpoint(checkpoint)
+    state, read = load_latest(checkpoint)
     config = TrainConfig.from_dict(state["config"])
-    task = make_task(config.task.name, **{**config.task.options, **state["task"]["state"]})
-    return model_from_checkpoint(state), task
+    task = make_task(config.task.name, **{**config.task.options, **state["task"].get("state", {})})
+    return model_from_checkpoint(state, read), task
