@@ -8,12 +8,13 @@ rows it gets in ``lstmkit cells``.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from lstmkit._checks import check_choice
-from lstmkit._errors import LstmkitTypeError, LstmkitValueError
+from lstmkit._errors import LstmkitError, LstmkitTypeError, LstmkitValueError
 from lstmkit._spec import Spec
 from lstmkit.layers.recurrent import Recurrent
 
@@ -66,4 +67,14 @@ def build_layer(
         raise LstmkitValueError(
             f"options {sorted(clash)} given both in the cell spec and separately"
         )
-    return LAYERS[spec.name](input_size, hidden_size, **spec.options, **layer_options)
+    factory = LAYERS[spec.name]
+    try:
+        return factory(input_size, hidden_size, **spec.options, **layer_options)
+    except TypeError as error:
+        if isinstance(error, LstmkitError) and "unexpected keyword" not in str(error):
+            raise  # a value of the wrong type, said already
+        params = inspect.signature(factory).parameters
+        valid = [n for n, p in params.items() if p.kind == p.KEYWORD_ONLY]
+        raise LstmkitTypeError(
+            f"cell {spec.name!r}: {error}; its options are {', '.join(valid)}"
+        ) from None

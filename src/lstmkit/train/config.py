@@ -116,6 +116,9 @@ class TrainConfig:
     @staticmethod
     def from_dict(data: dict[str, Any]) -> TrainConfig:
         """Builds a config from nested tables; an unknown section or key is an error."""
+        if not isinstance(data, dict):
+            got = type(data).__name__
+            raise LstmkitValueError(f"a config is a table of sections, got a {got}")
         unknown = set(data) - set(_SECTIONS)
         if unknown:
             raise LstmkitValueError(
@@ -137,12 +140,15 @@ class TrainConfig:
         file = Path(path)
         if not file.is_file():
             raise LstmkitFileNotFoundError(f"no config file at {file}")
-        if file.suffix == ".toml":
-            data = tomllib.loads(file.read_text(encoding="utf-8"))
-        elif file.suffix == ".json":
-            data = json.loads(file.read_text(encoding="utf-8"))
-        else:
+        if file.suffix not in (".toml", ".json"):
             raise LstmkitValueError(f"a config file must end in .toml or .json, got {file.name}")
+        try:
+            text = file.read_text(encoding="utf-8")
+            data = tomllib.loads(text) if file.suffix == ".toml" else json.loads(text)
+        except (UnicodeDecodeError, ValueError) as error:  # JSON's and TOML's errors included
+            kind = file.suffix[1:].upper()
+            reason = " ".join(str(error).split())
+            raise LstmkitValueError(f"{file} is not valid UTF-8 {kind}: {reason}") from None
         return TrainConfig.from_dict(data)
 
 
