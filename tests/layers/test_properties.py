@@ -12,6 +12,7 @@ The examples are a fixed number and derandomised (tests/conftest.py's Hypothesis
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -196,7 +197,10 @@ def test_what_torch_nn_expresses_it_computes_alike(family: str, data: Any) -> No
     theirs = lstmkit.to_torch(d.layer)
     if d.layout == "lengths":  # torch.nn has no lengths=: the same call, packed
         d.layout = "packed unsorted"
-    assert_same(run(d, theirs), run(d), "torch.nn")
+    with warnings.catch_warnings():  # torch.nn's own note, once a process, in float32
+        warnings.filterwarnings("ignore", "LSTM with projections is not supported with oneDNN")
+        expected = run(d, theirs)
+    assert_same(expected, run(d), "torch.nn")
 
 
 def _bad_features(d: Draw) -> Draw:
