@@ -19,6 +19,7 @@ import lstmkit
 from lstmkit.train import Trainer
 from lstmkit.train.checkpoint import (
     ENTRIES,
+    FIELDS,
     load_checkpoint,
     load_latest,
     previous_of,
@@ -119,10 +120,10 @@ def test_weights_that_do_not_fit_the_configuration_are_refused(run_dir: Path) ->
     config = {**state["config"], "model": {**state["config"]["model"], "hidden_size": 10**9}}
     with pytest.raises(lstmkit.LstmkitValueError, match="describes a model that cannot be built"):
         model_from_checkpoint(_with(state, config=config))
-    with pytest.raises(
-        lstmkit.LstmkitValueError, match="model_info lacks input_size, output_size, readout"
-    ):
+    with pytest.raises(lstmkit.LstmkitValueError, match="'model_info' lacks input_size, output_s"):
         model_from_checkpoint(_with(state, model_info={"vocab_size": None}))
+    with pytest.raises(lstmkit.LstmkitValueError, match="'progress' lacks solved_step, last_eval"):
+        model_from_checkpoint(_with(state, progress={"seconds": 1.0}))
 
 
 def test_resuming_removes_what_a_killed_save_left(run_dir: Path, tmp_path: Path) -> None:
@@ -180,5 +181,22 @@ def test_a_damaged_trace_loads_or_says_why(
         recorded.names(cell)
 
 
-def test_every_checkpoint_entry_is_checked() -> None:
-    assert set(complete()) == set(ENTRIES)
+def test_every_checkpoint_entry_is_checked(run_dir: Path) -> None:
+    written = load_checkpoint(run_dir / "checkpoint.pt")
+    assert set(written) == set(ENTRIES)  # what a run writes is what is checked
+    for name, keys in FIELDS.items():
+        assert set(keys) <= set(written[name])
+
+
+def test_a_run_whose_newest_checkpoint_is_gone_resumes_from_the_previous(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "checkpoint.prev.pt").write_bytes((run_dir / "checkpoint.prev.pt").read_bytes())
+    with pytest.raises(lstmkit.LstmkitFileExistsError, match="already holds a run"):
+        Trainer(small_config(steps=10), out_dir=out, progress=False).fit()
+    with pytest.warns(lstmkit.LstmkitWarning, match=r"no checkpoint at .*; using the previous"):
+        result = Trainer(small_config(steps=10), out_dir=out, resume=True, progress=False).fit()
+    assert result.steps == 10
+    assert load_checkpoint(out / "checkpoint.pt")["step"] == 10

@@ -28,7 +28,7 @@ from lstmkit.train import (
     save_checkpoint,
     step_seed,
 )
-from lstmkit.train.checkpoint import ENTRIES
+from lstmkit.train.checkpoint import ENTRIES, FIELDS
 from lstmkit.train.trainer import lr_factor
 
 
@@ -53,7 +53,9 @@ def small_config(**run: object) -> TrainConfig:
 
 def complete(**extra: object) -> dict[str, object]:
     """A checkpoint with every entry one has, of its type, and ``extra``."""
-    return {name: kind() for name, kind in ENTRIES.items()} | {"format": 1} | extra
+    state: dict[str, object] = {name: kind() for name, kind in ENTRIES.items()}
+    state |= {name: dict.fromkeys(keys) for name, keys in FIELDS.items()}
+    return state | {"format": 1} | extra
 
 
 def weights(trainer: Trainer) -> dict[str, torch.Tensor]:
@@ -227,8 +229,9 @@ def test_atomic_save_leaves_the_old_checkpoint_when_the_write_fails(
 
 KILL_WRITER = """
 import sys, torch
-from lstmkit.train.checkpoint import ENTRIES, save_checkpoint
+from lstmkit.train.checkpoint import ENTRIES, FIELDS, save_checkpoint
 complete = {name: kind() for name, kind in ENTRIES.items()} | {"format": 1}
+complete |= {name: dict.fromkeys(keys) for name, keys in FIELDS.items()}
 big = torch.randn(4_000_000)
 i = 0
 while True:

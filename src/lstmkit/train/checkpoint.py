@@ -34,6 +34,13 @@ ENTRIES: dict[str, type] = {
     "model_info": dict,
     "progress": dict,
 }
+# the entries of the tables among them that a run reads
+FIELDS: dict[str, tuple[str, ...]] = {
+    "rng": ("torch",),
+    "task": ("name", "state"),
+    "model_info": ("vocab_size", "input_size", "output_size", "readout"),
+    "progress": ("solved_step", "last_eval", "seconds"),
+}
 
 
 def previous_of(path: str | Path) -> Path:
@@ -86,7 +93,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         state = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as error:
         raise LstmkitValueError(f"{file} is not a readable checkpoint: {_why(error)}") from None
-    _check_entries(file, state)
+    check_entries(state, file)
     return state  # type: ignore[no-any-return]
 
 
@@ -120,7 +127,10 @@ def _why(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
-def _check_entries(file: Path, state: object) -> None:
+def check_entries(state: object, file: str | Path) -> None:
+    """Checks that ``state`` holds every entry of a checkpoint, of its type, with the fields a
+    run reads, in the format this lstmkit reads; raises an :class:`lstmkit.LstmkitValueError`
+    that names what is wrong in ``file``."""
     if not isinstance(state, dict):
         got = type(state).__name__
         raise LstmkitValueError(f"{file} is not an lstmkit checkpoint: expected a dict, got {got}")
@@ -135,6 +145,10 @@ def _check_entries(file: Path, state: object) -> None:
                 f"{file}: entry {name!r} should be a {kind.__name__}, got "
                 f"{type(state[name]).__name__}"
             )
+    for name, wanted in FIELDS.items():
+        lacking = [key for key in wanted if key not in state[name]]
+        if lacking:
+            raise LstmkitValueError(f"{file}: entry {name!r} lacks {', '.join(lacking)}")
     if state["format"] != FORMAT:
         raise LstmkitValueError(
             f"{file} has checkpoint format {state['format']}; this lstmkit reads format {FORMAT}"

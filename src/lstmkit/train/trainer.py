@@ -24,7 +24,9 @@ from lstmkit.modules.sequence import SequenceModel
 from lstmkit.tasks import Batch, Task, make_task
 from lstmkit.train import distributed
 from lstmkit.train.checkpoint import (
+    FIELDS,
     FORMAT,
+    check_entries,
     check_weights,
     load_latest,
     previous_of,
@@ -283,7 +285,8 @@ class Trainer:
         )
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg.optim, steps))
         checkpoint = None if self.out_dir is None else self.out_dir / CHECKPOINT
-        if checkpoint is not None and checkpoint.exists() and not self.resume:
+        held = checkpoint is not None and (checkpoint.exists() or previous_of(checkpoint).exists())
+        if held and not self.resume:
             raise LstmkitFileExistsError(
                 f"{self.out_dir} already holds a run; pass resume=True (--resume) to continue it, "
                 "or choose another output folder"
@@ -291,7 +294,7 @@ class Trainer:
         run = _Run(task, model, model, optimizer, scheduler, checkpoint)
         if checkpoint is not None and info.is_main:  # what a killed save left behind
             remove_temporaries(checkpoint, previous_of(checkpoint))
-        if self.resume and checkpoint is not None and checkpoint.exists():
+        if self.resume and checkpoint is not None and held:
             state, read = load_latest(checkpoint)
             check_same_run(state["config"], cfg.to_dict())
             saved_steps = state["config"].get("run", {}).get("steps", steps)
@@ -509,9 +512,6 @@ def fit(
     return Trainer(config, progress=False, on_step=on_step).fit()
 
 
-_MODEL_INFO = ("vocab_size", "input_size", "output_size", "readout")
-
-
 def model_from_checkpoint(
     state: dict[str, Any], file: str | Path = "the checkpoint"
 ) -> SequenceModel:
@@ -519,12 +519,9 @@ def model_from_checkpoint(
     weights are checked against the model its configuration describes, built first on the meta
     device (no memory), so that a damaged configuration is refused before anything is
     allocated."""
-    info = state["model_info"]
-    missing = [k for k in _MODEL_INFO if k not in info]
-    if missing:
-        raise LstmkitValueError(f"{file}: model_info lacks {', '.join(missing)}")
+    check_entries(state, file)
     config = TrainConfig.from_dict(state["config"])
-    sizes = {k: info[k] for k in _MODEL_INFO}
+    sizes = {k: state["model_info"][k] for k in FIELDS["model_info"]}
     try:
         with torch.device("meta"):
             probe = model_for(config, **sizes)
