@@ -25,6 +25,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 import lstmkit
 from lstmkit._state import map_state
 from lstmkit.engines.registry import supporting_engines
+from lstmkit.engines.regularizers import Regularizers
 
 LAYOUTS = ("padded", "batch_first", "lengths", "packed sorted", "packed unsorted")
 
@@ -137,12 +138,31 @@ def draws(draw: Any, family: str, builders: dict[str, Any] | None = None) -> Dra
         if isinstance(state, lstmkit.ClockworkState):  # a clock: whole steps, drawn
             clock = draw(st.integers(0, 10**6))
             state = state._replace(t=torch.full_like(zeros.t, clock))
-    return Draw(layer.eval(), x, lengths, layout, state)
+    if builders is None:  # (torch.nn's layers have no regularisers)
+        _regularise(draw, layer)
+    return Draw(layer, x, lengths, layout, state)
+
+
+def _regularise(draw: Any, layer: lstmkit.Recurrent) -> None:
+    """Draws the layer's mode and the regularisers its cell takes (a Clockwork cell's clock is no
+    cell state; recurrent dropout needs a cell that supports it)."""
+    layer.train(draw(st.booleans()))
+    names = ["input_dropout", "zoneout_hidden"]
+    cell = layer.cell(0)
+    if cell.supports_recurrent_dropout:
+        names.append("recurrent_dropout")
+    zero = cell.initial_state(1, dtype=torch.float64, device=torch.device("cpu"))
+    if "c" in getattr(zero, "_fields", ()):
+        names.append("zoneout_cell")
+    chosen = draw(st.lists(st.sampled_from(names), unique=True, max_size=2))
+    layer.regularizers = Regularizers(**{n: draw(st.floats(0.1, 0.5)) for n in chosen})
 
 
 def run(d: Draw, module: torch.nn.Module | None = None) -> list[torch.Tensor]:
-    """Outputs (padded, zero past each length), final states and dL/dx of one call."""
+    """Outputs (padded, zero past each length), final states and dL/dx of one call, its
+    regularisers' masks drawn from the same random state every time."""
     module = d.layer if module is None else module
+    torch.manual_seed(20150827)
     x, state = d.x, d.state
     if d.layout.startswith("packed"):
         assert d.lengths is not None
@@ -194,7 +214,7 @@ def test_every_engine_equals_the_reference_on_any_well_formed_draw(family: str, 
 @given(data=st.data())
 def test_what_torch_nn_expresses_it_computes_alike(family: str, data: Any) -> None:
     d = data.draw(draws(family, TORCH_FAMILIES))
-    theirs = lstmkit.to_torch(d.layer)
+    theirs = lstmkit.to_torch(d.layer.eval()).eval()
     if d.layout == "lengths":  # torch.nn has no lengths=: the same call, packed
         d.layout = "packed unsorted"
     with warnings.catch_warnings():  # torch.nn's own note, once a process, in float32
