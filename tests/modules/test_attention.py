@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import io
 import re
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 from torch.func import functional_call
 
 import lstmkit
@@ -180,3 +183,33 @@ def test_no_steps_give_empty_outputs_and_the_state_as_it_came(batch_first: bool)
 
 def test_public_api() -> None:
     assert lstmkit.AttentionDecoder is AttentionDecoder
+
+
+@st.composite
+def decoder_calls(draw: Any) -> tuple[AttentionDecoder, torch.Tensor, torch.Tensor, Any]:
+    """A decoder (batch_first) and a call: B = 0 and T = 0 among the sizes, with or without an
+    annotation mask that leaves each sequence something to attend to."""
+    B_, T_, L_ = draw(st.integers(0, 3)), draw(st.integers(0, 4)), draw(st.integers(1, 4))
+    dec = make()
+    y = torch.randn(B_, T_, E, dtype=torch.float64)
+    a = torch.randn(B_, L_, D, dtype=torch.float64)
+    mask = None
+    if draw(st.booleans()):
+        keep = draw(st.lists(st.integers(1, L_), min_size=B_, max_size=B_))
+        mask = torch.arange(L_)[None, :] < torch.tensor(keep, dtype=torch.long)[:, None]
+    return dec, y, a, mask
+
+
+@given(call=decoder_calls())
+def test_any_well_formed_call_follows_the_equations(call: Any) -> None:
+    dec, y, a, mask = call
+    out = dec(y, a, annotation_mask=mask)
+    B_, T_, L_ = y.shape[0], y.shape[1], a.shape[1]
+    assert tuple(out.alphas.shape) == (B_, T_, L_)
+    if B_ == 0 or T_ == 0:
+        assert out.outputs.numel() == 0
+        return
+    expected = numpy_decoder(dec, np64(y), np64(a), None if mask is None else mask.numpy())
+    got = (out.outputs, out.contexts, out.alphas, out.state.h, out.state.c)
+    for value, reference in zip(got, expected, strict=True):
+        np.testing.assert_allclose(np64(value), reference, rtol=0, atol=1e-10)
