@@ -45,3 +45,9 @@ class LstmkitFileExistsError(LstmkitError, FileExistsError):
 class LstmkitOSError(LstmkitError, OSError):
     """A file lstmkit could not write or read for a reason of the system's (a full disk, a
     missing permission), said with what was kept and how to go on."""
+
+
+def one_line(error: BaseException) -> str:
+    """An error's message on one line (its whitespace runs made single spaces), or its class's
+    name where it has none: how lstmkit quotes another library's error in its own message."""
+    return " ".join(str(error).split()) or type(error).__name__

@@ -45,6 +45,7 @@ from lstmkit._errors import (
     LstmkitRuntimeError,
     LstmkitTypeError,
     LstmkitValueError,
+    one_line,
 )
 from lstmkit._io import atomic_write
 from lstmkit.cells.base import RecurrentCell
@@ -167,9 +168,9 @@ class Trace:
         except LstmkitValueError:
             raise
         except Exception as error:  # a damaged file: zip, safetensors, JSON or array errors
-            text = " ".join(str(error).split())
             raise LstmkitValueError(
-                f"{source} is not a readable lstmkit trace: {type(error).__name__}: {text}"
+                f"{source} is not a readable lstmkit trace: {type(error).__name__}: "
+                f"{one_line(error)}"
             ) from None
         if not isinstance(meta, dict) or not isinstance(meta.get("cells", {}), dict):
             raise LstmkitValueError(f"{source} is not an lstmkit trace (its metadata is damaged)")

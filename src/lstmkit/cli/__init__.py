@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from lstmkit._errors import LstmkitError
+from lstmkit._errors import LstmkitError, one_line
 from lstmkit.cli import analysis, experiments, train
 from lstmkit.cli._args import EXIT_INTERRUPTED
 
@@ -86,7 +86,7 @@ def _one_line(error: BaseException) -> str:
     if isinstance(error, OSError) and not isinstance(error, LstmkitError) and error.strerror:
         where = f": {error.filename}" if error.filename else ""
         return f"{error.strerror}{where}"
-    return " ".join(str(error).split()) or type(error).__name__
+    return one_line(error)
 
 
 _HANDLER_NAME = "lstmkit.cli"

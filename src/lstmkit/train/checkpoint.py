@@ -14,7 +14,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from lstmkit._errors import LstmkitFileNotFoundError, LstmkitOSError, LstmkitValueError
+from lstmkit._errors import (
+    LstmkitFileNotFoundError,
+    LstmkitOSError,
+    LstmkitValueError,
+    one_line,
+)
 from lstmkit._io import atomic_write
 from lstmkit._warnings import LstmkitWarning
 
@@ -118,13 +123,13 @@ def load_latest(path: str | Path) -> tuple[dict[str, Any], Path]:
 
 def _why(error: BaseException) -> str:
     """Why torch could not read a file, in one line, without torch's advice to unpickle it."""
-    text = " ".join(str(error).split())
+    text = one_line(error)
     if "weights_only" in text or "Unsupported global" in text:
         return (
             "it holds Python objects that only unpickling would read, and unpickling can run "
             "code from the file; lstmkit reads tensors, numbers, strings and containers only"
         )
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return f"{type(error).__name__}: {text}"
 
 
 def check_entries(state: object, file: str | Path) -> None:

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from lstmkit._errors import LstmkitFileNotFoundError, LstmkitValueError
+from lstmkit._errors import LstmkitFileNotFoundError, LstmkitValueError, one_line
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -147,8 +147,9 @@ class TrainConfig:
             data = tomllib.loads(text) if file.suffix == ".toml" else json.loads(text)
         except (UnicodeDecodeError, ValueError) as error:  # JSON's and TOML's errors included
             kind = file.suffix[1:].upper()
-            reason = " ".join(str(error).split())
-            raise LstmkitValueError(f"{file} is not valid UTF-8 {kind}: {reason}") from None
+            raise LstmkitValueError(
+                f"{file} is not valid UTF-8 {kind}: {one_line(error)}"
+            ) from None
         return TrainConfig.from_dict(data)
 
 
