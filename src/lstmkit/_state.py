@@ -71,3 +71,25 @@ def cat_states(states: list[State]) -> State:
 
 def cast_state(state: State, dtype: torch.dtype) -> State:
     return map_state(lambda t: t.to(dtype), state)
+
+
+def select_rows(mask: Tensor, chosen: State, other: State) -> State:
+    """Per sequence, ``chosen``'s row where ``mask`` ``(B,)`` is true and ``other``'s elsewhere;
+    every tensor ``(B, *)`` or stacked ``(S, B, W)`` (differentiable in both)."""
+    rows = mask[:, None]  # (B, 1): broadcasts over the features and any stacked dim before B
+    if isinstance(other, Tensor):
+        assert isinstance(chosen, Tensor)
+        return torch.where(rows, chosen, other)
+    return like(other, (torch.where(rows, a, b) for a, b in zip(chosen, other, strict=True)))
+
+
+def has_cell_state(state: State) -> bool:
+    """Whether the state carries a cell state: a named tuple with a field ``c`` (the LSTM
+    family's ``(h, c)``)."""
+    return "c" in getattr(state, "_fields", ())
+
+
+def cell_state(state: State) -> Tensor:
+    """The state's field ``c`` (see :func:`has_cell_state`)."""
+    c: Tensor = getattr(state, "c")  # noqa: B009 (State is a union; only named tuples have c)
+    return c

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from torch import Tensor
 from torch.nn import Parameter
@@ -41,6 +41,19 @@ class Layer(Protocol):
         ...
 
 
+class Resets(NamedTuple):
+    """Where sequences start over, for :meth:`Engine.run_stream`: where ``mask[t, b]`` is true,
+    sequence b's state before step t is ``state``'s row b instead of the state carried from
+    step t - 1 (from ``hx`` at t = 0), in every layer. In reverse, a sequence that starts over
+    at step t ends at t - 1, so the reverse pass from t - 1 down starts from ``state`` (and a
+    reset at step 0 leaves the reverse direction alone)."""
+
+    mask: Tensor
+    """``(T, B)`` bool, on the input's device."""
+    state: State
+    """The state a reset sequence starts from, stacked like hx: ``(L·D, B, *)``."""
+
+
 class Engine(ABC):
     """Executes the recurrence of a layer.
 
@@ -49,6 +62,9 @@ class Engine(ABC):
     PackedSequence ``(N, F)`` with its ``batch_sizes`` (a CPU int64 tensor of length T, sorted
     batch order). ``hx`` is the layer's state, every tensor ``(L·D, B, *)``. It returns the
     output in the input's layout, ``(T, B, D·O)`` or ``(N, D·O)``, and the final state like hx.
+
+    :meth:`run_stream` is ``run`` with resets inside the sequence and the cell state of every
+    step; an engine offers it by overriding it (the built-in engines all do).
     """
 
     name: str
@@ -68,6 +84,32 @@ class Engine(ABC):
     def run(
         self, layer: Layer, x: Tensor, batch_sizes: Tensor | None, hx: State
     ) -> tuple[Tensor, State]: ...
+
+    def run_stream(
+        self,
+        layer: Layer,
+        x: Tensor,
+        batch_sizes: Tensor | None,
+        hx: State,
+        *,
+        resets: Resets | None = None,
+        cell_states: bool = False,
+    ) -> tuple[Tensor, State, Tensor | None]:
+        """:meth:`run`, with sequences that start over where ``resets`` says (padded input
+        only: ``batch_sizes`` is then None) and, with ``cell_states``, also the cell state c of
+        every step (the layer's cells have a state with a field ``c``): ``(L, T, B, D·H)``, or
+        ``(L, N, D·H)`` for packed data, per layer the directions side by side as in the output.
+        Returns the output, the final state and the cell states (None unless asked). By default
+        an engine offers neither, and says so."""
+        raise LstmkitValueError(
+            f"engine {self.name!r} does not run resets= or return_cell_states=True; the "
+            "built-in engines ('reference', 'native', 'fused') do"
+        )
+
+    @property
+    def streams(self) -> bool:
+        """Whether this engine offers :meth:`run_stream`."""
+        return type(self).run_stream is not Engine.run_stream
 
 
 _ENGINES: dict[str, tuple[int, Engine]] = {}

@@ -22,7 +22,7 @@ from lstmkit._checks import (
     describe,
 )
 from lstmkit._errors import LstmkitIndexError, LstmkitTypeError, LstmkitValueError
-from lstmkit._state import State, map_state
+from lstmkit._state import State, cell_state, map_state
 from lstmkit._warnings import EngineFallbackWarning, LstmkitWarning
 from lstmkit.cells.base import RecurrentCell, parameter_of
 from lstmkit.engines.registry import (
@@ -34,6 +34,7 @@ from lstmkit.engines.registry import (
 )
 from lstmkit.engines.regularizers import RegularizerOptions, Regularizers
 from lstmkit.engines.tuning import autotune_enabled, bucket, choose_engine, may_measure
+from lstmkit.layers import _streaming
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -41,6 +42,9 @@ if TYPE_CHECKING:
 C = TypeVar("C", bound=RecurrentCell[Any])
 
 _CPU = torch.device("cpu")
+
+Output = tuple[Tensor | PackedSequence, State] | tuple[Tensor | PackedSequence, State, Tensor]
+"""``output, h_n``, and the cell states where asked (see :class:`Recurrent`)."""
 
 
 class Recurrent(nn.Module):
@@ -88,6 +92,28 @@ class Recurrent(nn.Module):
 
     ``forward(input, hx, lengths=...)`` also accepts padded input with per-sequence lengths; the
     output is then zero past each length and h_n is taken at each sequence's last real step.
+
+    ``resets=`` (bool ``(T, B)``, ``(B, T)`` with batch_first, ``(T,)`` unbatched; padded input
+    only): where ``resets[t, b]``, sequence b starts over at step t: in every layer its state
+    before step t is ``reset_state``'s row (zeros when None), not the one carried from step
+    t - 1 (hx at t = 0). Each piece between a sequence's resets runs as on its own, the first
+    from hx and the others from reset_state (``reset_state=hx``: all from hx); in reverse from
+    its last step, the last piece from hx. Each step where some sequence starts over costs one
+    more engine call per layer and direction; in training the regularisers draw masks per piece.
+    ``return_cell_states=True`` (states with a field ``c``: the LSTM, its variants,
+    DepthGatedLSTM) returns ``output, h_n, cell_states``, the c of every step after zoneout,
+    ``(L, T, B, D·H)`` (``(L, B, T, D·H)`` batch-first, ``(L, T, D·H)`` unbatched, padded for
+    packed input), directions side by side as in output, zero past each length; the native
+    engine then steps torch's one-step cell, slower than its whole-sequence kernel.
+
+    Truncated backpropagation through time: carry the state across calls, detached, and mark
+    where new sequences start in the stream (examples/streaming_tbptt.py)::
+
+        state = None
+        for x, y, starts in chunks:  # x (K, B, F), starts (K, B) bool
+            out, state = lstm(x, state, resets=starts)
+            loss(head(out), y).backward(); optimizer.step(); optimizer.zero_grad()
+            state = tuple(s.detach() for s in state)  # a GRU's state: state.detach()
     """
 
     def __init__(
@@ -285,9 +311,15 @@ class Recurrent(nn.Module):
         hx: Any = None,
         *,
         lengths: Tensor | list[int] | None = None,
-    ) -> tuple[Tensor | PackedSequence, State]:
+        resets: Tensor | None = None,
+        reset_state: Any = None,
+        return_cell_states: bool = False,
+    ) -> Output:
+        ask = None
+        if resets is not None or reset_state is not None or return_cell_states is not False:
+            ask = _streaming.request(self.cell(0), resets, reset_state, return_cell_states)
         if hx is not None and lengths is None and type(input) is Tensor:
-            stepped = self._one_step(input, hx)
+            stepped = self._one_step(input, hx, ask)
             if stepped is not None:
                 return stepped
         cell = self.cell(0)
@@ -297,9 +329,11 @@ class Recurrent(nn.Module):
                 raise LstmkitValueError(
                     "lengths is for padded input; a PackedSequence carries its own"
                 )
+            if ask is not None and ask.resets is not None:
+                raise _streaming.refuse_packed_resets("a PackedSequence")
             check_input_tensor(input.data, what="input.data", like=like)
             self._check_features(input.data, cell.input_size, dims=(2,), what="input.data")
-            return self._forward_packed(input, hx, like=like)
+            return self._forward_packed(input, hx, like=like, ask=ask)
         x = check_input_tensor(input, what="input", like=like)
         self._check_features(x, cell.input_size, dims=(2, 3), what="input")
         unbatched = x.dim() == 2
@@ -316,24 +350,69 @@ class Recurrent(nn.Module):
                 f"input must have at least one time step, got shape {tuple(input.shape)}"
             )
         if lengths is not None:
+            if ask is not None and ask.resets is not None:
+                raise _streaming.refuse_packed_resets("lengths=")
             lens = check_lengths(lengths, batch_size=x.shape[1], steps=x.shape[0])
             packed = pack_padded_sequence(x, lens, enforce_sorted=False)
-            out_packed, h_n = self._forward_packed(packed, hx, like=like)
+            out_packed, *rest = self._forward_packed(
+                packed, hx, like=like, ask=ask, total_length=x.shape[0]
+            )
             assert isinstance(out_packed, PackedSequence)
             out, _ = pad_packed_sequence(
                 out_packed, batch_first=self.batch_first, total_length=x.shape[0]
             )
-            return out, h_n
+            return (out, *rest)  # type: ignore[return-value]
         state = self._initial_or_given(hx, batch_size=x.shape[1], like=x, unbatched=unbatched)
         engine = self._engine_for_call(x, None, state, batch=x.shape[1], like=like)
-        out, h_n = engine.run(self, x, None, state)
+        if ask is None:
+            out, h_n = engine.run(self, x, None, state)
+            cells = None
+        else:
+            out, h_n, cells = self._run_stream(engine, x, None, state, ask, unbatched=unbatched)
         if unbatched:
-            return out.squeeze(1), map_state(lambda s: s.squeeze(1), h_n)
-        return (out.transpose(0, 1) if self.batch_first else out), h_n
+            out, h_n = out.squeeze(1), map_state(lambda s: s.squeeze(1), h_n)
+        elif self.batch_first:
+            out = out.transpose(0, 1)
+        if cells is None:
+            return out, h_n
+        return out, h_n, _streaming.cells_layout(cells, self.batch_first, unbatched)
+
+    def _run_stream(
+        self,
+        engine: Engine,
+        x: Tensor,
+        batch_sizes: Tensor | None,
+        state: State,
+        ask: _streaming.Request,
+        *,
+        unbatched: bool,
+    ) -> tuple[Tensor, State, Tensor | None]:
+        """A call with resets or cell states, on the chosen engine if it runs them."""
+        engine = _streaming.streaming_engine(self, engine)
+        self.__dict__["last_engine"] = engine.name
+        resets = None
+        if ask.resets is not None:  # (padded input: packed input with resets is refused)
+            start = self._initial_or_given(
+                ask.reset_state,
+                batch_size=x.shape[1],
+                like=x,
+                unbatched=unbatched,
+                what="reset_state",
+            )
+            resets = _streaming.resets(ask, start, x, self.batch_first, unbatched=unbatched)
+        return engine.run_stream(
+            self, x, batch_sizes, state, resets=resets, cell_states=ask.cell_states
+        )
 
     def _forward_packed(
-        self, input: PackedSequence, hx: Any, *, like: Tensor | None
-    ) -> tuple[PackedSequence, State]:
+        self,
+        input: PackedSequence,
+        hx: Any,
+        *,
+        like: Tensor | None,
+        ask: _streaming.Request | None = None,
+        total_length: int | None = None,
+    ) -> Output:
         batch_size = int(input.batch_sizes[0])
         state = self._initial_or_given(hx, batch_size=batch_size, like=input.data, unbatched=False)
         if input.sorted_indices is not None:
@@ -344,12 +423,20 @@ class Recurrent(nn.Module):
         engine = self._engine_for_call(
             input.data, input.batch_sizes, state, batch=batch_size, like=like
         )
-        data, h_n = engine.run(self, input.data, input.batch_sizes, state)
+        if ask is None:
+            data, h_n = engine.run(self, input.data, input.batch_sizes, state)
+            cells = None
+        else:
+            data, h_n, cells = self._run_stream(
+                engine, input.data, input.batch_sizes, state, ask, unbatched=False
+            )
         if input.unsorted_indices is not None:
             back = input.unsorted_indices
             h_n = map_state(lambda s: s.index_select(1, back), h_n)
         out = PackedSequence(data, input.batch_sizes, input.sorted_indices, input.unsorted_indices)
-        return out, h_n
+        if cells is None:
+            return out, h_n
+        return out, h_n, _streaming.padded_cells(cells, input, total_length, self.batch_first)
 
     def _check_features(
         self, x: Tensor, input_size: int, *, dims: tuple[int, ...], what: str
@@ -372,7 +459,7 @@ class Recurrent(nn.Module):
             )
 
     def _initial_or_given(
-        self, hx: Any, *, batch_size: int, like: Tensor, unbatched: bool
+        self, hx: Any, *, batch_size: int, like: Tensor, unbatched: bool, what: str = "hx"
     ) -> State:
         given = None
         if hx is not None and not unbatched:
@@ -382,12 +469,12 @@ class Recurrent(nn.Module):
             if hx is None:
                 return self._stacked_zeros(one)
             stacked = len(self._cell_order)
-            given = check_state(hx, one, unbatched=unbatched, what="hx", stacked=stacked)
+            given = check_state(hx, one, unbatched=unbatched, what=what, stacked=stacked)
         if not torch.compiler.is_compiling():  # (a data-dependent check would break a graph)
             self.cell(0).check_state_values(given)
         return given
 
-    def _one_step(self, x: Tensor, hx: Any) -> tuple[Tensor, State] | None:
+    def _one_step(self, x: Tensor, hx: Any, ask: _streaming.Request | None) -> Output | None:
         """One step (T = 1) of a one-layer, one-direction layer whose engine is "auto", given a
         well-formed state, with nothing acting between steps: torch's own fused cell, as a cell
         call takes it, since one step is mostly per-call cost (streaming, reinforcement
@@ -403,6 +490,10 @@ class Recurrent(nn.Module):
         cell = self.cell(0)
         step = x[:, 0] if self.batch_first else x[0]  # (B, F)
         stacked = self._plain_state(hx, step.shape[0], step)
+        if stacked is not None and ask is not None and ask.resets is not None:
+            given = ask.reset_state
+            start = None if given is None else self._plain_state(given, step.shape[0], step)
+            stacked = _streaming.reset_one_step(ask, stacked, start, step, self.batch_first)
         state = (
             None if stacked is None else cell._plain_state(step, map_state(lambda s: s[0], stacked))
         )
@@ -412,8 +503,12 @@ class Recurrent(nn.Module):
         if new is None:
             return None
         self.__dict__["last_engine"] = "native"  # torch's kernel
-        out = cell.output(new).unsqueeze(1 if self.batch_first else 0)
-        return out, map_state(lambda s: s.unsqueeze(0), new)
+        time = 1 if self.batch_first else 0
+        out = cell.output(new).unsqueeze(time)
+        h_n = map_state(lambda s: s.unsqueeze(0), new)
+        if ask is None or not ask.cell_states:
+            return out, h_n
+        return out, h_n, cell_state(new)[None].unsqueeze(time + 1)  # (L = 1, T = 1, B, H)
 
     def _plain_state(self, hx: Any, batch_size: int, like: Tensor) -> State | None:
         """``hx`` in the state's type if it is exactly as the layer takes it (every field

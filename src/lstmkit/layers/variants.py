@@ -21,7 +21,7 @@ from lstmkit.cells.depth_gated import DepthGatedLSTMCell
 from lstmkit.cells.grid import GridLSTMCell
 from lstmkit.cells.mut import MUTCell
 from lstmkit.engines.regularizers import RegularizerOptions
-from lstmkit.layers.recurrent import Recurrent
+from lstmkit.layers.recurrent import Output, Recurrent
 from lstmkit.layers.registry import Example, register_layer
 
 if TYPE_CHECKING:
@@ -270,7 +270,7 @@ class DepthGatedLSTM(Recurrent):
         return LSTMState(zeros, zeros.clone())
 
     def _initial_or_given(
-        self, hx: Any, *, batch_size: int, like: Tensor, unbatched: bool
+        self, hx: Any, *, batch_size: int, like: Tensor, unbatched: bool, what: str = "hx"
     ) -> State:
         if hx is None:
             return super()._initial_or_given(
@@ -278,7 +278,7 @@ class DepthGatedLSTM(Recurrent):
             )
         one = LSTMState(*(like.new_zeros(batch_size, self.hidden_size) for _ in range(2)))
         rows = self.depth * self.num_directions
-        given = check_state(hx, one, unbatched=unbatched, what="hx", stacked=rows)
+        given = check_state(hx, one, unbatched=unbatched, what=what, stacked=rows)
         return map_state(self._to_stack_layout, given)  # (D, B, L·H)
 
     def forward(
@@ -287,9 +287,28 @@ class DepthGatedLSTM(Recurrent):
         hx: Any = None,
         *,
         lengths: Tensor | list[int] | None = None,
-    ) -> tuple[Tensor | PackedSequence, State]:
-        output, h_n = super().forward(input, hx, lengths=lengths)
-        return output, map_state(self._to_torch_layout, h_n)
+        resets: Tensor | None = None,
+        reset_state: Any = None,
+        return_cell_states: bool = False,
+    ) -> Output:
+        """As :meth:`lstmkit.Recurrent.forward`, with states in torch.nn.LSTM's layout: hx,
+        reset_state and h_n ``(L·D, B, H)``, and the cell states of every layer of the stack,
+        ``(L, T, B, D·H)`` (``cell_states[-1]``, the top layer's, lines up with the output)."""
+        output, h_n, *cells = super().forward(
+            input,
+            hx,
+            lengths=lengths,
+            resets=resets,
+            reset_state=reset_state,
+            return_cell_states=return_cell_states,
+        )
+        h_n = map_state(self._to_torch_layout, h_n)
+        if not cells:
+            return output, h_n
+        # (1, *batch, D·L·H), each direction's stack side by side → (L, *batch, D·H)
+        top = cells[0][0]
+        stack = top.reshape(*top.shape[:-1], self.num_directions, self.depth, self.hidden_size)
+        return output, h_n, stack.movedim(-2, 0).flatten(-2)
 
     def _to_torch_layout(self, t: Tensor) -> Tensor:
         """``(D, *batch, L·H)`` → ``(L·D, *batch, H)``, row k·D + d."""

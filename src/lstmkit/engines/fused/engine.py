@@ -24,8 +24,8 @@ from lstmkit.cells.lstm import FullGateState, LSTMCell
 from lstmkit.cells.rnn import RNNCell
 from lstmkit.engines.fused import build as _build
 from lstmkit.engines.fused import families, ops, products
-from lstmkit.engines.loop import run_layers
-from lstmkit.engines.registry import Engine, Layer, select_engine
+from lstmkit.engines.loop import run_layers, run_layers_with_cells
+from lstmkit.engines.registry import Engine, Layer, Resets, select_engine
 from lstmkit.engines.regularizers import Regularizers, sequence_masks, zoneout_keeps
 
 _EMPTY = torch.empty(0)
@@ -79,6 +79,33 @@ class FusedEngine(Engine):
     def run(
         self, layer: Layer, x: Tensor, batch_sizes: Tensor | None, hx: State
     ) -> tuple[Tensor, State]:
+        out, h_n, _ = self._run(layer, x, batch_sizes, hx, None, False)
+        return out, h_n
+
+    def run_stream(
+        self,
+        layer: Layer,
+        x: Tensor,
+        batch_sizes: Tensor | None,
+        hx: State,
+        *,
+        resets: Resets | None = None,
+        cell_states: bool = False,
+    ) -> tuple[Tensor, State, Tensor | None]:
+        """:meth:`run` with resets (each piece between them one kernel call per layer and
+        direction) and the cell states, which the LSTM kernel keeps for its backward pass
+        anyway (the zoned-out state, with zoneout on c, mixed from them elementwise)."""
+        return self._run(layer, x, batch_sizes, hx, resets, cell_states)
+
+    def _run(
+        self,
+        layer: Layer,
+        x: Tensor,
+        batch_sizes: Tensor | None,
+        hx: State,
+        resets: Resets | None,
+        cells: bool,
+    ) -> tuple[Tensor, State, Tensor | None]:
         try:
             # torch.compile traces the operators, whose bodies load the kernels when they run
             kernels = None if torch.compiler.is_compiling() else _build.load()
@@ -88,9 +115,12 @@ class FusedEngine(Engine):
             warnings.warn(
                 f"the fused engine is unavailable ({error}); using a slower engine",
                 EngineFallbackWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
-            return select_engine("auto", layer).run(layer, x, batch_sizes, hx)
+            fallback = select_engine("auto", layer)
+            if resets is None and not cells:
+                return (*fallback.run(layer, x, batch_sizes, hx), None)
+            return fallback.run_stream(layer, x, batch_sizes, hx, resets=resets, cell_states=cells)
 
         # bfloat16 and float16 run in float32: every cast is differentiable, so gradients reach
         # the parameters in their own dtype
@@ -98,30 +128,71 @@ class FusedEngine(Engine):
         compute = torch.float32 if dtype in _WIDENED else dtype
         if compute != dtype:  # (hx has the dtype of x; a cast to its own dtype costs a µs)
             x, hx = x.to(compute), cast_state(hx, compute)
-        padded = batch_sizes is None
-        steps, batch = (x.shape[0], x.shape[1]) if padded else (len(batch_sizes), 0)  # type: ignore[arg-type]
-        sizes = torch.full((steps,), batch, dtype=torch.int64) if padded else batch_sizes
-        assert sizes is not None
-        # the rows of each step as Python ints: from the shape where it can be (a compiler or
-        # exporter tracing the call cannot read a tensor's values)
-        counts = [batch] * steps if padded else sizes.tolist()
-        data = x.reshape(-1, x.shape[-1]) if padded else x  # (N, F): the steps one after another
-        reg, training = layer.regularizers, layer.training
-
-        def direction(
-            cell: RecurrentCell[Any], data: Tensor, state: State, reverse: bool
-        ) -> tuple[Tensor, State]:
-            masks = NO_MASKS
-            if reg.active:
-                data, masks = _draw_masks(cell, data, counts, state, reg, training)
-            how = (counts, reverse)
-            return _run_direction(kernels, cell, data, sizes, state, compute, masks, how)
-
-        data, h_n = run_layers(layer, data, hx, direction)
-        out = data.view(steps, batch, data.shape[-1]) if padded else data
+            if resets is not None:
+                resets = Resets(resets.mask, cast_state(resets.state, compute))
+        directions = _Directions(kernels, layer, batch_sizes, compute)
+        if batch_sizes is None:
+            x = x.contiguous()  # (T, B, F): each direction reads it as (N, F), steps in order
+        if cells:
+            out, h_n, C = run_layers_with_cells(layer, x, hx, directions.with_cells, resets=resets)
+        else:
+            out, h_n = run_layers(layer, x, hx, directions.plain, resets=resets)
+            C = None
         if compute == dtype:
-            return out, h_n
-        return out.to(dtype), cast_state(h_n, dtype)
+            return out, h_n, C
+        return out.to(dtype), cast_state(h_n, dtype), None if C is None else C.to(dtype)
+
+
+class _Directions:
+    """The fused engine's direction of one layer, as :func:`run_layers` calls it: padded steps
+    ``(T, B, F)`` (a piece of them, with resets) or packed data ``(N, F)``, the regularisers'
+    masks drawn at each call, then the kernels over the steps in the packed layout."""
+
+    def __init__(
+        self, kernels: Any, layer: Layer, batch_sizes: Tensor | None, compute: torch.dtype
+    ) -> None:
+        self.kernels, self.compute = kernels, compute
+        self.reg, self.training = layer.regularizers, layer.training
+        # packed data: the batch sizes and the rows of each step as Python ints (padded steps
+        # take them from the shape: a compiler or exporter tracing the call cannot read a
+        # tensor's values)
+        self.packed = None if batch_sizes is None else (batch_sizes, batch_sizes.tolist())
+
+    def plain(
+        self, cell: RecurrentCell[Any], x: Tensor, state: State, reverse: bool
+    ) -> tuple[Tensor, State]:
+        out, final, _ = self._run(cell, x, state, reverse, False)
+        return out, final
+
+    def with_cells(
+        self, cell: RecurrentCell[Any], x: Tensor, state: State, reverse: bool
+    ) -> tuple[Tensor, State, Tensor]:
+        out, final, C = self._run(cell, x, state, reverse, True)
+        assert C is not None
+        return out, final, C
+
+    def _run(
+        self, cell: RecurrentCell[Any], x: Tensor, state: State, reverse: bool, cells: bool
+    ) -> tuple[Tensor, State, Tensor | None]:
+        padded = self.packed is None
+        if self.packed is None:
+            steps, batch = x.shape[0], x.shape[1]
+            counts = [batch] * steps
+            sizes = torch.full((steps,), batch, dtype=torch.int64)
+            data = x.reshape(-1, x.shape[-1])  # (N, F): the steps one after another
+        else:
+            (sizes, counts), data = self.packed, x
+        masks = NO_MASKS
+        if self.reg.active:
+            data, masks = _draw_masks(cell, data, counts, state, self.reg, self.training)
+        how = (counts, reverse)
+        out, final, C = _run_direction(
+            self.kernels, cell, data, sizes, state, self.compute, masks, how, cells
+        )
+        if padded:
+            out = out.view(steps, batch, out.shape[-1])
+            C = None if C is None else C.view(steps, batch, C.shape[-1])
+        return out, final, C
 
 
 Masks = tuple[Tensor, Tensor, Tensor]
@@ -168,9 +239,12 @@ def _run_direction(
     compute: torch.dtype,
     masks: Masks,
     steps: tuple[list[int], bool],
-) -> tuple[Tensor, State]:
+    cells: bool = False,
+) -> tuple[Tensor, State, Tensor | None]:
+    """One direction of ``cell`` over the packed rows ``x`` ``(N, F)``: outputs, final state
+    and, with ``cells`` (an LSTM-family cell), the cell state of every step ``(N, H)``."""
     if isinstance(cell, families.FAMILIES):
-        run = families.Run(kernels, sizes, compute, masks, steps)
+        run = families.Run(kernels, sizes, compute, masks, steps, cells=cells)
         return families.run(run, cell, x, state, _needs_grad)
     empty = _EMPTY.to(x)
 
@@ -194,11 +268,12 @@ def _run_direction(
         xp = products.project(x, p("weight_ih"), lib)
     how = (reverse, products.library(kernels, batch, P, G, compute))
     if isinstance(cell, LSTMCell):
-        return _lstm(cell, p, xp, sizes, state, masks, how)
+        return _lstm(cell, p, xp, sizes, state, masks, how, (counts, cells))
+    assert not cells  # (the layer refuses cell states for a state without c)
     if isinstance(cell, GRUCell):
-        return _gru(cell, p, xp, sizes, state, masks, how)
+        return (*_gru(cell, p, xp, sizes, state, masks, how), None)
     assert isinstance(cell, RNNCell)
-    return _rnn(cell, p, xp, sizes, state, masks, how)
+    return (*_rnn(cell, p, xp, sizes, state, masks, how), None)
 
 
 def _normalises_input(cell: RecurrentCell[Any]) -> bool:
@@ -238,7 +313,8 @@ def _lstm(
     state: Any,
     masks: Masks,
     how: How,
-) -> tuple[Tensor, State]:
+    cells: tuple[list[int], bool],
+) -> tuple[Tensor, State, Tensor | None]:
     # xp = W_ih·x (LN(W_ih·x) with layer norm), without bias; the kernel adds b_ih + b_hh and
     # normalises W_hh·h and C_t
     cfg = cell.config
@@ -249,15 +325,18 @@ def _lstm(
     names = ("weight_hh", "weight_ci", "weight_cf", "weight_co", "weight_gg", "weight_hr")
     params = [p(name) for name in names]
     flags = ops.lstm_flags(cfg)
-    save = _needs_grad(xp, bias, h0, c0, a0, *params, *norms)
+    counts, keep_cells = cells
+    # the kernel keeps every step's C_t (differentiable) where it saves for the backward pass
+    save = keep_cells or _needs_grad(xp, bias, h0, c0, a0, *params, *norms)
     no_depth_gate = (_EMPTY.to(xp), _EMPTY.to(xp))
-    out, hT, cT, aT, *_ = ops.lstm_forward(
+    out, hT, cT, aT, _, C, *_ = ops.lstm_forward(
         xp, bias, h0, c0, a0, *params, *masks, *norms, sizes, flags, how[0], save, how[1],
         *no_depth_gate,
     )  # fmt: skip
-    if cfg.full_gate_recurrence:
-        return out, FullGateState(hT, cT, aT)
-    return out, LSTMState(hT, cT)
+    if keep_cells and masks[2].numel():  # zoneout on c: the state mixes C_t with its past
+        C = families.zoneout_sequence(C, masks[2], c0, counts, how[0])
+    final = FullGateState(hT, cT, aT) if cfg.full_gate_recurrence else LSTMState(hT, cT)
+    return out, final, C if keep_cells else None
 
 
 def _gru(

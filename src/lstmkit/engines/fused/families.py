@@ -63,11 +63,19 @@ class Run:
     compute in, the regularisers' masks, and the direction."""
 
     def __init__(
-        self, kernels: Any, sizes: Tensor, compute: torch.dtype, masks: Masks, steps: Steps
+        self,
+        kernels: Any,
+        sizes: Tensor,
+        compute: torch.dtype,
+        masks: Masks,
+        steps: Steps,
+        *,
+        cells: bool = False,
     ) -> None:
         self.kernels, self.sizes, self.compute, self.masks = kernels, sizes, compute, masks
         self.counts, self.reverse = steps
         self.batch = self.counts[0] if self.counts else 0
+        self.cells = cells  # whether the run also returns the cell state of every step
 
     def param(self, t: Tensor | None) -> Tensor:
         """A parameter as the kernels take it: contiguous, in the compute dtype, empty if
@@ -103,16 +111,19 @@ class Run:
 
 def run(
     run: Run, cell: RecurrentCell[Any], x: Tensor, state: State, save: Callable[..., bool]
-) -> tuple[Tensor, State]:
-    """One direction of ``cell`` (one of :data:`FAMILIES`) over ``x`` ``(N, F)``."""
-    if isinstance(cell, MUTCell):
-        return _mut(run, cell, x, state, save)
-    if isinstance(cell, ClockworkCell):
-        return _clockwork(run, cell, x, state, save)  # type: ignore[arg-type]
+) -> tuple[Tensor, State, Tensor | None]:
+    """One direction of ``cell`` (one of :data:`FAMILIES`) over ``x`` ``(N, F)``: outputs, final
+    state and, where ``run.cells`` asks (a Depth-Gated stack, the one family whose state has a
+    cell state c), the state's c at every step ``(N, L·H)``."""
     if isinstance(cell, DepthGatedLSTMCell):
         return _depth_gated(run, cell, x, state, save)  # type: ignore[arg-type]
+    assert not run.cells  # (the layer refuses cell states for a state without c)
+    if isinstance(cell, MUTCell):
+        return (*_mut(run, cell, x, state, save), None)
+    if isinstance(cell, ClockworkCell):
+        return (*_clockwork(run, cell, x, state, save), None)  # type: ignore[arg-type]
     assert isinstance(cell, GridLSTMCell)
-    return _grid(run, cell, x, state, save)  # type: ignore[arg-type]
+    return (*_grid(run, cell, x, state, save), None)  # type: ignore[arg-type]
 
 
 def _mut(
@@ -209,7 +220,7 @@ def _dropout_masks(run: Run, layers: int, width: int, p: float) -> list[Tensor]:
 
 def _depth_gated(
     run: Run, cell: DepthGatedLSTMCell, x: Tensor, state: LSTMState, save: Callable[..., bool]
-) -> tuple[Tensor, State]:
+) -> tuple[Tensor, State, Tensor | None]:
     L, p = cell.num_layers, run.param
     hs, cs = state.h.chunk(L, dim=-1), state.c.chunk(L, dim=-1)
     # each layer's part of the recurrent dropout mask and of zoneout's keeps
@@ -217,7 +228,7 @@ def _depth_gated(
     dropout = cell.dropout if cell.training and cell.dropout > 0 else 0.0
     drops = _dropout_masks(run, L - 1, cell.hidden_size, dropout) if dropout else []
     flags = ops.lstm_flags(cell._config)
-    below, C_below, finals = x, torch.empty(0), []
+    below, C_below, finals, cells = x, torch.empty(0), [], []
     for k in range(L):
         W_hh = p(cell._weight("weight_hh", k))
         b_ih, b_hh = cell._get("bias_ih", k), cell._get("bias_hh", k)
@@ -232,14 +243,22 @@ def _depth_gated(
             x_d = x_d + p(cell._weight("weight_ld", k)) * C_below
             extra["depth"] = torch.cat([x_d, C_below], dim=-1)
             extra["w_cd"] = p(cell._weight("weight_cd", k))
-        needs = save(xp, bias, hs[k], cs[k], W_hh, *extra.values()) or k < L - 1
+        needs = save(xp, bias, hs[k], cs[k], W_hh, *extra.values()) or k < L - 1 or run.cells
         # the layer above reads h_t and C_t before the step's zoneout, as the stack's step does
         out, hT, cT, C_below, below = _lstm(
             run, xp, bias, (hs[k], cs[k]), W_hh, flags, needs, k < L - 1, **extra
         )
         finals.append((hT, cT))
+        if run.cells:  # the state's c: C_t, after zoneout where zoneout acts on c
+            kept = keep_c[k]
+            zoned = kept.numel() > 0
+            cells.append(
+                zoneout_sequence(C_below, kept, cs[k], run.counts, run.reverse)
+                if zoned
+                else C_below
+            )
     h_n, c_n = (torch.cat(parts, dim=-1) for parts in zip(*finals, strict=True))
-    return out, LSTMState(h_n, c_n)
+    return out, LSTMState(h_n, c_n), torch.cat(cells, dim=-1) if cells else None
 
 
 def _previous(out: Tensor, h0: Tensor, run: Run) -> Tensor:
@@ -323,7 +342,7 @@ def _grid(
         h_d, m_d = _depth_transform(run.single(len(x)), cell, h_read, h_d, m_d, W_d, b_d, save)
     h_time, m_time = (torch.cat(parts, dim=-1) for parts in zip(*finals, strict=True))
     if run.masks[1].numel():  # zoneout_hidden, on h: here the output, which no step reads
-        h_d = _zoned_outputs(run, h_d, run.masks[1], state.h)
+        h_d = zoneout_sequence(h_d, run.masks[1], state.h, run.counts, run.reverse)
     return h_d, GridLSTMState(_last(h_d, run), h_time, m_time)
 
 
@@ -356,14 +375,16 @@ def _time_first(
     return H_d, M_d if lstm else m_d, hT, mT
 
 
-def _zoned_outputs(run: Run, new: Tensor, keep: Tensor, h0: Tensor) -> Tensor:
-    """Zoneout on outputs that no step reads back (a Grid's h): y_t = k_t y_{t-1} + (1 - k_t)
-    new_t from y_0 = h0, a step at a time in the direction of the run. Elementwise only; the
+def zoneout_sequence(
+    new: Tensor, keep: Tensor, initial: Tensor, counts: list[int], reverse: bool
+) -> Tensor:
+    """Zoneout over packed rows ``(N, W)`` that no step reads back (a Grid's h; a kernel's C_t,
+    whose zoned-out state it keeps without a gradient): y_t = k_t y_{t-1} + (1 - k_t) new_t
+    from y_0 = ``initial``, a step at a time in the direction of the run. Elementwise only; the
     products all ran in the kernels."""
-    counts = run.counts
     offsets = [0, *itertools.accumulate(counts)]
-    y, outs = h0, [new[:0]] * len(counts)
-    for t in range(len(counts) - 1, -1, -1) if run.reverse else range(len(counts)):
+    y, outs = initial, [new[:0]] * len(counts)
+    for t in range(len(counts) - 1, -1, -1) if reverse else range(len(counts)):
         n, o = counts[t], offsets[t]
         k = keep[o : o + n]
         outs[t] = k * y[:n] + (1 - k) * new[o : o + n]
