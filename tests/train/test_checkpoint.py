@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -200,3 +201,18 @@ def test_a_run_whose_newest_checkpoint_is_gone_resumes_from_the_previous(
         result = Trainer(small_config(steps=10), out_dir=out, resume=True, progress=False).fit()
     assert result.steps == 10
     assert load_checkpoint(out / "checkpoint.pt")["step"] == 10
+
+
+@pytest.mark.parametrize("cell", ["clockwork", "grid:depth=2", "dglstm"])
+def test_every_family_rebuilds_from_its_checkpoint(tmp_path: Path, cell: str) -> None:
+    """The model is first built on torch's meta device, where a size computed from a tensor's
+    values (a Clockwork RNN's units per module) cannot be counted."""
+    config = small_config(steps=2)
+    config = replace(config, model=replace(config.model, cell=cell, num_layers=1, dropout=0.0))
+    Trainer(config, out_dir=tmp_path, progress=False).fit()
+    model, _ = load_run(tmp_path / "checkpoint.pt")
+    saved = torch.load(tmp_path / "checkpoint.pt", weights_only=True)["model"]
+    rebuilt = model.state_dict()
+    assert rebuilt.keys() == saved.keys()
+    for name, value in saved.items():
+        torch.testing.assert_close(rebuilt[name], value, rtol=0, atol=0)

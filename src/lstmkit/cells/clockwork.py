@@ -133,6 +133,7 @@ class ClockworkCell(RecurrentCell[ClockworkState]):
         module = torch.repeat_interleave(
             torch.arange(len(self.periods), device=device),
             torch.tensor(self.module_sizes, device=device),
+            output_size=hidden_size,  # (known: on torch's meta device it could not be counted)
         )  # (H,): the module of each unit, in order of increasing period
         mask = module[:, None] <= module[None, :]  # (H, H): row unit i reads column unit j
         self.register_buffer("recurrent_mask", mask, persistent=False)
