@@ -1,7 +1,7 @@
 """lstmkit: the LSTM of "Understanding LSTM Networks" and every variant it names, as
 torch.nn-compatible PyTorch layers."""
 
-from lstmkit import _moved
+from lstmkit import _moved, onnx  # onnx: lstmkit.onnx.export / load / quantize
 from lstmkit._errors import (
     LstmkitError,
     LstmkitFileExistsError,
@@ -118,6 +118,7 @@ __all__ = [
     "interpretable_units",
     "lstm_pointwise",
     "lstm_transform",
+    "onnx",
     "register_engine",
     "register_layer",
     "to_torch",

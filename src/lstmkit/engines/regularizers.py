@@ -79,6 +79,17 @@ def regularized(
     return x, step
 
 
+def evaluation_step(cell: RecurrentCell[Any], reg: Regularizers) -> Step:
+    """The step in evaluation mode without per-step draws: dropout is off and zoneout is its
+    expectation, ``z * old + (1 - z) * new``; a traced loop (ONNX's Scan) can run it."""
+    keep_h, keep_c = reg.zoneout_hidden or None, reg.zoneout_cell or None
+
+    def step(xp_t: Tensor, state: State) -> State:
+        return _zoneout(state, cell.step(xp_t, state), keep_h, keep_c)
+
+    return step
+
+
 def sequence_masks(
     x: Tensor, batch_sizes: list[int] | None, initial: State, reg: Regularizers, *, training: bool
 ) -> tuple[Tensor, Tensor | None]:
@@ -131,11 +142,14 @@ def _dropout_mask(like: Tensor, p: float) -> Tensor:
     return torch.bernoulli(torch.full_like(like, 1.0 - p)) / (1.0 - p)
 
 
-def _zoneout(old: State, new: State, keep_h: Tensor | None, keep_c: Tensor | None) -> State:
+Keep = Tensor | float | None
+
+
+def _zoneout(old: State, new: State, keep_h: Keep, keep_c: Keep) -> State:
     """Zoneout (Krueger et al. 2017): h_t = d ⊙ h_{t-1} + (1 - d) ⊙ h~_t with the keeps d of
     this step, and the same for the cell state c."""
 
-    def mix(before: Tensor, after: Tensor, keep: Tensor | None) -> Tensor:
+    def mix(before: Tensor, after: Tensor, keep: Keep) -> Tensor:
         return after if keep is None else keep * before + (1 - keep) * after
 
     if isinstance(new, Tensor):

@@ -25,6 +25,7 @@ from lstmkit._errors import LstmkitIndexError, LstmkitTypeError, LstmkitValueErr
 from lstmkit._state import State, cell_state, map_state
 from lstmkit._warnings import EngineFallbackWarning, LstmkitWarning
 from lstmkit.cells.base import RecurrentCell, parameter_of
+from lstmkit.engines.export import exporting
 from lstmkit.engines.registry import (
     Engine,
     check_engine_name,
@@ -35,6 +36,7 @@ from lstmkit.engines.registry import (
 from lstmkit.engines.regularizers import RegularizerOptions, Regularizers
 from lstmkit.engines.tuning import autotune_enabled, bucket, choose_engine, may_measure
 from lstmkit.layers import _streaming
+from lstmkit.layers.exporting import forward_for_export
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -315,6 +317,14 @@ class Recurrent(nn.Module):
         reset_state: Any = None,
         return_cell_states: bool = False,
     ) -> Output:
+        if exporting():  # torch.onnx.export: ONNX's own operators, or a Scan
+            if resets is not None or reset_state is not None or return_cell_states:
+                raise LstmkitValueError(
+                    "ONNX export covers a layer's plain call; resets, reset_state and "
+                    "return_cell_states do not export (run the pieces between resets as "
+                    "separate calls of the exported model)"
+                )
+            return forward_for_export(self, input, hx, lengths)
         ask = None
         if resets is not None or reset_state is not None or return_cell_states is not False:
             ask = _streaming.request(self.cell(0), resets, reset_state, return_cell_states)
@@ -470,7 +480,8 @@ class Recurrent(nn.Module):
                 return self._stacked_zeros(one)
             stacked = len(self._cell_order)
             given = check_state(hx, one, unbatched=unbatched, what=what, stacked=stacked)
-        if not torch.compiler.is_compiling():  # (a data-dependent check would break a graph)
+        if not (torch.compiler.is_compiling() or exporting()):  # (a data-dependent check
+            # would break a traced graph)
             self.cell(0).check_state_values(given)
         return given
 

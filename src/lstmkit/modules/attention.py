@@ -15,6 +15,7 @@ from lstmkit._errors import LstmkitTypeError, LstmkitValueError
 from lstmkit._recording import Quantity
 from lstmkit.cells.base import LSTMState
 from lstmkit.cells.lstm import LSTMCell
+from lstmkit.engines.export import exporting
 
 _recording.declare(
     alpha_t=Quantity("attention weights", r"$\alpha_t$", "fraction"),
@@ -136,6 +137,8 @@ class AttentionDecoder(nn.Module):
             zeros = y.new_zeros(B, self.hidden_size)
             s = check_state(state, LSTMState(zeros, zeros), unbatched=False, what="state")  # type: ignore[assignment]
         keys = self.attend_annotation(annotations)  # (B, L, A): W_a a_i + b, once for all steps
+        if exporting():  # torch.onnx.export: the steps as one Scan
+            return self._scan(y, keys, annotations, annotation_mask, s, lengths)
         live = None if lengths is None else self._live(lengths, B, T, y.device)
         if T == 0:  # no step: empty outputs, the state as it came
             return self._empty(y, annotations, s)
@@ -160,6 +163,44 @@ class AttentionDecoder(nn.Module):
             torch.stack(betas, dim),
             s,
         )
+
+    def _scan(
+        self,
+        y: Tensor,
+        keys: Tensor,
+        annotations: Tensor,
+        mask: Tensor | None,
+        s: LSTMState,
+        lengths: Tensor | list[int] | None,
+    ) -> AttentionOutput:
+        """The steps of :meth:`forward` as torch's scan operator, which torch.onnx writes as an
+        ONNX Scan with the number of steps left free; the same results."""
+        from torch._higher_order_ops.scan import scan
+
+        steps = torch.arange(y.shape[1], device=y.device)
+        lens = None if lengths is None else torch.as_tensor(lengths, device=y.device)
+
+        def body(
+            carry: list[Tensor], inputs: tuple[Tensor, Tensor]
+        ) -> tuple[list[Tensor], tuple[Tensor, ...]]:
+            y_t, t = inputs
+            h, c = carry
+            z_t, alpha_t, beta_t = self.attend(keys, annotations, h, mask)
+            xp = self.cell.project_input(torch.cat([y_t, z_t], dim=-1))
+            new = self.cell.step(xp, LSTMState(h, c))
+            if lens is None:
+                return [new.h, new.c], (new.h.clone(), z_t, alpha_t, beta_t)
+            on = (t < lens).unsqueeze(-1)  # (B, 1): a finished sequence keeps its state
+            h, c = torch.where(on, new.h, h), torch.where(on, new.c, c)
+            zero = torch.zeros_like(h)
+            out = (torch.where(on, h, zero), z_t * on, alpha_t * on, beta_t)
+            return [h, c], out
+
+        initial = [s.h.clone(), s.c.clone()]  # (scan refuses a carry that shares memory)
+        (h, c), (outputs, contexts, alphas, betas) = scan(body, initial, (y.transpose(0, 1), steps))
+        dim = 1 if self.batch_first else 0
+        o, z, a, b = (t.movedim(0, dim) for t in (outputs, contexts, alphas, betas))
+        return AttentionOutput(o, z, a, b, LSTMState(h, c))
 
     @staticmethod
     def _live(lengths: Tensor | list[int], B: int, T: int, device: torch.device) -> Tensor:
@@ -238,7 +279,7 @@ class AttentionDecoder(nn.Module):
                     "annotation_mask must be a bool tensor of shape "
                     f"{tuple(annotations.shape[:2])}, got {describe(mask)}"
                 )
-            if not bool(mask.any(dim=1).all()):
+            if not exporting() and not bool(mask.any(dim=1).all()):  # (no values to read)
                 raise LstmkitValueError(
                     "annotation_mask leaves a sequence with nothing to attend to"
                 )
