@@ -2,9 +2,9 @@
 
 Each group of commands is a module with, for every command, the function that adds its parser
 beside the function that runs it: :mod:`~lstmkit.cli.experiments` (gap, compare, bench, tasks,
-cells), :mod:`~lstmkit.cli.train` (train, sample) and :mod:`~lstmkit.cli.analysis` (trace,
-gradient-flow, explain, plot). Here are the parser that gathers them and the error handling they
-share.
+cells), :mod:`~lstmkit.cli.train` (train, sample), :mod:`~lstmkit.cli.deploy` (export,
+bench-onnx) and :mod:`~lstmkit.cli.analysis` (trace, gradient-flow, explain, plot). Here are
+the parser that gathers them and the error handling they share.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from lstmkit._errors import LstmkitError, one_line
-from lstmkit.cli import analysis, experiments, train
+from lstmkit.cli import analysis, deploy, experiments, train
 from lstmkit.cli._args import EXIT_INTERRUPTED
 
 __all__ = ["EXIT_INTERRUPTED", "build_parser", "main"]
@@ -27,10 +27,12 @@ _ADD_COMMANDS = (
     experiments.add_compare,
     train.add_train,
     train.add_sample,
+    deploy.add_export,
     experiments.add_bench,
     experiments.add_tasks,
     experiments.add_cells,
     experiments.add_tune,
+    deploy.add_bench_onnx,
     analysis.add_trace,
     analysis.add_gradient_flow,
     analysis.add_explain,

@@ -88,7 +88,10 @@ def common(parser: argparse.ArgumentParser) -> None:
         "--threads",
         type=positive_int,
         default=None,
-        help="CPU threads for torch (default: torch's choice)",
+        help=(
+            "CPU threads for torch, and for onnxruntime where a command runs it "
+            "(default: torch's choice)"
+        ),
     )
 
 

@@ -127,11 +127,26 @@ def train_command(args: argparse.Namespace) -> int:
 def add_sample(commands: Commands) -> None:
     sample = commands.add_parser(
         "sample",
-        help="generate text from a charlm checkpoint",
-        description="Continues a prompt with characters drawn from a character-level model.",
+        help="generate text from a charlm checkpoint or its ONNX export",
+        description="Continues a prompt with characters drawn from a character-level model: a "
+        "charlm checkpoint run by lstmkit, or (--onnx) the file `lstmkit export` wrote from one, "
+        "run by onnxruntime. Both draw through the same code: the same seed and options give "
+        "the same text.",
     )
     sample.set_defaults(handler=sample_command)
-    sample.add_argument("checkpoint", type=Path, help="checkpoint.pt of a run on the charlm task")
+    sample.add_argument(
+        "checkpoint",
+        type=Path,
+        nargs="?",
+        help="checkpoint.pt of a run on the charlm task (or --onnx instead)",
+    )
+    sample.add_argument(
+        "--onnx",
+        type=Path,
+        metavar="MODEL",
+        help="an ONNX character model written by `lstmkit export`, run by onnxruntime, instead "
+        "of a checkpoint (its int8 copy too)",
+    )
     sample.add_argument("--prompt", default="def ", help="text to continue (default: %(default)r)")
     sample.add_argument(
         "--length", type=int, default=300, help="characters to generate (default: %(default)s)"
@@ -153,16 +168,20 @@ def add_sample(commands: Commands) -> None:
 
 
 def sample_command(args: argparse.Namespace) -> int:
-    from lstmkit.train.sample import sample_text
+    from lstmkit.train.sample import sample_onnx, sample_text
 
-    print(
-        sample_text(
-            args.checkpoint,
-            prompt=args.prompt,
-            length=args.length,
-            temperature=args.temperature,
-            top_k=args.top_k,
-            seed=args.seed,
-        )
-    )
+    if (args.checkpoint is None) == (args.onnx is None):
+        given = "both" if args.onnx is not None else "neither"
+        raise LstmkitValueError(f"give a checkpoint or --onnx MODEL, one of them; got {given}")
+    options = {
+        "prompt": args.prompt,
+        "length": args.length,
+        "temperature": args.temperature,
+        "top_k": args.top_k,
+        "seed": args.seed,
+    }
+    if args.onnx is not None:
+        print(sample_onnx(args.onnx, **options))
+    else:
+        print(sample_text(args.checkpoint, **options))
     return 0
