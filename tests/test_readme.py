@@ -54,3 +54,14 @@ def test_one_call_training_example_runs(tmp_path: Path) -> None:
     script = tmp_path / "fit.py"
     run_block("= fit(", "\nassert result.metrics['accuracy'] > 0.9, result\n", script)
     assert list(tmp_path.iterdir()) == [script]  # nothing written beside it
+
+
+def test_deploy_example_runs(tmp_path: Path) -> None:
+    checks = (
+        "\nassert report.operators == {'': 'LSTM'}, report.operators"
+        "\nx = torch.randn(11, 3, 10)"
+        "\nwith torch.no_grad():"
+        "\n    assert torch.allclose(back(x)[0], model(x)[0], atol=1e-5)"
+    )
+    run_block("lstmkit.onnx.export(", checks, tmp_path / "deploy.py")
+    assert (tmp_path / "lstm.onnx").is_file() and (tmp_path / "lstm.int8.onnx").is_file()
