@@ -12,6 +12,7 @@ which some sequence starts over."""
 from __future__ import annotations
 
 import itertools
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
@@ -36,6 +37,39 @@ RunDirectionWithCells = Callable[
 (``(T, B, H)`` or packed ``(N, H)``)."""
 
 _Run = Callable[[RecurrentCell[Any], Tensor, State, bool], tuple[Tensor, State, Tensor | None]]
+
+
+class Directions(ABC):
+    """An engine's direction of one layer, in the two forms :func:`run_layers` and
+    :func:`run_layers_with_cells` call, and the whole stack run through them."""
+
+    @abstractmethod
+    def run(
+        self, cell: RecurrentCell[Any], x: Tensor, state: State, reverse: bool, cells: bool
+    ) -> tuple[Tensor, State, Tensor | None]:
+        """Outputs, final state and, with ``cells``, the cell state of every step."""
+
+    def plain(
+        self, cell: RecurrentCell[Any], x: Tensor, state: State, reverse: bool
+    ) -> tuple[Tensor, State]:
+        out, final, _ = self.run(cell, x, state, reverse, False)
+        return out, final
+
+    def with_cells(
+        self, cell: RecurrentCell[Any], x: Tensor, state: State, reverse: bool
+    ) -> tuple[Tensor, State, Tensor]:
+        out, final, cells = self.run(cell, x, state, reverse, True)
+        assert cells is not None
+        return out, final, cells
+
+    def stack(
+        self, layer: Layer, x: Tensor, hx: State, resets: Resets | None, cells: bool
+    ) -> tuple[Tensor, State, Tensor | None]:
+        """Every layer and direction, as :meth:`Engine.run_stream` returns them."""
+        if cells:
+            return run_layers_with_cells(layer, x, hx, self.with_cells, resets=resets)
+        out, h_n = run_layers(layer, x, hx, self.plain, resets=resets)
+        return out, h_n, None
 
 
 def run_layers(

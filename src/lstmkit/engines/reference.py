@@ -13,7 +13,7 @@ from torch import Tensor
 
 from lstmkit._state import State, cat_states, cell_state, state_rows
 from lstmkit.cells.base import RecurrentCell
-from lstmkit.engines.loop import run_layers, run_layers_with_cells
+from lstmkit.engines.loop import Directions, run_layers
 from lstmkit.engines.registry import Engine, Layer, Resets
 from lstmkit.engines.regularizers import Step, regularized
 
@@ -40,14 +40,10 @@ class ReferenceEngine(Engine):
         resets: Resets | None = None,
         cell_states: bool = False,
     ) -> tuple[Tensor, State, Tensor | None]:
-        directions = _Directions(layer, batch_sizes)
-        if cell_states:
-            return run_layers_with_cells(layer, x, hx, directions.with_cells, resets=resets)
-        out, h_n = run_layers(layer, x, hx, directions.plain, resets=resets)
-        return out, h_n, None
+        return _Directions(layer, batch_sizes).stack(layer, x, hx, resets, cell_states)
 
 
-class _Directions:
+class _Directions(Directions):
     """The reference engine's direction of one layer, as :func:`run_layers` calls it: the
     regularisers drawn at each call (so, with resets, for each piece), then the loop over the
     steps."""
@@ -56,26 +52,8 @@ class _Directions:
         self.layer = layer
         self.sizes = None if batch_sizes is None else batch_sizes.tolist()
 
-    def plain(
-        self, cell: RecurrentCell[Any], x: Tensor, state: State, reverse: bool
-    ) -> tuple[Tensor, State]:
-        out, final, _ = self._run(cell, x, state, reverse, None)
-        return out, final
-
-    def with_cells(
-        self, cell: RecurrentCell[Any], x: Tensor, state: State, reverse: bool
-    ) -> tuple[Tensor, State, Tensor]:
-        out, final, cells = self._run(cell, x, state, reverse, cell_state)
-        assert cells is not None
-        return out, final, cells
-
-    def _run(
-        self,
-        cell: RecurrentCell[Any],
-        x: Tensor,
-        state: State,
-        reverse: bool,
-        keep: Callable[[State], Tensor] | None,
+    def run(
+        self, cell: RecurrentCell[Any], x: Tensor, state: State, reverse: bool, cells: bool
     ) -> tuple[Tensor, State, Tensor | None]:
         reg, step = self.layer.regularizers, None
         if reg.active:
@@ -84,6 +62,7 @@ class _Directions:
             )
         xp = cell.project_input(x)  # (T, B, G) or (N, G): one product for every step
         advance = cell.step if step is None else step
+        keep = cell_state if cells else None
         return run_steps(xp, self.sizes, state, advance, cell.output, keep, reverse)
 
 

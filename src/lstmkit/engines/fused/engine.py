@@ -24,7 +24,7 @@ from lstmkit.cells.lstm import FullGateState, LSTMCell
 from lstmkit.cells.rnn import RNNCell
 from lstmkit.engines.fused import build as _build
 from lstmkit.engines.fused import families, ops, products
-from lstmkit.engines.loop import run_layers, run_layers_with_cells
+from lstmkit.engines.loop import Directions
 from lstmkit.engines.registry import Engine, Layer, Resets, select_engine
 from lstmkit.engines.regularizers import Regularizers, sequence_masks, zoneout_keeps
 
@@ -133,17 +133,13 @@ class FusedEngine(Engine):
         directions = _Directions(kernels, layer, batch_sizes, compute)
         if batch_sizes is None:
             x = x.contiguous()  # (T, B, F): each direction reads it as (N, F), steps in order
-        if cells:
-            out, h_n, C = run_layers_with_cells(layer, x, hx, directions.with_cells, resets=resets)
-        else:
-            out, h_n = run_layers(layer, x, hx, directions.plain, resets=resets)
-            C = None
+        out, h_n, C = directions.stack(layer, x, hx, resets, cells)
         if compute == dtype:
             return out, h_n, C
         return out.to(dtype), cast_state(h_n, dtype), None if C is None else C.to(dtype)
 
 
-class _Directions:
+class _Directions(Directions):
     """The fused engine's direction of one layer, as :func:`run_layers` calls it: padded steps
     ``(T, B, F)`` (a piece of them, with resets) or packed data ``(N, F)``, the regularisers'
     masks drawn at each call, then the kernels over the steps in the packed layout."""
@@ -158,20 +154,7 @@ class _Directions:
         # tensor's values)
         self.packed = None if batch_sizes is None else (batch_sizes, batch_sizes.tolist())
 
-    def plain(
-        self, cell: RecurrentCell[Any], x: Tensor, state: State, reverse: bool
-    ) -> tuple[Tensor, State]:
-        out, final, _ = self._run(cell, x, state, reverse, False)
-        return out, final
-
-    def with_cells(
-        self, cell: RecurrentCell[Any], x: Tensor, state: State, reverse: bool
-    ) -> tuple[Tensor, State, Tensor]:
-        out, final, C = self._run(cell, x, state, reverse, True)
-        assert C is not None
-        return out, final, C
-
-    def _run(
+    def run(
         self, cell: RecurrentCell[Any], x: Tensor, state: State, reverse: bool, cells: bool
     ) -> tuple[Tensor, State, Tensor | None]:
         padded = self.packed is None
