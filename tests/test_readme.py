@@ -64,4 +64,5 @@ def test_deploy_example_runs(tmp_path: Path) -> None:
         "\n    assert torch.allclose(back(x)[0], model(x)[0], atol=1e-5)"
     )
     run_block("lstmkit.onnx.export(", checks, tmp_path / "deploy.py")
-    assert (tmp_path / "lstm.onnx").is_file() and (tmp_path / "lstm.int8.onnx").is_file()
+    assert (tmp_path / "lstm.onnx").is_file()
+    assert (tmp_path / "lstm.int8.onnx").is_file()
