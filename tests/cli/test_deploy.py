@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import re
 import sys
 from pathlib import Path
@@ -229,3 +230,20 @@ def test_int8_and_onnx_sampling_without_onnxruntime_say_what_to_install(
     assert not target.exists()  # refused before any work
     status, _, err = run("sample", "--onnx", str(exported[0]))
     one_line_error(status, err, "needs onnxruntime")
+
+
+def test_bench_onnx_runs_fast_and_scores_alike(folder: Path, charlm: Path) -> None:
+    """A fast run of the deploy benchmark (the figures of the README come from a full one):
+    the three runtimes score the held-out text alike and sample the same text."""
+    table, data = folder / "bench.md", folder / "bench.json"
+    status, _, err = run(
+        "bench-onnx", str(charlm), "--batch", "2", "--sample-length", "5", "--repeats", "1",
+        "--seconds", "0.01", "--table", str(table), "--json", str(data),
+    )  # fmt: skip
+    assert status == 0, err
+    results = json.loads(data.read_text())
+    bpc = results["bpc"]
+    assert abs(bpc["onnxruntime float32"] - bpc["lstmkit"]) < 1e-4
+    assert abs(bpc["onnxruntime int8"] - bpc["lstmkit"]) < 0.2
+    assert results["same_text"]
+    assert "held-out bits per character" in table.read_text()
