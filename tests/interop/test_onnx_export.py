@@ -177,6 +177,27 @@ def test_attention_decoder_exports_as_a_scan(tmp_path: Path) -> None:
         np.testing.assert_allclose(g, w.numpy(), atol=TOLERANCE, rtol=0)
 
 
+def test_grid_lstm_2d_exports_with_its_image_size_fixed(tmp_path: Path) -> None:
+    class Image(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.grid = lstmkit.GridLSTM2d(3, 6, num_layers=2)
+
+        def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
+            out = self.grid(images)
+            return out[0], out[1]
+
+    torch.manual_seed(4)
+    model = Image().eval()
+    report = export(model, torch.randn(2, 3, 4, 5), tmp_path / "g.onnx", dynamic_axes=False)
+    images = torch.randn(2, 3, 4, 5)
+    got = run_onnx(report.path, [images])
+    with torch.no_grad():
+        want = model(images)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w.numpy(), atol=TOLERANCE, rtol=0)
+
+
 def test_fixed_axes_keep_the_example_shape(tmp_path: Path) -> None:
     layer = lstmkit.GRU(3, 4).eval()
     report = export(layer, torch.randn(5, 2, 3), tmp_path / "fixed.onnx", dynamic_axes=False)

@@ -176,6 +176,10 @@ are older than that."""
 
 
 def _check_opset(opset: object) -> int:
+    if not hasattr(torch.onnx, "ops"):
+        raise LstmkitRuntimeError(
+            f"ONNX export needs torch >= 2.8 (torch.onnx.ops); this is torch {torch.__version__}"
+        )
     try:
         import onnx
         import onnxscript  # noqa: F401  (torch.onnx's exporter needs it)
