@@ -28,11 +28,12 @@ import torch
 from torch import Tensor
 
 from lstmkit._errors import LstmkitValueError
-from lstmkit._state import State, like, stack_states, unstack_states
+from lstmkit._state import State, like
 from lstmkit.cells.base import RecurrentCell
 from lstmkit.cells.gru import GRUCell
 from lstmkit.cells.lstm import LSTMCell
 from lstmkit.cells.rnn import RNNCell
+from lstmkit.engines.loop import run_layers
 from lstmkit.engines.registry import Layer
 from lstmkit.engines.regularizers import evaluation_step
 
@@ -87,18 +88,13 @@ def run_for_export(
         )
     if onnx_operator(layer) is not None:
         return _as_operators(layer, x, lengths, hx)
-    cells = list(layer.iter_cells())
-    states = unstack_states(hx, len(cells))
-    D = layer.num_directions
-    finals: list[State] = []
-    for k in range(layer.num_layers):
-        outputs = []
-        for d in range(D):
-            y, final = _scan(layer, cells[k * D + d], x, lengths, states[k * D + d], d == 1)
-            outputs.append(y)
-            finals.append(final)
-        x = outputs[0] if D == 1 else torch.cat(outputs, dim=-1)
-    return x, stack_states(finals)
+
+    def direction(
+        cell: RecurrentCell[Any], x: Tensor, state: State, reverse: bool
+    ) -> tuple[Tensor, State]:
+        return _scan(layer, cell, x, lengths, state, reverse)
+
+    return run_layers(layer, x, hx, direction)
 
 
 def _scan(
