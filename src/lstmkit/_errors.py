@@ -42,6 +42,11 @@ class LstmkitFileExistsError(LstmkitError, FileExistsError):
     """A place lstmkit was asked to write that holds something it will not overwrite."""
 
 
+class LstmkitImportError(LstmkitError, ImportError):
+    """An optional package a feature needs that is not installed; the message names the extra
+    that installs it (``pip install 'lstmkit[data]'``)."""
+
+
 class LstmkitOSError(LstmkitError, OSError):
     """A file lstmkit could not write or read for a reason of the system's (a full disk, a
     missing permission), said with what was kept and how to go on."""

@@ -68,6 +68,21 @@ def write_text(path: str | Path, text: str) -> Path:
     return atomic_write(path, lambda f: f.write(text), binary=False)
 
 
+def cache_dir() -> Path:
+    """Where lstmkit keeps what it can rebuild (engine choices, prepared datasets):
+    ``LSTMKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/lstmkit``, else ``~/.cache/lstmkit``."""
+    own = os.environ.get("LSTMKIT_CACHE_DIR")
+    if own:
+        return Path(own)
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        try:
+            base = str(Path.home() / ".cache")
+        except RuntimeError:  # no home folder to be found
+            base = tempfile.gettempdir()
+    return Path(base) / "lstmkit"
+
+
 def _default_mode() -> int:
     umask = os.umask(0)  # reading the umask means setting it: done once, at import
     os.umask(umask)

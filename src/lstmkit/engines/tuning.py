@@ -24,7 +24,6 @@ import json
 import math
 import os
 import statistics
-import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -38,7 +37,7 @@ from torch import Tensor
 from torch.nn.utils import parametrize
 
 from lstmkit._errors import LstmkitTypeError, LstmkitValueError
-from lstmkit._io import write_text
+from lstmkit._io import cache_dir, write_text
 from lstmkit._machine import cpu_name
 from lstmkit._state import State, first, map_state
 from lstmkit._version import __version__
@@ -62,20 +61,6 @@ TimeEngine = Callable[[Engine, Callable[[], None]], float]
 def autotune_enabled() -> bool:
     """Whether "auto" measures (``LSTMKIT_AUTOTUNE`` is not ``0``)."""
     return os.environ.get("LSTMKIT_AUTOTUNE", "1").strip() not in ("0", "false", "no", "off")
-
-
-def cache_dir() -> Path:
-    """``LSTMKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/lstmkit``, else ``~/.cache/lstmkit``."""
-    own = os.environ.get("LSTMKIT_CACHE_DIR")
-    if own:
-        return Path(own)
-    base = os.environ.get("XDG_CACHE_HOME")
-    if not base:
-        try:
-            base = str(Path.home() / ".cache")
-        except RuntimeError:  # no home folder to be found
-            base = tempfile.gettempdir()
-    return Path(base) / "lstmkit"
 
 
 def machine() -> dict[str, Any]:
