@@ -32,6 +32,9 @@ CACHE_FORMAT = 1
 
 _log = logging.getLogger("lstmkit")
 
+Builder = Callable[[], dict[str, Tensor]]
+"""What prepares a dataset's tensors when the cache does not hold them."""
+
 
 def require(package: str, task: str) -> ModuleType:
     """Imports ``package`` (a module path such as ``"music21.corpus"``) for ``task``; when it is
@@ -49,24 +52,20 @@ def require(package: str, task: str) -> ModuleType:
         ) from None
 
 
-def cached(
-    name: str, key: dict[str, Any], build: Callable[[], dict[str, Tensor]]
-) -> dict[str, Tensor]:
+def cached(name: str, key: dict[str, Any], build: Builder) -> dict[str, Tensor]:
     """The tensors ``build()`` returns, kept in the cache under ``name`` and ``key`` (a JSON-able
     description of everything that decides them). A missing, damaged or stale file is rebuilt;
     a cache that cannot be written is skipped with a log line, never an error."""
-    from safetensors import SafetensorsError
+    from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file, save
 
     text = json.dumps({"format": CACHE_FORMAT, **key}, sort_keys=True)
     path = cache_dir() / "data" / f"{name}.safetensors"
     try:
-        from safetensors import safe_open
-
         with safe_open(str(path), framework="pt") as f:
             if (f.metadata() or {}).get("key") == text:
                 return load_file(str(path))
-    except (OSError, SafetensorsError, ValueError):
+    except (OSError, SafetensorError, ValueError):
         pass  # not there yet, or damaged: rebuilt below
     tensors = build()
     data = save({k: v.contiguous() for k, v in tensors.items()}, metadata={"key": text})

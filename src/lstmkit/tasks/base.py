@@ -78,6 +78,13 @@ class Task(ABC):
     published: str = ""
     """A published figure to print beside results, with its source."""
 
+    source: ClassVar[str] = "generated from the run's seed"
+    """Where the data comes from (a package and its files, for the tasks on real data)."""
+
+    needs_data: ClassVar[bool] = False
+    """Whether building the task reads a dataset (listings then describe it from the class
+    attributes, without building it)."""
+
     @abstractmethod
     def batch(self, batch_size: int, generator: torch.Generator) -> Batch: ...
 
