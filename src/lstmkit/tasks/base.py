@@ -78,8 +78,9 @@ class Task(ABC):
     published: str = ""
     """A published figure to print beside results, with its source."""
 
-    source: ClassVar[str] = "generated from the run's seed"
-    """Where the data comes from (a package and its files, for the tasks on real data)."""
+    source: str = "generated from the run's seed"
+    """Where the data comes from (a package and its files, for the tasks on real data); a task
+    built from a user's file names the file on the instance."""
 
     needs_data: ClassVar[bool] = False
     """Whether building the task reads a dataset (listings then describe it from the class
