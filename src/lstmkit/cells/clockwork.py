@@ -18,7 +18,13 @@ from lstmkit._checks import check_choice, check_positive_int, describe
 from lstmkit._errors import LstmkitTypeError, LstmkitValueError
 from lstmkit._recording import Quantity
 from lstmkit.cells.base import RecurrentCell
-from lstmkit.cells.functional import check_sizes, init_uniform_
+from lstmkit.cells.functional import (
+    check_recurrent_init,
+    check_sizes,
+    identity_,
+    init_uniform_,
+    orthogonal_,
+)
 
 _recording.declare(
     active=Quantity("clockwork module active (1) or held (0)", "", "fraction"),
@@ -89,9 +95,19 @@ class ClockworkCell(RecurrentCell[ClockworkState]):
 
         weight_ih  (H, I),  weight_hh  (H, H),  bias  (H,) with bias=True
 
-    All start U(-1/√H, 1/√H), as torch.nn's RNN. The mask M and the periods of the units are
-    buffers outside the state dict. State: :class:`ClockworkState` ``(h (B, H), t (B, 1))``,
-    zeros at the start.
+    All start U(-1/√H, 1/√H), as torch.nn's RNN (``recurrent_init="uniform"``, the default),
+    or, with
+
+    * ``recurrent_init="orthogonal"``: each module's own block ``W_hh[R_i, R_i]`` a random
+      orthogonal matrix (Saxe, McClelland & Ganguli 2014), the blocks by which slower modules
+      feed it uniform as before. W_hh ⊙ M is block-triangular, so its eigenvalues are those of
+      its diagonal blocks: all of modulus 1, the property an orthogonal start is for (an
+      orthogonal matrix masked to that shape would lose it);
+    * ``recurrent_init="identity"``: Le, Jaitly & Hinton 2015's IRNN start, W_hh = I (within the
+      mask), b = 0 and W_ih drawn from N(0, 0.001²); meant for ``nonlinearity="relu"``.
+
+    The mask M and the periods of the units are buffers outside the state dict. State:
+    :class:`ClockworkState` ``(h (B, H), t (B, 1))``, zeros at the start.
     """
 
     weight_ih: Tensor
@@ -111,17 +127,20 @@ class ClockworkCell(RecurrentCell[ClockworkState]):
         module_sizes: Sequence[int] | None = None,
         bias: bool = True,
         nonlinearity: str = "tanh",
+        recurrent_init: str = "uniform",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         check_sizes(input_size, hidden_size)
         check_choice("nonlinearity", nonlinearity, NONLINEARITIES)
+        check_recurrent_init(recurrent_init, identity=True)
         if not isinstance(bias, bool):
             raise LstmkitTypeError(f"bias must be a bool, got {describe(bias)}")
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.nonlinearity = nonlinearity
+        self.recurrent_init = recurrent_init
         self.periods, self.module_sizes = _modules(hidden_size, num_modules, periods, module_sizes)
         self.cycle = math.lcm(*self.periods)  # the clock's state repeats after this many steps
         new: dict[str, Any] = {"device": device, "dtype": dtype}
@@ -142,8 +161,17 @@ class ClockworkCell(RecurrentCell[ClockworkState]):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
+        """torch.nn's uniform draw, then what ``recurrent_init`` says (see the class); the
+        entries the clock masks out start at zero."""
         init_uniform_(self, ("weight_ih", "weight_hh", "bias"))
         with torch.no_grad():
+            if self.recurrent_init == "orthogonal":
+                start = 0
+                for size in self.module_sizes:  # each module's own block R_i × R_i
+                    orthogonal_(self.weight_hh[start : start + size, start : start + size])
+                    start += size
+            elif self.recurrent_init == "identity":
+                identity_(self.weight_ih, self.weight_hh, (self.bias,))
             self.weight_hh.mul_(self.recurrent_mask)
 
     def project_input(self, x: Tensor) -> Tensor:
@@ -198,6 +226,7 @@ class ClockworkCell(RecurrentCell[ClockworkState]):
             module_sizes=self.module_sizes,
             bias=self.bias is not None,
             nonlinearity=self.nonlinearity,
+            recurrent_init=self.recurrent_init,
             device=self.weight_ih.device,
             dtype=self.weight_ih.dtype,
         )
@@ -206,6 +235,9 @@ class ClockworkCell(RecurrentCell[ClockworkState]):
         extra = f", periods={self.periods}, module_sizes={self.module_sizes}"
         extra += "" if self.bias is not None else ", bias=False"
         extra += "" if self.nonlinearity == "tanh" else f", nonlinearity={self.nonlinearity!r}"
+        extra += (
+            "" if self.recurrent_init == "uniform" else f", recurrent_init={self.recurrent_init!r}"
+        )
         return f"{self.input_size}, {self.hidden_size}{extra}"
 
 

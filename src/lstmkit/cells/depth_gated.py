@@ -16,7 +16,14 @@ from lstmkit._errors import LstmkitTypeError, LstmkitValueError
 from lstmkit._recording import Quantity
 from lstmkit._state import State
 from lstmkit.cells.base import LSTMState, RecurrentCell
-from lstmkit.cells.functional import check_sizes, forget_bias_, init_uniform_
+from lstmkit.cells.functional import (
+    check_number,
+    check_recurrent_init,
+    check_sizes,
+    forget_bias_,
+    init_uniform_,
+    orthogonal_,
+)
 from lstmkit.cells.lstm import LSTMConfig, lstm_pointwise
 
 _recording.declare(
@@ -70,6 +77,10 @@ class DepthGatedLSTMCell(RecurrentCell[LSTMState]):
         forget_bias: b_f at initialisation; None gives 1.0, as lstmkit.LSTMCell (after
             Jozefowicz et al. 2015). Needs ``bias=True``.
         dropout: dropout on h_t^{k-1} where it enters layer k, in training mode.
+        recurrent_init: "uniform" (default) or "orthogonal": each gate's block of every
+            ``weight_hh_l{k}`` a random orthogonal (H, H) matrix of its own (Saxe, McClelland &
+            Ganguli 2014), as :class:`lstmkit.LSTMCell` does. W_xd reads the layer below, not
+            h_{t-1}, and stays uniform.
 
     Parameters of layer k (torch.nn.LSTM's names for the LSTM part, so its state dict loads;
     inside :class:`DepthGatedLSTM` the reverse stack adds ``_reverse``)::
@@ -83,7 +94,7 @@ class DepthGatedLSTMCell(RecurrentCell[LSTMState]):
         bias_d_l{k}     (H,)        b_d, k >= 1, with bias=True
 
     All start U(-1/√H, 1/√H), as torch.nn, except the forget bias (b_if = forget_bias,
-    b_hf = 0).
+    b_hf = 0) and what recurrent_init changes.
 
     State: :class:`LSTMState` ``(h, c)``, each ``(B, L·H)``, the layers side by side (layer k in
     columns ``k·H … (k+1)·H - 1``). ``output(state)`` is the top layer's h_t^{L-1}, ``(B, H)``.
@@ -101,18 +112,19 @@ class DepthGatedLSTMCell(RecurrentCell[LSTMState]):
         peepholes: bool = False,
         forget_bias: float | None = None,
         dropout: float = 0.0,
+        recurrent_init: str = "uniform",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         check_sizes(input_size, hidden_size)
         check_positive_int("num_layers", num_layers)
+        check_recurrent_init(recurrent_init)
         for name, flag in (("bias", bias), ("peepholes", peepholes)):
             if not isinstance(flag, bool):
                 raise LstmkitTypeError(f"{name} must be a bool, got {describe(flag)}")
         if forget_bias is not None:
-            if isinstance(forget_bias, bool) or not isinstance(forget_bias, (int, float)):
-                raise LstmkitTypeError(f"forget_bias must be a number, got {describe(forget_bias)}")
+            check_number("forget_bias", forget_bias)
             if not bias:
                 raise LstmkitValueError("forget_bias sets the forget gate's bias, but bias=False")
         check_probability("dropout", dropout)
@@ -120,6 +132,7 @@ class DepthGatedLSTMCell(RecurrentCell[LSTMState]):
         self.bias, self.peepholes = bias, peepholes
         self.forget_bias = None if forget_bias is None else float(forget_bias)
         self.dropout = float(dropout)
+        self.recurrent_init = recurrent_init
         self._config = LSTMConfig(peepholes="ifo" if peepholes else "")  # each layer's LSTM
         H = hidden_size
         new: dict[str, Any] = {"device": device, "dtype": dtype}
@@ -154,8 +167,12 @@ class DepthGatedLSTMCell(RecurrentCell[LSTMState]):
         return value
 
     def reset_parameters(self) -> None:
-        """torch.nn's U(-1/√H, 1/√H) for everything, then b_if = forget_bias and b_hf = 0."""
+        """torch.nn's U(-1/√H, 1/√H) for everything, then recurrent_init, b_if = forget_bias and
+        b_hf = 0."""
         init_uniform_(self, tuple(self._names))
+        if self.recurrent_init == "orthogonal":
+            for k in range(self.num_layers):
+                orthogonal_(self._weight("weight_hh", k), rows=self.hidden_size)
         if not self.bias:
             return
         b_f = 1.0 if self.forget_bias is None else self.forget_bias
@@ -248,6 +265,7 @@ class DepthGatedLSTMCell(RecurrentCell[LSTMState]):
             peepholes=self.peepholes,
             forget_bias=self.forget_bias,
             dropout=self.dropout,
+            recurrent_init=self.recurrent_init,
             device=like.device,
             dtype=like.dtype,
         )
@@ -258,4 +276,7 @@ class DepthGatedLSTMCell(RecurrentCell[LSTMState]):
         parts += ["peepholes=True"] if self.peepholes else []
         parts += [] if self.forget_bias is None else [f"forget_bias={self.forget_bias}"]
         parts += [f"dropout={self.dropout}"] if self.dropout else []
+        parts += (
+            [] if self.recurrent_init == "uniform" else [f"recurrent_init={self.recurrent_init!r}"]
+        )
         return ", ".join(parts)

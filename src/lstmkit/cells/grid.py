@@ -28,7 +28,14 @@ from lstmkit._checks import check_choice, check_positive_int, describe
 from lstmkit._errors import LstmkitTypeError, LstmkitValueError
 from lstmkit._recording import Quantity
 from lstmkit.cells.base import RecurrentCell
-from lstmkit.cells.functional import check_sizes, forget_bias_, init_uniform_
+from lstmkit.cells.functional import (
+    check_number,
+    check_recurrent_init,
+    check_sizes,
+    forget_bias_,
+    init_uniform_,
+    orthogonal_,
+)
 from lstmkit.cells.lstm import LSTMConfig, lstm_pointwise
 
 _recording.declare(
@@ -86,11 +93,6 @@ def _check_bool(name: str, value: object) -> None:
         raise LstmkitTypeError(f"{name} must be a bool, got {describe(value)}")
 
 
-def _check_number(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise LstmkitTypeError(f"{name} must be a number, got {describe(value)}")
-
-
 class LSTMTransform(nn.Module):
     r"""The paper's LSTM transform along one dimension of a grid: ``(h', m') = LSTM(H, m, W)``
     (section 2), with the equations of :func:`lstm_transform`.
@@ -126,7 +128,7 @@ class LSTMTransform(nn.Module):
         check_positive_int("in_features", in_features)
         check_positive_int("hidden_size", hidden_size)
         _check_bool("output_inside", output_inside)
-        _check_number("forget_bias", forget_bias)
+        check_number("forget_bias", forget_bias)
         self.in_features, self.hidden_size = in_features, hidden_size
         self.output_inside, self.forget_bias = output_inside, float(forget_bias)
         new: dict[str, Any] = {"device": device, "dtype": dtype}
@@ -206,6 +208,12 @@ class GridLSTMCell(RecurrentCell[GridLSTMState]):
         output_inside: the paper's ``h' = tanh(g^o ⊙ m')`` (default) in every LSTM transform,
             or False for ``h' = g^o ⊙ tanh(m')``.
         forget_bias: the forget gates' bias at initialisation (default 1.0).
+        recurrent_init: "uniform" (default) or "orthogonal": in every transform, the (H, H)
+            block of each gate (each row block) that reads the transform's own dimension is a
+            random orthogonal matrix of its own (Saxe, McClelland & Ganguli 2014): columns
+            h^t_k of W^t_k, columns h^d_{k-1} of W^d_k. The grid is an LSTM along depth as
+            along time, and an orthogonal start is as much for depth (Saxe et al.'s deep linear
+            networks) as for time; the other half of each matrix stays uniform.
 
     Parameters (inside a layer with the suffix ``_l{k}[_reverse]``); b{k} is block k + 1,
     the tied parameters have no block suffix::
@@ -236,16 +244,18 @@ class GridLSTMCell(RecurrentCell[GridLSTMState]):
         output_inside: bool = True,
         project_memory: bool = False,
         forget_bias: float = 1.0,
+        recurrent_init: str = "uniform",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         check_sizes(input_size, hidden_size)
         check_positive_int("depth", depth)
+        check_recurrent_init(recurrent_init)
         _check_bool("tied", tied)
         _check_bool("output_inside", output_inside)
         _check_bool("project_memory", project_memory)
-        _check_number("forget_bias", forget_bias)
+        check_number("forget_bias", forget_bias)
         if priority is not None:
             check_choice("priority", priority, PRIORITIES)
         check_choice("depth_transform", depth_transform, ["lstm", *ACTIVATIONS])
@@ -258,6 +268,7 @@ class GridLSTMCell(RecurrentCell[GridLSTMState]):
         self.tied, self.priority, self.depth_transform = tied, priority, depth_transform
         self.output_inside, self.project_memory = output_inside, project_memory
         self.forget_bias = float(forget_bias)
+        self.recurrent_init = recurrent_init
         H = hidden_size
         new: dict[str, Any] = {"device": device, "dtype": dtype}
         rows_in = 2 * H if project_memory else H
@@ -297,6 +308,11 @@ class GridLSTMCell(RecurrentCell[GridLSTMState]):
                 )
             else:
                 init_uniform_(self, (f"weight_depth{s}", f"bias_depth{s}"))
+        H = self.hidden_size
+        for s in self._suffixes() if self.recurrent_init == "orthogonal" else []:
+            # after every uniform draw, so that the rest is the draw it is without the option
+            orthogonal_(getattr(self, f"weight_time{s}"), rows=H, columns=slice(0, H))
+            orthogonal_(getattr(self, f"weight_depth{s}"), rows=H, columns=slice(H, 2 * H))
 
     def initial_state(
         self, batch_size: int, *, dtype: torch.dtype, device: torch.device
@@ -364,6 +380,7 @@ class GridLSTMCell(RecurrentCell[GridLSTMState]):
             output_inside=self.output_inside,
             project_memory=self.project_memory,
             forget_bias=self.forget_bias,
+            recurrent_init=self.recurrent_init,
             device=self.weight_in.device,
             dtype=self.weight_in.dtype,
         )
@@ -380,4 +397,6 @@ class GridLSTMCell(RecurrentCell[GridLSTMState]):
             parts.append("output_inside=False")
         if self.project_memory:
             parts.append("project_memory=True")
+        if self.recurrent_init != "uniform":
+            parts.append(f"recurrent_init={self.recurrent_init!r}")
         return ", ".join(parts)

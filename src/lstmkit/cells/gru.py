@@ -8,10 +8,22 @@ from torch import Tensor, nn
 
 from lstmkit import _recording
 from lstmkit._checks import describe
-from lstmkit._errors import LstmkitTypeError
+from lstmkit._errors import LstmkitTypeError, LstmkitValueError
 from lstmkit._recording import Quantity
 from lstmkit.cells.base import RecurrentCell
-from lstmkit.cells.functional import TORCH_WEIGHTS, add_torch_weights, check_sizes, init_uniform_
+from lstmkit.cells.functional import (
+    TORCH_WEIGHTS,
+    add_torch_weights,
+    check_chrono,
+    check_number,
+    check_recurrent_init,
+    check_sizes,
+    chrono_bias,
+    gate_bias_,
+    init_layer_norm_,
+    init_uniform_,
+    orthogonal_,
+)
 
 _recording.declare(
     r_t=Quantity("reset gate", r"$r_t$", "gate"),
@@ -52,8 +64,31 @@ class GRUCell(RecurrentCell[Tensor]):
         bias_ih, bias_hh  (3H,)   with bias=True
         ln_ih_weight, ln_ih_bias, ln_hh_weight, ln_hh_bias  (3H,)   with layer_norm=True
 
-    All start U(-1/√H, 1/√H), as torch.nn (layer-norm gains 1, their biases 0). State: a tensor
-    h of shape ``(B, H)``.
+    All start U(-1/√H, 1/√H), as torch.nn (layer-norm gains 1, their biases 0), except where
+    an initialisation option says otherwise:
+
+    * ``update_bias``: the update gate's bias b_z (``b_iz``; ``b_hz`` set to 0) at the start,
+      in torch's convention, where z_t is the fraction of h_{t-1} that is kept: a positive
+      value makes the unit keep its state at first, as the LSTM's forget bias does
+      (σ(2) ≈ 0.88 of h_{t-1} kept per step). The post's z'_t = 1 - z_t then has bias
+      ``-update_bias``. None (default) leaves torch.nn's uniform draw.
+    * ``chrono``: T_max of chrono initialisation (Tallec & Ollivier 2018, "Can recurrent neural
+      networks warp time?", ICLR), which the paper gives for LSTMs and GRUs. Its gate comes from
+      a time warping: dh/dt = g·(tanh(...) - h), stepped as h_{t+1} = g·tanh(...) +
+      (1 - g)·h_t, so 1/g is a unit's time constant, to be spread over 1 … T_max; for the LSTM
+      (its eq. 16) that is b_f ~ log U(1, T_max - 1) and b_i = -b_f. The GRU's update gate is
+      that gate with forget and input coupled: torch's z_t keeps h_{t-1} (the f) and
+      1 - z_t = σ(-a_z) lets n_t in (the i, and the paper's g; the post's z'_t). One bias
+      therefore carries both halves, ``b_z ~ log U(1, T_max - 1)`` per unit in torch's
+      convention (``-b_z`` for the post's z'_t, b_i = -b_f by construction): at the start
+      z_t ≈ 1 - 1/τ with τ = 1 + U(1, T_max - 1), between 2 and T_max steps. Give
+      update_bias or chrono, not both.
+    * ``recurrent_init="orthogonal"``: each of the r, z, n blocks of ``weight_hh`` a random
+      orthogonal ``(H, H)`` matrix of its own (Saxe, McClelland & Ganguli 2014; why per block:
+      :func:`lstmkit.cells.functional.orthogonal_`). ``"uniform"`` (default) is torch.nn's.
+
+    Both reset forms hold z in rows H … 2H - 1, so the options set the same rows in both.
+    State: a tensor h of shape ``(B, H)``.
     """
 
     weight_ih: Tensor
@@ -74,6 +109,9 @@ class GRUCell(RecurrentCell[Tensor]):
         bias: bool = True,
         reset_after: bool = True,
         layer_norm: bool = False,
+        update_bias: float | None = None,
+        chrono: int | None = None,
+        recurrent_init: str = "uniform",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -86,11 +124,16 @@ class GRUCell(RecurrentCell[Tensor]):
         ):
             if not isinstance(value, bool):
                 raise LstmkitTypeError(f"{name} must be a bool, got {describe(value)}")
+        _check_gate_init(update_bias, chrono, bias=bias)
+        check_recurrent_init(recurrent_init)
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.bias = bias
         self.reset_after = reset_after
         self.layer_norm = layer_norm
+        self.update_bias = None if update_bias is None else float(update_bias)
+        self.chrono = chrono
+        self.recurrent_init = recurrent_init
         H = hidden_size
         add_torch_weights(
             self,
@@ -109,12 +152,20 @@ class GRUCell(RecurrentCell[Tensor]):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
+        """torch.nn's uniform draw, then what ``recurrent_init``, ``update_bias`` and ``chrono``
+        say (see the class); layer-norm gains start at 1 and their biases at 0."""
+        H = self.hidden_size
         init_uniform_(self, TORCH_WEIGHTS)
-        if self.layer_norm:
-            with torch.no_grad():
-                for name in ("ln_ih", "ln_hh"):
-                    getattr(self, f"{name}_weight").fill_(1.0)
-                    getattr(self, f"{name}_bias").zero_()
+        if self.recurrent_init == "orthogonal":
+            orthogonal_(self.weight_hh, rows=H)
+        init_layer_norm_(self, ("ln_ih", "ln_hh"))
+        b_ih, b_z = self.bias_ih, None
+        if b_ih is not None and self.chrono is not None:
+            b_z = chrono_bias(H, self.chrono, like=b_ih)
+        elif b_ih is not None and self.update_bias is not None:
+            b_z = torch.full((H,), self.update_bias).to(b_ih)
+        if b_ih is not None and b_z is not None:
+            gate_bias_(b_ih, self.bias_hh, slice(H, 2 * H), b_z)  # the z block
 
     def project_input(self, x: Tensor) -> Tensor:
         """``W_ih·x + b_ih`` (``LN(W_ih·x) + b_ih`` with layer normalisation) for the blocks
@@ -165,6 +216,9 @@ class GRUCell(RecurrentCell[Tensor]):
             bias=self.bias,
             reset_after=self.reset_after,
             layer_norm=self.layer_norm,
+            update_bias=self.update_bias,
+            chrono=self.chrono,
+            recurrent_init=self.recurrent_init,
             device=self.weight_ih.device,
             dtype=self.weight_ih.dtype,
         )
@@ -173,7 +227,31 @@ class GRUCell(RecurrentCell[Tensor]):
         extra = "" if self.bias else ", bias=False"
         extra += "" if self.reset_after else ", reset_after=False"
         extra += ", layer_norm=True" if self.layer_norm else ""
+        extra += "" if self.update_bias is None else f", update_bias={self.update_bias}"
+        extra += "" if self.chrono is None else f", chrono={self.chrono}"
+        extra += (
+            "" if self.recurrent_init == "uniform" else f", recurrent_init={self.recurrent_init!r}"
+        )
         return f"{self.input_size}, {self.hidden_size}{extra}"
+
+
+def _check_gate_init(update_bias: object, chrono: object, *, bias: bool) -> None:
+    """update_bias and chrono both set b_z: one of them, a number and a T_max, and biases."""
+    if update_bias is not None:
+        check_number("update_bias", update_bias)
+    if chrono is not None:
+        check_chrono(chrono)
+    if update_bias is not None and chrono is not None:
+        raise LstmkitValueError(
+            "give update_bias or chrono, not both: both set the update gate's bias; got "
+            f"update_bias={update_bias!r}, chrono={chrono!r}"
+        )
+    given = "update_bias" if update_bias is not None else "chrono" if chrono is not None else ""
+    if given and not bias:
+        raise LstmkitValueError(
+            f"{given} sets the update gate's bias, but this cell has bias=False; drop {given} "
+            "or build it with bias=True"
+        )
 
 
 def _ln(x: Tensor, weight: Tensor | None, bias: Tensor | None) -> Tensor:

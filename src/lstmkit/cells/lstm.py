@@ -29,9 +29,14 @@ from lstmkit.cells.base import LSTMState, RecurrentCell
 from lstmkit.cells.functional import (
     TORCH_WEIGHTS,
     add_torch_weights,
+    check_chrono,
+    check_number,
+    check_recurrent_init,
     check_sizes,
     forget_bias_,
+    init_layer_norm_,
     init_uniform_,
+    orthogonal_,
 )
 
 if TYPE_CHECKING:
@@ -69,6 +74,7 @@ class LSTMConfig:
     layer_norm: bool = False  # normalise W_ih·x, W_hh·h and C_t (Ba, Kiros & Hinton 2016)
     forget_bias: float = 1.0  # b_f at initialisation (Jozefowicz et al. 2015)
     chrono: int | None = None  # T_max of chrono init (Tallec & Ollivier 2018), see LSTMCell
+    recurrent_init: str = "uniform"  # or "orthogonal" per gate block (Saxe et al. 2014)
 
     @property
     def blocks(self) -> str:
@@ -134,17 +140,10 @@ class LSTMConfig:
                     f"a peephole on the {_GATE_NAME[gate]} gate, but that gate {why}; "
                     f"peepholes can go on {', '.join(self.recurrent_gates) or 'no gate'} here"
                 )
-        if not isinstance(self.forget_bias, (int, float)) or isinstance(self.forget_bias, bool):
-            raise LstmkitTypeError(
-                f"forget_bias must be a number, got {describe(self.forget_bias)}"
-            )
+        check_number("forget_bias", self.forget_bias)
         if self.chrono is not None:
-            if isinstance(self.chrono, bool) or not isinstance(self.chrono, int):
-                raise LstmkitTypeError(f"chrono must be an int T_max, got {describe(self.chrono)}")
-            if self.chrono < 3:
-                raise LstmkitValueError(
-                    f"chrono needs T_max >= 3 (b_f ~ log U(1, T_max - 1)), got {self.chrono}"
-                )
+            check_chrono(self.chrono)
+        check_recurrent_init(self.recurrent_init)
 
 
 _GATE_NAME = {"i": "input", "f": "forget", "o": "output"}
@@ -193,6 +192,7 @@ class LSTMOptions(TypedDict, total=False):
     layer_norm: bool | None
     forget_bias: float | None
     chrono: int | None
+    recurrent_init: str | None
 
 
 def lstm_config(
@@ -370,6 +370,9 @@ class LSTMCell(RecurrentCell[LSTMState | FullGateState]):
             which gives f_t = 1 - i_t the same bias.
         chrono: T_max for chrono initialisation (Tallec & Ollivier 2018):
             b_f ~ log U(1, T_max - 1) per unit and b_i = -b_f.
+        recurrent_init: "uniform" (torch.nn's, default) or "orthogonal": each gate's block of
+            weight_hh a random orthogonal matrix of its own, and weight_hr too with a projection
+            (Saxe et al. 2014; why per block: lstmkit.cells.functional.orthogonal_).
 
     Parameters (torch.nn's names and layout; inside a layer they carry the suffix
     ``_l{k}[_reverse]``)::
@@ -386,7 +389,7 @@ class LSTMCell(RecurrentCell[LSTMState | FullGateState]):
 
     A gate that a variant removes has no rows, so the standard LSTM has exactly torch.nn.LSTM's
     ``4H`` rows in the order i, f, g, o. All weights start U(-1/√H, 1/√H), as torch.nn, except
-    the forget bias (above).
+    the forget bias and what recurrent_init changes (above).
 
     State: :class:`LSTMState` ``(h, c)``; with full gate recurrence :class:`FullGateState`
     ``(h, c, a)``, whose ``a`` carries the previous step's gates.
@@ -466,15 +469,13 @@ class LSTMCell(RecurrentCell[LSTMState | FullGateState]):
         return self.config.bias
 
     def reset_parameters(self) -> None:
-        """torch.nn's uniform initialisation, then the forget gate's bias (see the options);
-        layer-norm gains start at 1 and their biases at 0."""
+        """torch.nn's uniform draw, then recurrent_init, layer norm (gain 1, bias 0) and b_f."""
         init_uniform_(self, _PARAMETER_NAMES)
         cfg, H = self.config, self.hidden_size
-        if cfg.layer_norm:
-            with torch.no_grad():
-                for name in ("ln_ih", "ln_hh", "ln_c"):
-                    getattr(self, f"{name}_weight").fill_(1.0)
-                    getattr(self, f"{name}_bias").zero_()
+        if cfg.recurrent_init == "orthogonal":
+            orthogonal_(self.weight_hh, rows=H)  # per gate; (H, P) blocks: orthonormal columns
+            orthogonal_(self.weight_hr)  # with a projection, (P, H): orthonormal rows
+        init_layer_norm_(self, ("ln_ih", "ln_hh", "ln_c"))
         if cfg.bias and cfg.forget_gate:
             assert self.bias_ih is not None
             forget_bias_(

@@ -14,7 +14,7 @@ from lstmkit._checks import describe
 from lstmkit._errors import LstmkitValueError
 from lstmkit._recording import Quantity
 from lstmkit.cells.base import RecurrentCell
-from lstmkit.cells.functional import check_sizes, init_uniform_
+from lstmkit.cells.functional import check_recurrent_init, check_sizes, init_uniform_, orthogonal_
 
 _recording.declare(
     z_t=Quantity("update gate", r"$z_t$", "gate"),
@@ -63,7 +63,9 @@ class MUTCell(RecurrentCell[Tensor]):
 
     Parameters (inside a layer with the suffix ``_l{k}[_reverse]``): the matrices named above,
     ``weight_xz`` (H, I), ``weight_hz`` (H, H), ..., and ``bias_z``, ``bias_r``, ``bias_h``
-    (H,), all U(-1/√H, 1/√H). State: a tensor h of shape ``(B, H)``.
+    (H,), all U(-1/√H, 1/√H); with ``recurrent_init="orthogonal"`` each matrix that reads h_t
+    (``weight_hz``, ``weight_hr``, ``weight_hh``) is a random orthogonal (H, H) matrix of its
+    own instead (Saxe, McClelland & Ganguli 2014). State: a tensor h of shape ``(B, H)``.
     """
 
     supports_recurrent_dropout = True
@@ -80,11 +82,13 @@ class MUTCell(RecurrentCell[Tensor]):
         hidden_size: int,
         *,
         kind: int = 1,
+        recurrent_init: str = "uniform",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         check_sizes(input_size, hidden_size)
+        check_recurrent_init(recurrent_init)
         if isinstance(kind, bool) or kind not in _MATRICES:
             raise LstmkitValueError(
                 f"kind must be 1, 2 or 3 (MUT1, MUT2, MUT3), got {describe(kind)}"
@@ -96,6 +100,7 @@ class MUTCell(RecurrentCell[Tensor]):
                 f"input_size == hidden_size; got input_size={input_size}, hidden_size={hidden_size}"
             )
         self.input_size, self.hidden_size, self.kind = input_size, hidden_size, kind
+        self.recurrent_init = recurrent_init
         new: dict[str, Any] = {"device": device, "dtype": dtype}
         for name in _MATRICES[kind]:
             columns = input_size if name.startswith("weight_x") else hidden_size
@@ -106,6 +111,10 @@ class MUTCell(RecurrentCell[Tensor]):
 
     def reset_parameters(self) -> None:
         init_uniform_(self, (*_MATRICES[self.kind], *_BIASES))
+        if self.recurrent_init == "orthogonal":
+            for name in _MATRICES[self.kind]:
+                if name.startswith("weight_h"):  # W_hz, W_hr, W_hh: the products with h_t
+                    orthogonal_(getattr(self, name))
 
     def _x_terms(self) -> tuple[str, ...]:
         return tuple(n for n in _MATRICES[self.kind] if n.startswith("weight_x"))
@@ -150,9 +159,13 @@ class MUTCell(RecurrentCell[Tensor]):
             input_size,
             self.hidden_size,
             kind=self.kind,
+            recurrent_init=self.recurrent_init,
             device=self.bias_z.device,
             dtype=self.bias_z.dtype,
         )
 
     def extra_repr(self) -> str:
-        return f"{self.input_size}, {self.hidden_size}, kind={self.kind}"
+        extra = (
+            "" if self.recurrent_init == "uniform" else f", recurrent_init={self.recurrent_init!r}"
+        )
+        return f"{self.input_size}, {self.hidden_size}, kind={self.kind}{extra}"

@@ -11,7 +11,15 @@ from lstmkit._checks import check_choice, describe
 from lstmkit._errors import LstmkitTypeError
 from lstmkit._recording import Quantity
 from lstmkit.cells.base import RecurrentCell
-from lstmkit.cells.functional import TORCH_WEIGHTS, add_torch_weights, check_sizes, init_uniform_
+from lstmkit.cells.functional import (
+    TORCH_WEIGHTS,
+    add_torch_weights,
+    check_recurrent_init,
+    check_sizes,
+    identity_,
+    init_uniform_,
+    orthogonal_,
+)
 
 _recording.declare(h_t=Quantity("hidden state", r"$h_t$", "value"))
 
@@ -26,13 +34,24 @@ class RNNCell(RecurrentCell[Tensor]):
         h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)      (B, H)
 
     which is the post's ``h_t = tanh(W·[h_{t-1}, x_t] + b)`` with ``W = [W_hh, W_ih]``;
-    ``nonlinearity="relu"`` uses ReLU instead of tanh (Le et al. 2015's IRNN with identity init).
+    ``nonlinearity="relu"`` uses ReLU instead of tanh, which with ``recurrent_init="identity"``
+    is Le, Jaitly & Hinton 2015's IRNN.
 
     Parameters (torch.nn's names; inside a layer with the suffix ``_l{k}[_reverse]``)::
 
         weight_ih  (H, I),  weight_hh  (H, H),  bias_ih, bias_hh  (H,) with bias=True
 
-    All start U(-1/√H, 1/√H), as torch.nn. State: a tensor h of shape ``(B, H)``.
+    ``recurrent_init`` says how they start:
+
+    * ``"uniform"`` (default): all U(-1/√H, 1/√H), as torch.nn;
+    * ``"orthogonal"``: ``weight_hh`` a random orthogonal matrix (Saxe, McClelland & Ganguli
+      2014; Keras's default for recurrent weights), the rest uniform;
+    * ``"identity"``: the IRNN's start (Le et al. 2015): ``weight_hh = I``, the biases 0 and
+      ``weight_ih`` drawn from N(0, 0.001²). With ReLU a step then starts as
+      ``h_t = relu(h_{t-1} + W_ih x_t)``: the state is carried on and the inputs add to it,
+      so at first nothing decays or grows through the recurrence. Offered with tanh too.
+
+    State: a tensor h of shape ``(B, H)``.
     """
 
     weight_ih: Tensor
@@ -47,18 +66,21 @@ class RNNCell(RecurrentCell[Tensor]):
         *,
         bias: bool = True,
         nonlinearity: str = "tanh",
+        recurrent_init: str = "uniform",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
         check_sizes(input_size, hidden_size)
         check_choice("nonlinearity", nonlinearity, NONLINEARITIES)
+        check_recurrent_init(recurrent_init, identity=True)
         if not isinstance(bias, bool):
             raise LstmkitTypeError(f"bias must be a bool, got {describe(bias)}")
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.bias = bias
         self.nonlinearity = nonlinearity
+        self.recurrent_init = recurrent_init
         H = hidden_size
         add_torch_weights(
             self,
@@ -72,7 +94,12 @@ class RNNCell(RecurrentCell[Tensor]):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
+        """torch.nn's uniform draw, then the start ``recurrent_init`` names (see the class)."""
         init_uniform_(self, TORCH_WEIGHTS)
+        if self.recurrent_init == "orthogonal":
+            orthogonal_(self.weight_hh, rows=self.hidden_size)
+        elif self.recurrent_init == "identity":
+            identity_(self.weight_ih, self.weight_hh, (self.bias_ih, self.bias_hh))
 
     def project_input(self, x: Tensor) -> Tensor:
         """``W_ih·x + b_ih``: ``(..., I)`` → ``(..., H)``."""
@@ -98,6 +125,7 @@ class RNNCell(RecurrentCell[Tensor]):
             self.hidden_size,
             bias=self.bias,
             nonlinearity=self.nonlinearity,
+            recurrent_init=self.recurrent_init,
             device=self.weight_ih.device,
             dtype=self.weight_ih.dtype,
         )
@@ -105,4 +133,7 @@ class RNNCell(RecurrentCell[Tensor]):
     def extra_repr(self) -> str:
         extra = "" if self.bias else ", bias=False"
         extra += "" if self.nonlinearity == "tanh" else f", nonlinearity={self.nonlinearity!r}"
+        extra += (
+            "" if self.recurrent_init == "uniform" else f", recurrent_init={self.recurrent_init!r}"
+        )
         return f"{self.input_size}, {self.hidden_size}{extra}"

@@ -22,7 +22,7 @@ from lstmkit.train.config import ModelConfig, OptimConfig, RunConfig, TaskConfig
 class GapExperiment:
     """Cells × gaps × seeds on the ``gap`` task, each run to success or the step budget."""
 
-    cells: tuple[str, ...] = ("rnn", "gru", "lstm", "lstm:chrono=200")
+    cells: tuple[str, ...] = ("rnn", "gru", "gru:chrono=200", "lstm", "lstm:chrono=200")
     gaps: tuple[int, ...] = (5, 10, 20, 50, 100, 200)
     seeds: int = 2
     steps: int = 1500  # budget per run
@@ -112,16 +112,27 @@ def summarise_gap(records: list[dict[str, Any]], experiment: GapExperiment) -> l
     return rows
 
 
-def forget_gate_init(cell: str) -> str:
-    """How a cell spec sets the forget gate's bias, in words, for the results table."""
+def initialisation(cell: str) -> str:
+    """How a cell spec starts the gate that keeps the state (the LSTM's forget gate, the GRU's
+    update gate) and, if not as torch.nn does, its recurrent matrix, in words, for the results
+    table; "-" where it says nothing of either."""
     spec = Spec.parse(cell)
-    if spec.name != "lstm":
-        return "-"
-    if "chrono" in spec.options:
-        return f"chrono, T_max={spec.options['chrono']}"
-    if "forget_bias" in spec.options:
-        return f"b_f = {spec.options['forget_bias']}"
-    return "b_f = 1 (lstmkit's default)"
+    options = spec.options
+    parts = []
+    if spec.name == "lstm":
+        if "chrono" in options:
+            parts.append(f"chrono, T_max={options['chrono']}")
+        elif "forget_bias" in options:
+            parts.append(f"b_f = {options['forget_bias']}")
+        else:
+            parts.append("b_f = 1 (lstmkit's default)")
+    elif spec.name == "gru" and "chrono" in options:
+        parts.append(f"chrono on z, T_max={options['chrono']}")
+    elif spec.name == "gru" and "update_bias" in options:
+        parts.append(f"b_z = {options['update_bias']}")
+    if options.get("recurrent_init", "uniform") != "uniform":
+        parts.append(f"W_hh {options['recurrent_init']}")
+    return "; ".join(parts) or "-"
 
 
 def format_gap_table(summary: dict[str, Any]) -> str:
@@ -133,7 +144,7 @@ def format_gap_table(summary: dict[str, Any]) -> str:
         f"{experiment['steps']} steps; mean over {experiment['seeds']} seed(s), then seeds "
         "solved and the median step of success.",
         "",
-        "| cell | forget-gate init | " + " | ".join(f"gap {g}" for g in gaps) + " |",
+        "| cell | initialisation | " + " | ".join(f"gap {g}" for g in gaps) + " |",
         "|---|---|" + "---|" * len(gaps),
     ]
     for cell in experiment["cells"]:
@@ -143,7 +154,7 @@ def format_gap_table(summary: dict[str, Any]) -> str:
             text = f"{row['accuracy']:.2f} ({row['solved']}/{row['seeds']}"
             text += f", {row['median_steps']:.0f})" if row["median_steps"] is not None else ")"
             cells.append(text)
-        lines.append(f"| {cell} | {forget_gate_init(cell)} | " + " | ".join(cells) + " |")
+        lines.append(f"| {cell} | {initialisation(cell)} | " + " | ".join(cells) + " |")
     lines += ["", f"Machine: {summary['machine']}."]
     return "\n".join(lines) + "\n"
 
@@ -162,7 +173,7 @@ def plot_gap(summary: dict[str, Any], path: Path) -> None:
         mean = [r["accuracy"] for r in rows]
         low = [r["accuracy"] - r["accuracy_min"] for r in rows]
         high = [r["accuracy_max"] - r["accuracy"] for r in rows]
-        init = forget_gate_init(cell)
+        init = initialisation(cell)
         label = cell if init == "-" else f"{cell}: {init}"
         ax.errorbar(gaps, mean, yerr=[low, high], marker="o", capsize=3, label=label)
     ax.axhline(

@@ -27,8 +27,9 @@ class LSTM(Recurrent):
 
     ``output, (h_n, c_n) = lstm(input, (h_0, c_0))``; shapes as :class:`Recurrent`, with
     h of size ``proj_size or hidden_size`` and c of size ``hidden_size``. The cell options
-    (``peepholes``, ``coupled``, ``variant``, ``forget_bias``, ``chrono``, the Greff switches) are
-    those of :class:`lstmkit.LSTMCell`; every layer and direction gets the same configuration.
+    (``peepholes``, ``coupled``, ``variant``, ``forget_bias``, ``chrono``, ``recurrent_init``, the
+    Greff switches) are those of :class:`lstmkit.LSTMCell`; every layer and direction gets the
+    same configuration.
 
     Parameters per layer k: ``weight_ih_l{k}``, ``weight_hh_l{k}``, ``bias_ih_l{k}``,
     ``bias_hh_l{k}``, ``weight_hr_l{k}``, as torch.nn.LSTM, plus the variant-only
@@ -95,7 +96,9 @@ class GRU(Recurrent):
 
     ``output, h_n = gru(input, h_0)``; shapes as :class:`Recurrent`. Parameters as torch.nn.GRU:
     ``weight_ih_l{k}`` ``(3H, ·)`` with blocks r, z, n, ``weight_hh_l{k}``, ``bias_ih_l{k}``,
-    ``bias_hh_l{k}``, and ``_reverse``.
+    ``bias_hh_l{k}``, and ``_reverse``. The initialisation options ``update_bias`` (b_z in
+    torch's convention: positive keeps the state), ``chrono`` (T_max of chrono initialisation)
+    and ``recurrent_init`` are :class:`lstmkit.GRUCell`'s, for every layer and direction.
     """
 
     def __init__(
@@ -110,6 +113,9 @@ class GRU(Recurrent):
         bidirectional: bool = False,
         reset_after: bool = True,
         layer_norm: bool = False,
+        update_bias: float | None = None,
+        chrono: int | None = None,
+        recurrent_init: str = "uniform",
         engine: str = "auto",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
@@ -121,6 +127,9 @@ class GRU(Recurrent):
             bias=bias,
             reset_after=reset_after,
             layer_norm=layer_norm,
+            update_bias=update_bias,
+            chrono=chrono,
+            recurrent_init=recurrent_init,
             device=device,
             dtype=dtype,
         )
@@ -148,6 +157,8 @@ class RNN(Recurrent):
 
     ``output, h_n = rnn(input, h_0)``; shapes as :class:`Recurrent`. Parameters as torch.nn.RNN:
     ``weight_ih_l{k}``, ``weight_hh_l{k}``, ``bias_ih_l{k}``, ``bias_hh_l{k}``, and ``_reverse``.
+    ``recurrent_init`` ("uniform", "orthogonal", or "identity", which with
+    ``nonlinearity="relu"`` is Le et al. 2015's IRNN) is :class:`lstmkit.RNNCell`'s.
     """
 
     def __init__(
@@ -161,6 +172,7 @@ class RNN(Recurrent):
         batch_first: bool = False,
         dropout: float = 0.0,
         bidirectional: bool = False,
+        recurrent_init: str = "uniform",
         engine: str = "auto",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
@@ -171,6 +183,7 @@ class RNN(Recurrent):
             hidden_size,
             bias=bias,
             nonlinearity=nonlinearity,
+            recurrent_init=recurrent_init,
             device=device,
             dtype=dtype,
         )

@@ -35,6 +35,7 @@ class MUT(Recurrent):
     matrices by the paper's names, ``weight_xz_l{k}``, ``weight_hr_l{k}``, ..., ``bias_z_l{k}``,
     and ``_reverse``. MUT1 and MUT2 need ``input_size == hidden_size`` in every layer, so a
     bidirectional MUT1 or MUT2 has one layer (the next would read 2·hidden_size features).
+    ``recurrent_init`` is :class:`lstmkit.MUTCell`'s.
     """
 
     def __init__(
@@ -47,12 +48,20 @@ class MUT(Recurrent):
         batch_first: bool = False,
         dropout: float = 0.0,
         bidirectional: bool = False,
+        recurrent_init: str = "uniform",
         engine: str = "auto",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
         **regularizers: Unpack[RegularizerOptions],
     ) -> None:
-        cell = MUTCell(input_size, hidden_size, kind=kind, device=device, dtype=dtype)
+        cell = MUTCell(
+            input_size,
+            hidden_size,
+            kind=kind,
+            recurrent_init=recurrent_init,
+            device=device,
+            dtype=dtype,
+        )
         if kind in (1, 2) and bidirectional and num_layers > 1:
             raise LstmkitValueError(
                 f"MUT{kind} needs input_size == hidden_size in every layer, but layer 1 of a "
@@ -81,7 +90,8 @@ class ClockworkRNN(Recurrent):
     the state a :class:`ClockworkState` of ``h (L·D, B, H)`` and the clock ``t (L·D, B, 1)``
     (None gives zeros: every layer, direction and sequence starts at t = 0). Every layer and
     direction gets the same modules. Parameters: ``weight_ih_l{k}``, ``weight_hh_l{k}``,
-    ``bias_l{k}``, and ``_reverse``.
+    ``bias_l{k}``, and ``_reverse``. ``recurrent_init`` ("uniform", "orthogonal" or "identity")
+    is :class:`lstmkit.ClockworkCell`'s.
     """
 
     def __init__(
@@ -98,6 +108,7 @@ class ClockworkRNN(Recurrent):
         batch_first: bool = False,
         dropout: float = 0.0,
         bidirectional: bool = False,
+        recurrent_init: str = "uniform",
         engine: str = "auto",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
@@ -111,6 +122,7 @@ class ClockworkRNN(Recurrent):
             module_sizes=module_sizes,
             bias=bias,
             nonlinearity=nonlinearity,
+            recurrent_init=recurrent_init,
             device=device,
             dtype=dtype,
         )
@@ -154,7 +166,7 @@ class DepthGatedLSTM(Recurrent):
         input_size, hidden_size: I and H.
         num_layers: L, the depth of the gated stack (default 1: a plain LSTM; depth gates join
             from the second layer).
-        bias, peepholes, forget_bias: as :class:`DepthGatedLSTMCell`.
+        bias, peepholes, forget_bias, recurrent_init: as :class:`DepthGatedLSTMCell`.
         batch_first: input and output ``(B, T, ·)``.
         dropout: dropout on each layer's output where it enters the layer above (not on the
             cells the depth gates carry up), in training mode; needs num_layers > 1.
@@ -197,6 +209,7 @@ class DepthGatedLSTM(Recurrent):
         bidirectional: bool = False,
         peepholes: bool = False,
         forget_bias: float | None = None,
+        recurrent_init: str = "uniform",
         engine: str = "auto",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
@@ -210,6 +223,7 @@ class DepthGatedLSTM(Recurrent):
             peepholes=peepholes,
             forget_bias=forget_bias,
             dropout=dropout,
+            recurrent_init=recurrent_init,
             device=device,
             dtype=dtype,
         )
@@ -353,7 +367,7 @@ class GridLSTM(Recurrent):
     it a block at a time (with priority "time", through a kernel that runs both of a block's
     transforms in each step). The recurrent regularisers of :class:`lstmkit.Recurrent` are not
     offered: zoneout and recurrent dropout act on a state's h, which here is an output, not a
-    recurrent vector.
+    recurrent vector. ``recurrent_init`` is :class:`GridLSTMCell`'s.
     """
 
     def __init__(
@@ -372,6 +386,7 @@ class GridLSTM(Recurrent):
         output_inside: bool = True,
         project_memory: bool = False,
         forget_bias: float = 1.0,
+        recurrent_init: str = "uniform",
         engine: str = "auto",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
@@ -386,6 +401,7 @@ class GridLSTM(Recurrent):
             output_inside=output_inside,
             project_memory=project_memory,
             forget_bias=forget_bias,
+            recurrent_init=recurrent_init,
             device=device,
             dtype=dtype,
         )
