@@ -34,6 +34,8 @@ SMALL = {
     "temporal_order": {},
     "reber": {},
     "charlm": {"length": 20},
+    "smnist": {"digits": 100},
+    "vowels": {},
 }
 
 

@@ -12,7 +12,9 @@ from lstmkit.tasks.charlm import CharLMTask
 from lstmkit.tasks.copy_memory import CopyTask
 from lstmkit.tasks.gap import GapTask
 from lstmkit.tasks.reber import ReberTask
+from lstmkit.tasks.smnist import SequentialMNISTTask
 from lstmkit.tasks.temporal_order import TemporalOrderTask
+from lstmkit.tasks.vowels import JapaneseVowelsTask
 
 TASKS: dict[str, type[Task]] = {
     "gap": GapTask,
@@ -21,6 +23,8 @@ TASKS: dict[str, type[Task]] = {
     "temporal_order": TemporalOrderTask,
     "reber": ReberTask,
     "charlm": CharLMTask,
+    "smnist": SequentialMNISTTask,
+    "vowels": JapaneseVowelsTask,
 }
 """Tasks by name."""
 
@@ -47,7 +51,9 @@ __all__ = [
     "CharLMTask",
     "CopyTask",
     "GapTask",
+    "JapaneseVowelsTask",
     "ReberTask",
+    "SequentialMNISTTask",
     "Task",
     "TemporalOrderTask",
     "make_task",

@@ -11,6 +11,7 @@ safetensors files, which load without running code, and is rebuilt when it is da
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import json
 import logging
 import warnings
@@ -19,6 +20,7 @@ from types import ModuleType
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from lstmkit._errors import LstmkitImportError
@@ -82,3 +84,29 @@ def pad(sequences: Sequence[Tensor], value: float = 0.0) -> tuple[Tensor, Tensor
     lengths = torch.tensor([len(s) for s in sequences], dtype=torch.int64)
     padded = torch.nn.utils.rnn.pad_sequence(list(sequences), batch_first=True, padding_value=value)
     return padded, lengths
+
+
+def package_version(package: str, task: str) -> str:
+    """The installed version of ``package``, read without importing it (sktime takes seconds to
+    import); a missing package raises the error that names the task and the data extra."""
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        require(package, task)  # raises: not installed
+        return "unknown"  # importable without an installed distribution (a source checkout)
+
+
+def rank_in_class(labels: Tensor) -> Tensor:
+    """``(N,)`` int64: how many earlier items share each item's label (0 for the first)."""
+    counts = F.one_hot(labels).cumsum(0)  # (N, K)
+    return counts[torch.arange(len(labels)), labels] - 1
+
+
+def stratified_order(labels: Tensor) -> Tensor:
+    """``(N,)`` indices that interleave the classes, each in its own order, so that every prefix
+    holds each class in about its share of the whole: item ``r`` of a class of ``n`` sits at
+    ``(r + 1/2) / n``. Held-out sets are kept in this order, so evaluating fewer sequences than
+    the set holds still sees every class."""
+    counts = torch.bincount(labels)
+    position = (rank_in_class(labels).double() + 0.5) / counts[labels].double()
+    return torch.argsort(position, stable=True)
