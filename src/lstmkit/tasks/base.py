@@ -86,6 +86,10 @@ class Task(ABC):
     """Whether building the task reads a dataset (listings then describe it from the class
     attributes, without building it)."""
 
+    baseline_summary: ClassVar[str] = ""
+    """The baseline in words, for a task whose baseline's value depends on its data: what a
+    listing prints without building the task (``needs_data``)."""
+
     @abstractmethod
     def batch(self, batch_size: int, generator: torch.Generator) -> Batch: ...
 

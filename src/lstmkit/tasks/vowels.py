@@ -83,6 +83,7 @@ class JapaneseVowelsTask(Task):
         "its own 270 / 370 split"
     )
     needs_data: ClassVar[bool] = True
+    baseline_summary: ClassVar[str] = "chance, 1/9 (balanced training speakers)"
     published = (
         "held-out accuracy on the same 270 / 370 split: LSTM-FCN 99 %, MLSTM-FCN 100 % (Karim "
         "et al. 2019, Multivariate LSTM-FCNs for time series classification)"
@@ -124,7 +125,7 @@ class JapaneseVowelsTask(Task):
 
     @property
     def baseline_note(self) -> str:
-        return "chance, 1/9 (balanced training speakers)"
+        return self.baseline_summary
 
     def batch(self, batch_size: int, generator: torch.Generator) -> Batch:
         index = torch.randint(0, len(self.train_targets), (batch_size,), generator=generator)
