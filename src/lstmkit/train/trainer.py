@@ -492,11 +492,13 @@ def fit(
     batch_size: int = 64,
     lr: float = 1e-2,
     seed: int = 0,
+    eval_size: int = 512,
     on_step: Callable[[int, float], None] | None = None,
 ) -> TrainResult:
     """Trains a layer named by a spec (``"lstm"``, ``"grid:depth=4"``) on a task named by a spec
     (``"gap:gap=20"``, ``"adding:length=50"``) for ``steps`` steps and evaluates it once at the
-    end, in memory: no files, no progress bar, no early stop. The short form of building a
+    end on ``eval_size`` held-out sequences (at most the whole held-out part of a real-data
+    task), in memory: no files, no progress bar, no early stop. The short form of building a
     :class:`TrainConfig` and calling :class:`Trainer`, for notebooks and examples."""
     task_spec = Spec.parse(task)
     config = TrainConfig(
@@ -506,7 +508,12 @@ def fit(
         task=TaskConfig(task_spec.name, dict(task_spec.options)),
         optim=OptimConfig(lr=lr),
         run=RunConfig(
-            steps=steps, batch_size=batch_size, eval_every=steps, early_stop=False, seed=seed
+            steps=steps,
+            batch_size=batch_size,
+            eval_every=steps,
+            eval_size=eval_size,
+            early_stop=False,
+            seed=seed,
         ),
     )
     return Trainer(config, progress=False, on_step=on_step).fit()
