@@ -308,6 +308,26 @@ def test_gap_and_compare_commands(tmp_path: Path) -> None:
     assert "pass --resume" in again.stderr
 
 
+def test_chung_command(tmp_path: Path) -> None:
+    done = lstmkit(
+        "chung",
+        "--task",
+        "chorales:pieces=12",
+        "--parameters",
+        "2000",
+        "--seeds",
+        "1",
+        "--steps",
+        "4",
+        "--out",
+        str(tmp_path / "chung"),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "| gru | H = " in done.stdout
+    assert "Chung et al. 2014 (test)" in done.stdout
+    assert (tmp_path / "chung" / "chung.png").is_file()
+
+
 @pytest.mark.timeout(300)
 def test_two_processes_under_torchrun_match_one_process(tmp_path: Path) -> None:
     torchrun = Path(sys.executable).parent / "torchrun"

@@ -36,6 +36,8 @@ SMALL = {
     "charlm": {"length": 20},
     "smnist": {"digits": 100},
     "vowels": {},
+    "chorales": {"pieces": 12},
+    "series": {"name": "airpassengers", "arima": False},
 }
 
 

@@ -25,6 +25,7 @@ __all__ = ["EXIT_INTERRUPTED", "build_parser", "main"]
 _ADD_COMMANDS = (
     experiments.add_gap,
     experiments.add_compare,
+    experiments.add_chung,
     train.add_train,
     train.add_sample,
     deploy.add_export,

@@ -1,4 +1,4 @@
-"""The experiments: ``lstmkit gap``, ``compare``, ``bench``, ``cells`` and the ``tasks`` list."""
+"""The experiments: ``lstmkit gap``, ``compare``, ``chung``, ``bench``, ``cells``, ``tasks``."""
 
 from __future__ import annotations
 
@@ -167,6 +167,81 @@ def compare_command(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     run_compare_experiment(experiment, args.out, resume=args.resume, progress=args.progress)
     _print_results(args.out, start, "compare.png")
+    return 0
+
+
+def add_chung(commands: Commands) -> None:
+    from lstmkit.experiments.chung import ChungExperiment
+
+    c = ChungExperiment()
+    chung = commands.add_parser(
+        "chung",
+        help="Chung et al. 2014 in small: tanh RNN, GRU and LSTM of equal size on JSB Chorales",
+        description="Sizes each cell to the same parameter count, trains it on the chorales task "
+        "with several seeds, and writes results.json, results.md and chung.png with Chung et "
+        "al.'s Table 2 and the memoryless baseline beside.",
+    )
+    chung.set_defaults(handler=chung_command)
+    chung.add_argument(
+        "--task",
+        default=c.task,
+        metavar="SPEC",
+        help="task as name:key=value,... (default: %(default)s)",
+    )
+    chung.add_argument(
+        "--cells",
+        nargs="+",
+        default=list(c.cells),
+        metavar="SPEC",
+        help="layers to compare, as name:key=value,... (default: %(default)s)",
+    )
+    chung.add_argument(
+        "--parameters",
+        type=positive_int,
+        default=c.parameters,
+        help="parameters of each model, layer and head (default: %(default)s)",
+    )
+    chung.add_argument(
+        "--seeds", type=positive_int, default=c.seeds, help="runs per cell (default: %(default)s)"
+    )
+    chung.add_argument(
+        "--steps", type=positive_int, default=c.steps, help="steps per run (default: %(default)s)"
+    )
+    chung.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=c.batch_size,
+        help="pieces per step (default: %(default)s)",
+    )
+    chung.add_argument(
+        "--lr", type=positive_float, default=c.lr, help="AdamW learning rate (default: %(default)s)"
+    )
+    chung.add_argument(
+        "--out",
+        type=folder_path,
+        default=Path("results/chung"),
+        help="output folder (default: %(default)s)",
+    )
+    run_options(chung)
+    common(chung)
+
+
+def chung_command(args: argparse.Namespace) -> int:
+    from lstmkit.experiments.chung import ChungExperiment, run_chung_experiment
+
+    experiment = ChungExperiment(
+        task=args.task,
+        cells=tuple(args.cells),
+        parameters=args.parameters,
+        seeds=args.seeds,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+    )
+    check_specs(experiment.cells)
+    start = time.perf_counter()
+    run_chung_experiment(experiment, args.out, resume=args.resume, progress=args.progress)
+    _print_results(args.out, start, "chung.png")
     return 0
 
 

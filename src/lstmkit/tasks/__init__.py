@@ -9,6 +9,7 @@ from lstmkit._errors import LstmkitTypeError
 from lstmkit.tasks.adding import AddingTask
 from lstmkit.tasks.base import Batch, Task
 from lstmkit.tasks.charlm import CharLMTask
+from lstmkit.tasks.chorales import ChoralesTask
 from lstmkit.tasks.copy_memory import CopyTask
 from lstmkit.tasks.gap import GapTask
 from lstmkit.tasks.reber import ReberTask
@@ -25,11 +26,12 @@ TASKS: dict[str, type[Task]] = {
     "charlm": CharLMTask,
     "smnist": SequentialMNISTTask,
     "vowels": JapaneseVowelsTask,
+    "chorales": ChoralesTask,
 }
 """Tasks by name."""
 
 
-def make_task(name: str, **options: Any) -> Task:
+def make_task(name: str, /, **options: Any) -> Task:
     """The task called ``name`` with its options; a wrong option names the valid ones."""
     check_choice("task", name, list(TASKS))
     cls = TASKS[name]
@@ -49,6 +51,7 @@ __all__ = [
     "AddingTask",
     "Batch",
     "CharLMTask",
+    "ChoralesTask",
     "CopyTask",
     "GapTask",
     "JapaneseVowelsTask",
