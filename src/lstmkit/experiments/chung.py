@@ -27,7 +27,8 @@ CHUNG_SETUP = (
     "Chung et al. 2014 trained one-layer models of about 20k parameters with RMSProp and the "
     "gradient norm rescaled to 1, on BL2012's own JSB files (229 / 76 / 77 pieces); here "
     "music21's chorales in the same proportions (see the chorales task), AdamW, a fixed step "
-    "budget and the last weights, no choice made on the test part"
+    "budget (its default chosen on the valid part) and the last weights; nothing chosen on the "
+    "test part"
 )
 
 
