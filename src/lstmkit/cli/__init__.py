@@ -3,8 +3,9 @@
 Each group of commands is a module with, for every command, the function that adds its parser
 beside the function that runs it: :mod:`~lstmkit.cli.experiments` (gap, compare, bench, tasks,
 cells), :mod:`~lstmkit.cli.train` (train, sample), :mod:`~lstmkit.cli.deploy` (export,
-bench-onnx) and :mod:`~lstmkit.cli.analysis` (trace, gradient-flow, explain, plot). Here are
-the parser that gathers them and the error handling they share.
+bench-onnx), :mod:`~lstmkit.cli.forecast` (forecast) and :mod:`~lstmkit.cli.analysis` (trace,
+gradient-flow, explain, plot). Here are the parser that gathers them and the error handling they
+share.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from lstmkit._errors import LstmkitError, one_line
-from lstmkit.cli import analysis, deploy, experiments, train
+from lstmkit.cli import analysis, deploy, experiments, forecast, train
 from lstmkit.cli._args import EXIT_INTERRUPTED
 
 __all__ = ["EXIT_INTERRUPTED", "build_parser", "main"]
@@ -28,6 +29,7 @@ _ADD_COMMANDS = (
     experiments.add_chung,
     train.add_train,
     train.add_sample,
+    forecast.add_forecast,
     deploy.add_export,
     experiments.add_bench,
     experiments.add_tasks,

@@ -13,6 +13,7 @@ from lstmkit.tasks.chorales import ChoralesTask
 from lstmkit.tasks.copy_memory import CopyTask
 from lstmkit.tasks.gap import GapTask
 from lstmkit.tasks.reber import ReberTask
+from lstmkit.tasks.series import SeriesTask
 from lstmkit.tasks.smnist import SequentialMNISTTask
 from lstmkit.tasks.temporal_order import TemporalOrderTask
 from lstmkit.tasks.vowels import JapaneseVowelsTask
@@ -27,12 +28,14 @@ TASKS: dict[str, type[Task]] = {
     "smnist": SequentialMNISTTask,
     "vowels": JapaneseVowelsTask,
     "chorales": ChoralesTask,
+    "series": SeriesTask,
 }
 """Tasks by name."""
 
 
 def make_task(name: str, /, **options: Any) -> Task:
-    """The task called ``name`` with its options; a wrong option names the valid ones."""
+    """The task called ``name`` with its options (which may include one called ``name``, as the
+    series task's does); a wrong option names the valid ones."""
     check_choice("task", name, list(TASKS))
     cls = TASKS[name]
     try:
@@ -57,6 +60,7 @@ __all__ = [
     "JapaneseVowelsTask",
     "ReberTask",
     "SequentialMNISTTask",
+    "SeriesTask",
     "Task",
     "TemporalOrderTask",
     "make_task",

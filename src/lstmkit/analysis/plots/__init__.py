@@ -11,7 +11,8 @@ declared it (:mod:`lstmkit.analysis.quantities`). Gates and other values in [0, 
 a fixed 0-1 scale, other values on a diverging scale centred on 0.
 
 The figures of a trace are in :mod:`~lstmkit.analysis.plots.states`, those of gradient flow and
-attention in :mod:`~lstmkit.analysis.plots.flows`; all of them are importable from here.
+attention in :mod:`~lstmkit.analysis.plots.flows`, that of a forecast in
+:mod:`~lstmkit.analysis.plots.forecasts`; all of them are importable from here.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 from lstmkit import _recording
 from lstmkit.analysis.plots._common import MAX_TICK_LABELS, FloatArray, quantity_label
 from lstmkit.analysis.plots.flows import attention, gradient_flow
+from lstmkit.analysis.plots.forecasts import forecast
 from lstmkit.analysis.plots.states import (
     DEFAULT_UNIT_NAMES,
     GATE_ORDER,
@@ -42,6 +44,7 @@ __all__ = [
     "RIGHT_SATURATED",
     "FloatArray",
     "attention",
+    "forecast",
     "gradient_flow",
     "heatmap",
     "plot_trace",
