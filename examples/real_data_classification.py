@@ -5,7 +5,7 @@ Japanese Vowels speakers (sktime; 7 to 29 frames of 12 channels, fed as packed s
 Every cell gets the same budget, hidden size and optimiser on a task, one seed; the held-out
 accuracy is measured on the whole held-out part (1,000 digits, 370 utterances) and printed
 beside chance and the published figures, which came from other setups (all 70,000 MNIST digits,
-pixel by pixel; convolutional front ends for the vowels). About four minutes on a 2-core CPU:
+pixel by pixel; convolutional front ends for the vowels). About 7 minutes on a 2-core CPU:
 
     python examples/real_data_classification.py
 
