@@ -123,3 +123,23 @@ def test_a_csv_without_the_runs_column_is_refused(checkpoint: Path, folder: Path
     status, _, err = run("forecast", str(checkpoint), "--csv", str(short), "-o", "x.csv")
     assert status == 2
     assert "3 rows; forecasting needs at least 6" in err
+
+
+def test_the_checkpoint_keeps_its_series_so_the_file_may_go(tmp_path: Path) -> None:
+    values = seasonal(40, 20.0)
+    data = write_series(tmp_path / "gone.csv", values)
+    task = f"series:path={data},column=y,horizon={HORIZON},lookback={LOOKBACK},arima=false"
+    args = ["--task", task, "--hidden-size", "4", "--steps", "5", "--no-progress"]
+    status, _, err = run("train", *args, "--out", str(tmp_path / "run"))
+    assert status == 0, err
+    data.unlink()
+    checkpoint = tmp_path / "run" / "checkpoint.pt"
+    _, rebuilt = load_run(checkpoint)
+    assert rebuilt.source == f"{data}, as the run's checkpoint kept it"
+    out = tmp_path / "f.csv"
+    status, stdout, err = run("forecast", str(checkpoint), "-o", str(out))
+    assert status == 0, err
+    assert "after row 40" in stdout
+    forecast = np.array([float(r["forecast"]) for r in read_rows(out)])
+    np.testing.assert_allclose(forecast, by_hand(checkpoint, values), rtol=1e-5)
+    assert [float(r["naive"]) for r in read_rows(out)] == [values[-1]] * HORIZON

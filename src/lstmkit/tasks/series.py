@@ -18,7 +18,6 @@ from lstmkit.tasks import _forecast
 from lstmkit.tasks._series_data import (
     BUILT_IN,
     FILLS,
-    Table,
     built_in,
     filled,
     read_csv,
@@ -44,6 +43,9 @@ class SeriesTask(Task):
     every target after it (their inputs may reach back into the training part, which is
     observed), one per origin, in time order and never shuffled. Training batches draw training
     windows uniformly with replacement.
+
+    A checkpoint keeps the series it was trained on (``values``, with ``scale``), so a run
+    rebuilt from it reads neither the file nor the package again.
 
     Scaling: each column has the mean of its training part subtracted and is divided by its
     standard deviation there (population form), both kept in the checkpoint (``scale``), so a
@@ -97,6 +99,7 @@ class SeriesTask(Task):
         relative: bool = True,
         solved_at: float | None = None,
         scale: list[list[float]] | None = None,
+        values: list[list[float]] | None = None,
     ) -> None:
         check_positive_int("horizon", horizon)
         check_positive_int("lookback", lookback)
@@ -115,17 +118,8 @@ class SeriesTask(Task):
         self.columns_option, self.horizon, self.lookback = columns, horizon, lookback
         self.fill, self.held_out, self.arima, self.solved_at = fill, held_out, arima, solved_at
         self.target_name, self.covariates = self._names(path, name, column, columns)
-        table = self._table(path, name)
         where = path if path is not None else f"the built-in series {self.target_name}"
-        raw = [table_column(table, c, where) for c in (self.target_name, *self.covariates)]
-        self.values = torch.stack(
-            [
-                filled(v, fill, where if path is None else f"column {c!r} of {where}")
-                for v, c in zip(raw, (self.target_name, *self.covariates), strict=True)
-            ],
-            1,
-        )
-        self.source = table.source
+        self.values, self.source = self._read(path, name, where, values)
         self.season = season if season is not None else self._default_season(name, path)
         self.input_size = self.values.shape[1]
         self.output_size = horizon
@@ -169,10 +163,33 @@ class SeriesTask(Task):
             )
         return target, covariates
 
-    def _table(self, path: str | None, name: str | None) -> Table:
-        if path is not None:
-            return read_csv(Path(path))
-        return built_in(name or DEFAULT_SERIES)
+    def _read(
+        self, path: str | None, name: str | None, where: str, kept: list[list[float]] | None
+    ) -> tuple[Tensor, str]:
+        """``(N, C)`` float64 values of the target and covariate columns, filled as ``fill``
+        says, and where they came from; ``kept`` (a checkpoint's copy) is used as it is, so a
+        run's series need not stay where it was read."""
+        names = (self.target_name, *self.covariates)
+        if kept is not None:
+            try:
+                values = torch.tensor(kept, dtype=torch.float64)
+            except (TypeError, ValueError, RuntimeError) as error:
+                raise LstmkitValueError(
+                    f"series: the kept values must be rows of numbers ({error})"
+                ) from None
+            if values.ndim != 2 or values.shape[1] != len(names):
+                raise LstmkitValueError(
+                    f"series: the kept values must be one row per step with {len(names)} "
+                    f"columns ({', '.join(names)}), got shape {tuple(values.shape)}"
+                )
+            return values, f"{where}, as the run's checkpoint kept it"
+        table = read_csv(Path(path)) if path is not None else built_in(name or DEFAULT_SERIES)
+        raw = [table_column(table, c, where) for c in names]
+        columns = [
+            filled(v, self.fill, where if path is None else f"column {c!r} of {where}")
+            for v, c in zip(raw, names, strict=True)
+        ]
+        return torch.stack(columns, 1), table.source
 
     @staticmethod
     def _default_season(name: str | None, path: str | None) -> int:
@@ -372,4 +389,6 @@ class SeriesTask(Task):
         }
 
     def state(self) -> dict[str, Any]:
-        return {"scale": [self.mean.tolist(), self.std.tolist()]}
+        """The training part's scaling and the series itself (a few thousand numbers at most
+        for the usual series), so a checkpoint forecasts without the file it was trained on."""
+        return {"scale": [self.mean.tolist(), self.std.tolist()], "values": self.values.tolist()}
