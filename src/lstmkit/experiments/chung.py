@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from lstmkit._io import slug, write_text
-from lstmkit._machine import describe_machine
 from lstmkit._spec import Spec
 from lstmkit.experiments.compare import plot_compare, spread_rows
-from lstmkit.experiments.runner import PlannedRun, run_grid
+from lstmkit.experiments.runner import PlannedRun, run_grid, task_fields
 from lstmkit.tasks import make_task
 from lstmkit.train.config import ModelConfig, OptimConfig, RunConfig, TaskConfig, TrainConfig
 from lstmkit.train.trainer import model_for
@@ -120,15 +119,10 @@ def run_chung_experiment(
         row["published"] = CHUNG_TEST_NLL.get(Spec.parse(row["cell"]).name)
     summary = {
         "experiment": asdict(experiment),
-        "task": task.describe(),
-        "metric": task.metric,
-        "higher_is_better": task.higher_is_better,
-        "baseline": task.baseline,
-        "baseline_note": task.baseline_note,
+        **task_fields(task),
         "evaluated_on": getattr(task, "evaluate", "held-out"),
         "hidden_sizes": sizes,
         "parameters": counts,
-        "machine": describe_machine(),
         "runs": records,
         "table": rows,
     }

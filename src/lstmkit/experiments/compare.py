@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from lstmkit._io import write_text
-from lstmkit._machine import describe_machine
 from lstmkit._spec import Spec
 from lstmkit.cells.lstm import VARIANT_DESCRIPTIONS, VARIANTS
-from lstmkit.experiments.runner import PlannedRun, run_grid
+from lstmkit.experiments.runner import PlannedRun, run_grid, task_fields
 from lstmkit.tasks import make_task
 from lstmkit.train.config import ModelConfig, OptimConfig, RunConfig, TaskConfig, TrainConfig
 
@@ -77,13 +76,7 @@ def run_compare_experiment(
     rows = spread_rows(records, "variant", groups, task.metric)
     summary = {
         "experiment": asdict(experiment),
-        "task": task.describe(),
-        "metric": task.metric,
-        "higher_is_better": task.higher_is_better,
-        "baseline": task.baseline,
-        "baseline_note": task.baseline_note,
-        "published": task.published,
-        "machine": describe_machine(),
+        **task_fields(task),
         "runs": records,
         "table": rows,
         "findings": check_findings(

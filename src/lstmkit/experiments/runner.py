@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from lstmkit._errors import LstmkitFileExistsError
+from lstmkit._machine import describe_machine
+from lstmkit.tasks import Task
 from lstmkit.train.config import TrainConfig
 from lstmkit.train.resume import check_same_run
 from lstmkit.train.trainer import CHECKPOINT, CONFIG, RESULT, Trainer, TrainResult
@@ -111,3 +113,17 @@ def summarise(result: TrainResult) -> str:
         f"{where}, {result.metric} {main:.3f} ({result.baseline_note}: {result.baseline:.3f}), "
         f"{result.seconds:.1f} s"
     )
+
+
+def task_fields(task: Task) -> dict[str, Any]:
+    """What an experiment's summary says of its task, its metric and baseline, and the machine
+    it ran on."""
+    return {
+        "task": task.describe(),
+        "metric": task.metric,
+        "higher_is_better": task.higher_is_better,
+        "baseline": task.baseline,
+        "baseline_note": task.baseline_note,
+        "published": task.published,
+        "machine": describe_machine(),
+    }
