@@ -342,3 +342,27 @@ def test_the_options_reach_spawned_cells_and_the_repr() -> None:
     lstm = LSTMCell(I, H, recurrent_init="orthogonal", proj_size=2).spawn(2)
     assert lstm.config.recurrent_init == "orthogonal"
     assert RNNCell(I, H, recurrent_init="identity").spawn(3).recurrent_init == "identity"
+
+
+def test_the_image_grid_starts_its_hidden_columns_orthogonal_and_leaves_the_input_alone() -> None:
+    from lstmkit import GridLSTM2d, LSTMTransform
+
+    torch.manual_seed(3)
+    grid = GridLSTM2d(3, H, recurrent_init="orthogonal", dtype=F64)  # columns h^1, h^2, x
+    blocks = []
+    for transform in grid.transforms(0):
+        W = transform.weight.detach()
+        blocks += [*row_blocks(W[:, :H], H), *row_blocks(W[:, H : 2 * H], H)]
+        inputs = W[:, 2 * H :]
+        assert inputs.abs().max() <= 1 / math.sqrt(H)  # torch.nn's uniform draw, untouched
+        assert np.abs(np64(inputs).T @ np64(inputs) - np.eye(3)).max() > 0.1
+        assert torch.equal(transform.bias.detach()[H : 2 * H], torch.ones(H, dtype=F64))
+    assert len(blocks) == 16  # 2 transforms x 2 hidden vectors x 4 gates
+    for block in blocks:
+        assert_orthogonal(block)
+    assert len({round(float(b[0, 0]), 12) for b in blocks}) == 16
+    assert "recurrent_init='orthogonal', hidden_inputs=2" in repr(grid)
+    with pytest.raises(ValueError, match="needs hidden_inputs"):
+        LSTMTransform(6, H, recurrent_init="orthogonal")
+    with pytest.raises(ValueError, match="do not fit"):
+        LSTMTransform(6, H, recurrent_init="orthogonal", hidden_inputs=2)

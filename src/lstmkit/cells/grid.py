@@ -104,11 +104,17 @@ class LSTMTransform(nn.Module):
         output_inside: ``h' = tanh(g^o ⊙ m')`` as the paper writes it (default), or False for
             ``h' = g^o ⊙ tanh(m')``.
         forget_bias: the forget gate's bias at initialisation (default 1.0).
+        recurrent_init: ``"uniform"`` (default) or ``"orthogonal"``: each gate's block of each
+            of the first ``hidden_inputs`` H-wide column blocks (the hidden vectors H starts
+            with) a random orthogonal ``(H, H)`` matrix (Saxe et al. 2014; see
+            :func:`~lstmkit.cells.functional.orthogonal_`).
+        hidden_inputs: how many hidden vectors of size H lead H's columns (for
+            ``recurrent_init``; default 0).
 
     Parameters: ``weight`` ``(4H, in_features)`` and ``bias`` ``(4H,)``, row blocks u, f, c, o
     (torch.nn's i, f, g, o), drawn U(-1/√H, 1/√H) with the f block of the bias set to
-    ``forget_bias``. Shapes: ``H`` ``(..., in_features)``, ``m`` ``(..., H)`` → ``h'``, ``m'``
-    ``(..., H)``.
+    ``forget_bias``, and the hidden columns as ``recurrent_init`` says. Shapes: ``H``
+    ``(..., in_features)``, ``m`` ``(..., H)`` → ``h'``, ``m'`` ``(..., H)``.
     """
 
     weight: Tensor
@@ -121,6 +127,8 @@ class LSTMTransform(nn.Module):
         *,
         output_inside: bool = True,
         forget_bias: float = 1.0,
+        recurrent_init: str = "uniform",
+        hidden_inputs: int = 0,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -129,8 +137,22 @@ class LSTMTransform(nn.Module):
         check_positive_int("hidden_size", hidden_size)
         _check_bool("output_inside", output_inside)
         check_number("forget_bias", forget_bias)
+        check_recurrent_init(recurrent_init)
+        if isinstance(hidden_inputs, bool) or not isinstance(hidden_inputs, int):
+            raise LstmkitTypeError(f"hidden_inputs must be an int, got {describe(hidden_inputs)}")
+        if not 0 <= hidden_inputs * hidden_size <= in_features:
+            raise LstmkitValueError(
+                f"hidden_inputs={hidden_inputs} vectors of size {hidden_size} do not fit in "
+                f"in_features={in_features}"
+            )
+        if recurrent_init == "orthogonal" and hidden_inputs == 0:
+            raise LstmkitValueError(
+                "recurrent_init='orthogonal' needs hidden_inputs, the number of hidden vectors "
+                "that lead H's columns; got hidden_inputs=0"
+            )
         self.in_features, self.hidden_size = in_features, hidden_size
         self.output_inside, self.forget_bias = output_inside, float(forget_bias)
+        self.recurrent_init, self.hidden_inputs = recurrent_init, hidden_inputs
         new: dict[str, Any] = {"device": device, "dtype": dtype}
         self.weight = nn.Parameter(torch.empty(4 * hidden_size, in_features, **new))
         self.bias = nn.Parameter(torch.empty(4 * hidden_size, **new))
@@ -138,6 +160,10 @@ class LSTMTransform(nn.Module):
 
     def reset_parameters(self) -> None:
         _init_transform_(self, "weight", "bias", forget_bias=self.forget_bias)
+        if self.recurrent_init == "orthogonal":
+            H = self.hidden_size
+            for j in range(self.hidden_inputs):
+                orthogonal_(self.weight, rows=H, columns=slice(j * H, (j + 1) * H))
 
     def forward(self, H: Tensor, m: Tensor) -> tuple[Tensor, Tensor]:
         return lstm_transform(
@@ -146,6 +172,8 @@ class LSTMTransform(nn.Module):
 
     def extra_repr(self) -> str:
         extra = "" if self.output_inside else ", output_inside=False"
+        if self.recurrent_init != "uniform":
+            extra += f", recurrent_init={self.recurrent_init!r}, hidden_inputs={self.hidden_inputs}"
         return f"{self.in_features}, {self.hidden_size}{extra}"
 
 

@@ -56,6 +56,8 @@ class GridLSTM2d(nn.Module):
             multiples of it.
         num_layers: stacked 2-D grids.
         output_inside, forget_bias: as in :class:`LSTMTransform`.
+        recurrent_init: ``"uniform"`` (default) or ``"orthogonal"``: the columns that read
+            h^1 and h^2 start orthogonal, per gate (:class:`LSTMTransform`).
 
     Parameters: ``row.{l}`` and ``col.{l}`` (:class:`LSTMTransform`, W_1 and W_2 of layer l),
     each ``weight`` ``(4H, 2H + F)`` with columns h^1, h^2, x and ``bias`` ``(4H,)``.
@@ -73,6 +75,7 @@ class GridLSTM2d(nn.Module):
         num_layers: int = 1,
         output_inside: bool = True,
         forget_bias: float = 1.0,
+        recurrent_init: str = "uniform",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -87,6 +90,8 @@ class GridLSTM2d(nn.Module):
         options: dict[str, Any] = {
             "output_inside": output_inside,
             "forget_bias": forget_bias,
+            "recurrent_init": recurrent_init,
+            "hidden_inputs": 2,
             "device": device,
             "dtype": dtype,
         }
