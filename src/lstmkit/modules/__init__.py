@@ -4,10 +4,14 @@ attention decoder, the 2-D Grid LSTM over images, and the sequence model the tra
 from lstmkit.modules.attention import AttentionDecoder, AttentionOutput, doubly_stochastic_penalty
 from lstmkit.modules.grid2d import Grid2dOutput, GridLSTM2d
 from lstmkit.modules.sequence import SequenceModel
+from lstmkit.modules.vrnn import STORN, VRNN, BoundOutput
 
 __all__ = [
+    "STORN",
+    "VRNN",
     "AttentionDecoder",
     "AttentionOutput",
+    "BoundOutput",
     "Grid2dOutput",
     "GridLSTM2d",
     "SequenceModel",
