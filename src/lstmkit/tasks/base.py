@@ -154,3 +154,30 @@ def step_mask(lengths: Tensor | None, batch: int, steps: int, device: torch.devi
 def uniform_int(low: int, high: int, size: tuple[int, ...], generator: torch.Generator) -> Tensor:
     """Integers drawn uniformly from ``[low, high]``, both ends included."""
     return torch.randint(low, high + 1, size, generator=generator)
+
+
+class HeldOutClassification(Task):
+    """A task that names a class at the last step, trained on drawn examples and evaluated on a
+    fixed held-out set (``eval_targets``, read in its stored order): cross-entropy, accuracy,
+    solved at ``solved_at`` (an accuracy, or None to use the whole budget)."""
+
+    eval_targets: Tensor
+    solved_at: float | None
+
+    @abstractmethod
+    def eval_rows(self, rows: slice) -> Batch:
+        """The held-out examples ``rows`` as one batch."""
+
+    def eval_batches(self, batch_size: int, count: int) -> list[Batch]:
+        """The held-out examples in their fixed order: ``count`` batches at most."""
+        n = min(len(self.eval_targets), batch_size * count)
+        return [self.eval_rows(slice(i, min(i + batch_size, n))) for i in range(0, n, batch_size)]
+
+    def loss(self, outputs: Tensor, batch: Batch) -> Tensor:
+        return F.cross_entropy(outputs, batch.targets)
+
+    def metrics(self, outputs: Tensor, batch: Batch) -> dict[str, float]:
+        return {"accuracy": accuracy(outputs, batch.targets)}
+
+    def solved(self, metrics: dict[str, float]) -> bool:
+        return self.solved_at is not None and metrics["accuracy"] >= self.solved_at

@@ -9,13 +9,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from lstmkit._checks import check_choice, check_positive_int, describe
 from lstmkit._errors import LstmkitTypeError, LstmkitValueError
 from lstmkit.tasks._data import cached, package_version, rank_in_class, require, stratified_order
-from lstmkit.tasks.base import Batch, Task, accuracy
+from lstmkit.tasks.base import Batch, HeldOutClassification
 
 ROWS = 28
 """Rows of a digit, and pixels per row."""
@@ -58,7 +57,7 @@ def mnist_digits() -> dict[str, Tensor]:
     return cached("smnist", key, build)
 
 
-class SequentialMNISTTask(Task):
+class SequentialMNISTTask(HeldOutClassification):
     """Read a 28 × 28 digit one row (``order="rows"``, T = 28, 28 features a step) or one pixel
     (``order="pixels"``, T = 784, one feature a step) at a time and name it at the last step.
 
@@ -155,23 +154,8 @@ class SequentialMNISTTask(Task):
         index = torch.randint(0, len(self.train_targets), (batch_size,), generator=generator)
         return Batch(self.train_inputs[index], self.train_targets[index])
 
-    def eval_batches(self, batch_size: int, count: int) -> list[Batch]:
-        """The held-out digits in their fixed order: ``count`` batches at most."""
-        n = min(len(self.eval_targets), batch_size * count)
-        inputs, targets = self.eval_inputs[:n], self.eval_targets[:n]
-        return [
-            Batch(inputs[i : i + batch_size], targets[i : i + batch_size])
-            for i in range(0, n, batch_size)
-        ]
-
-    def loss(self, outputs: Tensor, batch: Batch) -> Tensor:
-        return F.cross_entropy(outputs, batch.targets)
-
-    def metrics(self, outputs: Tensor, batch: Batch) -> dict[str, float]:
-        return {"accuracy": accuracy(outputs, batch.targets)}
-
-    def solved(self, metrics: dict[str, float]) -> bool:
-        return self.solved_at is not None and metrics["accuracy"] >= self.solved_at
+    def eval_rows(self, rows: slice) -> Batch:
+        return Batch(self.eval_inputs[rows], self.eval_targets[rows])
 
     def options(self) -> dict[str, Any]:
         return {

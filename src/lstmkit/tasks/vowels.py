@@ -8,13 +8,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from lstmkit._checks import describe
 from lstmkit._errors import LstmkitTypeError, LstmkitValueError
 from lstmkit.tasks._data import cached, package_version, pad, require, stratified_order
-from lstmkit.tasks.base import Batch, Task, accuracy
+from lstmkit.tasks.base import Batch, HeldOutClassification
 
 CHANNELS = 12
 """LPC cepstrum coefficients per frame."""
@@ -51,7 +50,7 @@ def japanese_vowels() -> dict[str, Tensor]:
     return cached("vowels", key, build)
 
 
-class JapaneseVowelsTask(Task):
+class JapaneseVowelsTask(HeldOutClassification):
     """Name the speaker (one of nine) of an utterance of /ae/: 7 to 29 frames of 12 LPC cepstrum
     coefficients, read frame by frame, answered at each utterance's own last frame.
 
@@ -133,24 +132,8 @@ class JapaneseVowelsTask(Task):
             self.train_inputs[index], self.train_targets[index], self.train_lengths[index]
         )
 
-    def eval_batches(self, batch_size: int, count: int) -> list[Batch]:
-        """The held-out utterances in their fixed order: ``count`` batches at most."""
-        n = min(len(self.eval_targets), batch_size * count)
-        batches = []
-        for i in range(0, n, batch_size):
-            rows = slice(i, min(i + batch_size, n))
-            inputs, targets = self.eval_inputs[rows], self.eval_targets[rows]
-            batches.append(_trimmed(inputs, targets, self.eval_lengths[rows]))
-        return batches
-
-    def loss(self, outputs: Tensor, batch: Batch) -> Tensor:
-        return F.cross_entropy(outputs, batch.targets)
-
-    def metrics(self, outputs: Tensor, batch: Batch) -> dict[str, float]:
-        return {"accuracy": accuracy(outputs, batch.targets)}
-
-    def solved(self, metrics: dict[str, float]) -> bool:
-        return self.solved_at is not None and metrics["accuracy"] >= self.solved_at
+    def eval_rows(self, rows: slice) -> Batch:
+        return _trimmed(self.eval_inputs[rows], self.eval_targets[rows], self.eval_lengths[rows])
 
     def options(self) -> dict[str, Any]:
         return {"standardise": self.standardise, "solved_at": self.solved_at}
