@@ -14,6 +14,7 @@ LEVELS = {
     "lstmkit._checks": 0,
     "lstmkit._errors": 0,
     "lstmkit._io": 0,
+    "lstmkit._likelihoods": 0,
     "lstmkit._machine": 0,
     "lstmkit._moved": 0,
     "lstmkit._recording": 0,

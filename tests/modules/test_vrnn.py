@@ -12,8 +12,8 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from lstmkit._likelihoods import bernoulli_nll, gaussian_kl
 from lstmkit.modules import STORN, VRNN
-from lstmkit.modules.vrnn import bernoulli_nll, gaussian_kl
 from tests.references import np64
 from tests.references.vrnn import negative_bound
 

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from lstmkit._checks import check_choice, check_input_tensor, check_lengths, check_positive_int
 from lstmkit._errors import LstmkitValueError
+from lstmkit._likelihoods import bernoulli_nll, gaussian_kl
 from lstmkit.cells.base import RecurrentCell
 from lstmkit.cells.gru import GRUCell
 from lstmkit.cells.lstm import LSTMCell
@@ -36,23 +37,6 @@ class BoundOutput(NamedTuple):
     """Scalar: the KL of the step's posterior from its prior, per step, in closed form."""
     steps: Tensor
     """``(B, T)``: the negative bound of each step; 0 at padded steps."""
-
-
-def gaussian_kl(mu_q: Tensor, sigma_q: Tensor, mu_p: Tensor, sigma_p: Tensor) -> Tensor:
-    """KL(N(μ_q, diag σ_q²) ‖ N(μ_p, diag σ_p²)) in closed form, summed over the last dimension::
-
-        Σ_j  log(σ_p,j / σ_q,j) + (σ_q,j² + (μ_q,j − μ_p,j)²) / (2 σ_p,j²) − 1/2
-
-    Any shapes that broadcast to ``(..., Z)``; returns ``(...)``."""
-    ratio = (sigma_q / sigma_p) ** 2
-    gap = ((mu_q - mu_p) / sigma_p) ** 2
-    return (0.5 * (ratio + gap - 1.0) - torch.log(sigma_q / sigma_p)).sum(-1)
-
-
-def bernoulli_nll(logits: Tensor, x: Tensor) -> Tensor:
-    """−log p(x) of binary ``x`` under independent Bernoullis with P(x_k = 1) = σ(logit_k),
-    summed over the last dimension (the keys): ``(..., K)`` → ``(...)``."""
-    return F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
 
 
 class GaussianHead(nn.Module):
