@@ -229,3 +229,24 @@ def test_learns_digits_better_than_independent_pixels() -> None:
         bound = model(held_out, generator=g).loss.mean()
     assert start > 500  # about 784 log 2 = 543 nats before training
     assert bound < baseline, (float(bound), float(baseline))
+
+
+@pytest.mark.parametrize(("n", "height", "width"), [(2, 28, 28), (5, 28, 28), (3, 9, 13)])
+def test_a_window_starts_centred_spanning_the_image_with_filters_half_a_stride_wide(
+    n: int, height: int, width: int
+) -> None:
+    model = DRAW(height, width, glimpses=1, hidden_size=4, z_size=2, read_n=n, write_n=n)
+    h = torch.randn(3, 4)
+    for window_map in (model.read_window, model.write_window):
+        with torch.no_grad():
+            window_map.weight.zero_()  # the bias alone: the window before any learning
+        raw = window_map(h)
+        g_X, g_Y, sigma2, delta, gamma = window_parameters(
+            raw, height=height, width=width, n=n
+        ).unbind(-1)
+        side = max(height, width)
+        torch.testing.assert_close(g_X, torch.full((3,), (width + 1) / 2))
+        torch.testing.assert_close(g_Y, torch.full((3,), (height + 1) / 2))
+        torch.testing.assert_close(delta, torch.full((3,), (side - 1) / (n - 1)))
+        torch.testing.assert_close(sigma2.sqrt(), delta / 2)
+        torch.testing.assert_close(gamma, torch.ones(3))
