@@ -38,6 +38,8 @@ SMALL = {
     "vowels": {},
     "chorales": {"pieces": 12},
     "series": {"name": "airpassengers", "arima": False},
+    "digits": {"digits": 100},
+    "captions": {"digits": 100, "held_out": 50},
 }
 
 

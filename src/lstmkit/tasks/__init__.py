@@ -8,9 +8,11 @@ from lstmkit._checks import check_choice
 from lstmkit._errors import LstmkitTypeError
 from lstmkit.tasks.adding import AddingTask
 from lstmkit.tasks.base import Batch, Task
+from lstmkit.tasks.captions import CaptionsTask
 from lstmkit.tasks.charlm import CharLMTask
 from lstmkit.tasks.chorales import ChoralesTask
 from lstmkit.tasks.copy_memory import CopyTask
+from lstmkit.tasks.digits import BinaryDigitsTask
 from lstmkit.tasks.gap import GapTask
 from lstmkit.tasks.reber import ReberTask
 from lstmkit.tasks.series import SeriesTask
@@ -29,6 +31,8 @@ TASKS: dict[str, type[Task]] = {
     "vowels": JapaneseVowelsTask,
     "chorales": ChoralesTask,
     "series": SeriesTask,
+    "digits": BinaryDigitsTask,
+    "captions": CaptionsTask,
 }
 """Tasks by name."""
 
@@ -53,6 +57,8 @@ __all__ = [
     "TASKS",
     "AddingTask",
     "Batch",
+    "BinaryDigitsTask",
+    "CaptionsTask",
     "CharLMTask",
     "ChoralesTask",
     "CopyTask",

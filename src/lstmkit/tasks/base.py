@@ -90,6 +90,20 @@ class Task(ABC):
     """The baseline in words, for a task whose baseline's value depends on its data: what a
     listing prints without building the task (``needs_data``)."""
 
+    models: ClassVar[tuple[str, ...]] = ("sequence",)
+    """The model kinds (``model.kind``) that can learn the task: every task takes a sequence
+    model; the tasks of binary frames (piano rolls, binarised digits) also take the generative
+    models, which read the batch's targets as their data."""
+
+    image_size: tuple[int, int] | None = None
+    """Height and width of the task's images, for the models built for images (DRAW, the
+    captioner); None for a task of sequences only."""
+
+    nll_per_sequence: ClassVar[bool] = False
+    """Whether the main metric, a negative log-likelihood, is summed over each sequence's steps
+    (per digit) rather than averaged over steps (per time step); it tells a generative model
+    in which unit to report its bound."""
+
     @abstractmethod
     def batch(self, batch_size: int, generator: torch.Generator) -> Batch: ...
 

