@@ -51,15 +51,21 @@ class AttentionDecoder(nn.Module):
         being the step's input y_t (for captioning the embedded previous word, E y_{t-1})
         concatenated with ẑ_t; C_t and h_t as in lstmkit.LSTMCell
 
-    and the initial state comes from the mean annotation (section 3.1.2)::
+    With ``attend=False`` there is no attention MLP: α_ti = 1/L over the (unmasked) annotations
+    at every step, so ẑ_t = β_t mean_i(a_i), the same context at every step (scaled by the
+    gate): a decoder that sees the whole image the same way at every step, the control that
+    shows what attention adds (not one of Xu et al.'s models; their baselines are other papers').
+
+    And the initial state comes from the mean annotation (section 3.1.2)::
 
         c_0 = tanh(W_c mean_i(a_i) + b_c),   h_0 = tanh(W_h0 mean_i(a_i) + b_h0)
 
     The paper calls f_att "a multilayer perceptron conditioned on the previous hidden state"; the
     one-hidden-layer form above is the one its authors' code uses. The paper's output layer,
-    p(y_t) ∝ exp(L_o(E y_{t-1} + L_h h_t + L_z ẑ_t)) (eq. 7), belongs to the task: the decoder
-    returns h_t and ẑ_t for it. With ``annotation_mask`` the weights of masked annotations are
-    0 (an encoder's padding, for sequence-to-sequence use as in Bahdanau et al. 2015).
+    p(y_t) ∝ exp(L_o(E y_{t-1} + L_h h_t + L_z ẑ_t)) (eq. 7), belongs to the model built on the
+    decoder (:class:`lstmkit.modules.captioner.Captioner`): the decoder returns h_t and ẑ_t.
+    With ``annotation_mask`` the weights of masked annotations are 0 (an encoder's padding, for
+    sequence-to-sequence use as in Bahdanau et al. 2015).
 
     Args:
         input_size: features of y_t per step (E).
@@ -67,6 +73,8 @@ class AttentionDecoder(nn.Module):
         hidden_size: H.
         attention_size: the attention MLP's hidden width (default: H).
         gate: use β_t (Xu et al.'s "gating scalar"); False makes β_t = 1.
+        attend: attend with the MLP above (default); False weighs the annotations uniformly
+            and creates no attention parameters.
         batch_first: inputs and outputs ``(B, T, ·)`` (default) rather than ``(T, B, ·)``.
 
     Shapes: inputs ``(B, T, E)``; annotations ``(B, L, D)``; annotation_mask ``(B, L)`` bool
@@ -82,6 +90,7 @@ class AttentionDecoder(nn.Module):
         *,
         attention_size: int | None = None,
         gate: bool = True,
+        attend: bool = True,
         batch_first: bool = True,
     ) -> None:
         super().__init__()
@@ -100,9 +109,13 @@ class AttentionDecoder(nn.Module):
         )
         self.batch_first = batch_first
         self.cell = LSTMCell(input_size + annotation_size, hidden_size)
-        self.attend_annotation = nn.Linear(annotation_size, attention_size)  # W_a, b_att
-        self.attend_hidden = nn.Linear(hidden_size, attention_size, bias=False)  # W_h
-        self.attend_score = nn.Linear(attention_size, 1, bias=False)  # w_att
+        self.attend_annotation = (
+            nn.Linear(annotation_size, attention_size) if attend else None
+        )  # W_a, b_att
+        self.attend_hidden = (
+            nn.Linear(hidden_size, attention_size, bias=False) if attend else None
+        )  # W_h
+        self.attend_score = nn.Linear(attention_size, 1, bias=False) if attend else None  # w_att
         self.beta = nn.Linear(hidden_size, 1) if gate else None  # w_β, b_β
         self.init_c = nn.Linear(annotation_size, hidden_size)
         self.init_h = nn.Linear(annotation_size, hidden_size)
@@ -136,7 +149,9 @@ class AttentionDecoder(nn.Module):
         else:
             zeros = y.new_zeros(B, self.hidden_size)
             s = check_state(state, LSTMState(zeros, zeros), unbatched=False, what="state")  # type: ignore[assignment]
-        keys = self.attend_annotation(annotations)  # (B, L, A): W_a a_i + b, once for all steps
+        keys = (  # (B, L, A): W_a a_i + b, once for all steps
+            annotations if self.attend_annotation is None else self.attend_annotation(annotations)
+        )
         if exporting():  # torch.onnx.export: the steps as one Scan
             return self._scan(y, keys, annotations, annotation_mask, s, lengths)
         live = None if lengths is None else self._live(lengths, B, T, y.device)
@@ -231,10 +246,13 @@ class AttentionDecoder(nn.Module):
         annotation_mask: Tensor | None = None,
     ) -> tuple[Tensor, Tensor, Tensor]:
         """One step of attention: ``(ẑ_t (B, D), α_t (B, L), β_t (B, 1))`` given the projected
-        annotations ``keys`` (B, L, A) and h_{t-1} (B, H)."""
-        e = self.attend_score(torch.tanh(keys + self.attend_hidden(h_prev).unsqueeze(1))).squeeze(
-            -1
-        )  # (B, L)
+        annotations ``keys`` (B, L, A) and h_{t-1} (B, H); without attention α_t is uniform."""
+        if self.attend_score is None or self.attend_hidden is None:  # attend=False
+            e = annotations.new_zeros(annotations.shape[:2])  # (B, L): equal scores
+        else:
+            e = self.attend_score(
+                torch.tanh(keys + self.attend_hidden(h_prev).unsqueeze(1))
+            ).squeeze(-1)  # (B, L)
         if annotation_mask is not None:
             e = e.masked_fill(~annotation_mask, float("-inf"))
         alpha = F.softmax(e, dim=-1)
