@@ -1,5 +1,7 @@
 """Figures of what a recurrent network computes: gate and state heatmaps over time, single-unit
-traces, gate saturation (Karpathy et al. 2015), gradient flow, and attention weights.
+traces, gate saturation (Karpathy et al. 2015), gradient flow, and attention weights; and of what
+the generative models make: piano rolls, DRAW's canvases and windows (Gregor et al. 2015), and a
+caption's attention over an image (Xu et al. 2015).
 
 Every function returns a :class:`matplotlib.figure.Figure` and, given ``path=``, also writes it
 as PNG or SVG (chosen by the suffix). Figures are made with ``Figure`` directly, never through
@@ -12,7 +14,9 @@ a fixed 0-1 scale, other values on a diverging scale centred on 0.
 
 The figures of a trace are in :mod:`~lstmkit.analysis.plots.states`, those of gradient flow and
 attention in :mod:`~lstmkit.analysis.plots.flows`, that of a forecast in
-:mod:`~lstmkit.analysis.plots.forecasts`; all of them are importable from here.
+:mod:`~lstmkit.analysis.plots.forecasts`, those of the generative models (:func:`piano_roll`,
+:func:`canvases`, :func:`windows`, :func:`caption_attention`) in
+:mod:`~lstmkit.analysis.plots.generative`; all of them are importable from here.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from lstmkit import _recording
 from lstmkit.analysis.plots._common import MAX_TICK_LABELS, FloatArray, quantity_label
 from lstmkit.analysis.plots.flows import attention, gradient_flow
 from lstmkit.analysis.plots.forecasts import forecast
+from lstmkit.analysis.plots.generative import canvases, caption_attention, piano_roll, windows
 from lstmkit.analysis.plots.states import (
     DEFAULT_UNIT_NAMES,
     GATE_ORDER,
@@ -44,15 +49,19 @@ __all__ = [
     "RIGHT_SATURATED",
     "FloatArray",
     "attention",
+    "canvases",
+    "caption_attention",
     "forecast",
     "gradient_flow",
     "heatmap",
+    "piano_roll",
     "plot_trace",
     "quantity_label",
     "saturation",
     "saturation_fractions",
     "saturation_gates",
     "unit_traces",
+    "windows",
 ]
 
 
