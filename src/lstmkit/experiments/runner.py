@@ -109,9 +109,14 @@ def summarise(result: TrainResult) -> str:
         where = f"not solved in {result.steps} steps"
     else:
         where = f"{result.steps} steps"
+    value = f"{result.metric} {main:.3f}"
+    if "kl" in result.metrics:  # a latent-variable model's bound: an upper bound on the NLL
+        parts = (
+            f"reconstruction {result.metrics['reconstruction']:.3f} + KL {result.metrics['kl']:.3f}"
+        )
+        value = f"{result.metric} ≤ {main:.3f} (the bound: {parts})"
     return (
-        f"{where}, {result.metric} {main:.3f} ({result.baseline_note}: {result.baseline:.3f}), "
-        f"{result.seconds:.1f} s"
+        f"{where}, {value} ({result.baseline_note}: {result.baseline:.3f}), {result.seconds:.1f} s"
     )
 
 

@@ -9,6 +9,7 @@ from lstmkit.train.trainer import (
     build_model,
     evaluate,
     fit,
+    load_model,
     load_run,
     step_seed,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "evaluate",
     "fit",
     "load_checkpoint",
+    "load_model",
     "load_run",
     "save_checkpoint",
     "step_seed",

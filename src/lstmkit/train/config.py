@@ -27,6 +27,16 @@ SCHEDULES = ("constant", "cosine", "linear")
 
 @dataclass
 class ModelConfig:
+    # what is trained: a sequence model (a layer with a readout) or one of the models of the
+    # post's last section, by name and options: "draw:glimpses=16,attention=false"
+    kind: str = field(
+        default="sequence",
+        metadata={
+            "help": "model kind as name:key=value,...: sequence (a layer from --cell with a "
+            "readout), vrnn, storn, draw or captioner, e.g. draw:glimpses=16",
+            "metavar": "SPEC",
+        },
+    )
     # a layer by name and options: "lstm", "lstm:chrono=200", "gru:reset_after=false"
     cell: str = field(
         default="lstm",

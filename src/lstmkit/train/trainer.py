@@ -19,7 +19,6 @@ from torch import nn
 from lstmkit._errors import LstmkitFileExistsError, LstmkitRuntimeError, LstmkitValueError
 from lstmkit._io import remove_temporaries
 from lstmkit._spec import Spec
-from lstmkit.layers.registry import build_layer
 from lstmkit.modules.sequence import SequenceModel
 from lstmkit.tasks import Batch, Task, make_task
 from lstmkit.train import distributed
@@ -40,6 +39,7 @@ from lstmkit.train.config import (
     TrainConfig,
     validate,
 )
+from lstmkit.train.models import Objective, build, check_task, model_kind, objective, sizes_of
 from lstmkit.train.records import METRICS as METRICS  # the log's file name, as before
 from lstmkit.train.records import RunLog, progress_bar, write_json
 from lstmkit.train.resume import check_same_run
@@ -83,15 +83,12 @@ class TrainResult:
     out_dir: str | None
 
 
-def build_model(config: TrainConfig, task: Task) -> SequenceModel:
-    """The model a config describes, sized for the task."""
-    return model_for(
-        config,
-        vocab_size=task.vocab_size,
-        input_size=task.input_size,
-        output_size=task.output_size,
-        readout=task.readout,
-    )
+def build_model(config: TrainConfig, task: Task) -> nn.Module:
+    """The model a config describes, sized for the task: a :class:`SequenceModel`, or the model
+    of another kind ``config.model.kind`` names (see :mod:`lstmkit.train.models`); a kind that
+    cannot learn the task is refused."""
+    check_task(config.model, task)
+    return build(config.model, **sizes_of(task))
 
 
 def model_for(
@@ -102,35 +99,44 @@ def model_for(
     output_size: int,
     readout: Literal["last", "all"],
 ) -> SequenceModel:
-    """The model a config describes, for inputs of ``vocab_size`` tokens (or ``input_size``
-    features when None) and ``output_size`` outputs."""
-    m = config.model
-    layer = build_layer(
-        m.cell,
-        m.embedding_size if vocab_size is not None else input_size,
-        m.hidden_size,
-        num_layers=m.num_layers,
-        dropout=m.dropout,
-        bidirectional=m.bidirectional,
-        batch_first=True,
-        engine=m.engine,
+    """The sequence model a config describes, for inputs of ``vocab_size`` tokens (or
+    ``input_size`` features when None) and ``output_size`` outputs."""
+    if model_kind(config.model).name != "sequence":
+        raise LstmkitValueError(
+            f"model_for builds sequence models; this config's model.kind is {config.model.kind!r} "
+            "(build_model builds any kind for a task)"
+        )
+    model = build(
+        config.model,
+        vocab_size=vocab_size,
+        input_size=input_size,
+        output_size=output_size,
+        readout=readout,
     )
-    return SequenceModel(layer, vocab_size=vocab_size, output_size=output_size, readout=readout)
+    assert isinstance(model, SequenceModel)
+    return model
 
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, task: Task, batches: list[Batch], device: torch.device
+    model: nn.Module,
+    task: Task,
+    batches: list[Batch],
+    device: torch.device,
+    objective: Objective | None = None,
 ) -> dict[str, float]:
-    """The task's metrics and loss on held-out batches, averaged over sequences."""
+    """The task's metrics and loss on held-out batches, averaged over sequences; ``objective``
+    says how a model of another kind than a sequence model meets the task (see
+    :func:`lstmkit.train.models.objective`)."""
+    scoring = Objective(task) if objective is None else objective
     was_training = model.training
     model.eval()
     totals: dict[str, float] = {}
     count = 0
     for batch in batches:
         batch = batch.to(device)
-        outputs = model(batch.inputs, batch.lengths)
-        values = {"loss": task.loss(outputs, batch).item(), **task.metrics(outputs, batch)}
+        outputs = scoring.outputs(model, batch)
+        values = {"loss": scoring.loss(outputs, batch).item(), **scoring.metrics(outputs, batch)}
         for key, value in values.items():
             totals[key] = totals.get(key, 0.0) + value * len(batch)
         count += len(batch)
@@ -190,7 +196,7 @@ class Trainer:
         self.device = device
         self.on_step = on_step
         self._stop = threading.Event()
-        self.model: SequenceModel | None = None  # the trained model, after fit()
+        self.model: nn.Module | None = None  # the trained model, after fit()
         self.task: Task | None = None
 
     def request_stop(self) -> None:
@@ -248,7 +254,7 @@ class Trainer:
             log.close()
         seconds = run.seconds_before + time.perf_counter() - began
         if stopped == "interrupted" or not run.last_eval:
-            run.last_eval = evaluate(run.model, run.task, held_out, info.device)
+            run.last_eval = evaluate(run.model, run.task, held_out, info.device, run.objective)
         self._save(run, info, step, seconds)
         result = TrainResult(
             steps=step,
@@ -291,7 +297,8 @@ class Trainer:
                 f"{self.out_dir} already holds a run; pass resume=True (--resume) to continue it, "
                 "or choose another output folder"
             )
-        run = _Run(task, model, model, optimizer, scheduler, checkpoint)
+        scoring = objective(cfg.model, task)
+        run = _Run(task, scoring, model, model, optimizer, scheduler, checkpoint)
         if checkpoint is not None and info.is_main:  # what a killed save left behind
             remove_temporaries(checkpoint, previous_of(checkpoint))
         if self.resume and checkpoint is not None and held:
@@ -335,7 +342,7 @@ class Trainer:
             batch = run.task.batch(cfg.run.batch_size, generator)
             batch = batch.rows(info.rank * share, (info.rank + 1) * share).to(info.device)
             loss_value, norm = _train_step(
-                run.net, run.model, run.task, batch, run.optimizer, cfg.optim.clip, info
+                run.net, run.model, run.objective, batch, run.optimizer, cfg.optim.clip, info
             )
             _check_finite(loss_value, norm, step, run.checkpoint)
             run.scheduler.step()
@@ -369,7 +376,7 @@ class Trainer:
             log.write({"step": step, "loss": loss_value, "lr": lr, "grad_norm": norm})
         if not (step % cfg.eval_every == 0 or step == cfg.steps):
             return False
-        run.last_eval = evaluate(run.model, run.task, held_out, info.device)
+        run.last_eval = evaluate(run.model, run.task, held_out, info.device, run.objective)
         solved = run.task.solved(run.last_eval)
         if solved and run.solved_step is None:
             run.solved_step = step
@@ -399,12 +406,7 @@ class Trainer:
                 "scheduler": run.scheduler.state_dict(),
                 "rng": {"torch": torch.get_rng_state()},
                 "task": {"name": task.name, "state": task.state()},
-                "model_info": {
-                    "vocab_size": task.vocab_size,
-                    "input_size": task.input_size,
-                    "output_size": task.output_size,
-                    "readout": task.readout,
-                },
+                "model_info": sizes_of(task),
                 "progress": {
                     "solved_step": run.solved_step,
                     "last_eval": run.last_eval,
@@ -419,7 +421,8 @@ class _Run:
     """What one call of :meth:`Trainer.fit` trains, and how far it has got."""
 
     task: Task
-    model: SequenceModel
+    objective: Objective  # how the model meets the task's batches
+    model: nn.Module
     net: nn.Module  # the model, or its DistributedDataParallel wrapper
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LambdaLR
@@ -445,7 +448,7 @@ def _check_finite(loss_value: float, norm: float, step: int, checkpoint: Path | 
 def _train_step(
     net: nn.Module,
     model: nn.Module,
-    task: Task,
+    scoring: Objective,
     batch: Batch,
     optimizer: torch.optim.Optimizer,
     clip: float,
@@ -453,7 +456,7 @@ def _train_step(
 ) -> tuple[float, float]:
     """One optimiser step on ``batch``; returns the loss (the mean over processes) and the
     gradient norm. The weights are left untouched when either is not finite."""
-    loss = task.loss(net(batch.inputs, batch.lengths), batch)
+    loss = scoring.loss(scoring.outputs(net, batch), batch)
     loss_value = distributed.mean_across(info, loss.detach()).item()
     if not math.isfinite(loss_value):
         return loss_value, math.nan
@@ -493,17 +496,24 @@ def fit(
     lr: float = 1e-2,
     seed: int = 0,
     eval_size: int = 512,
+    kind: str = "sequence",
     on_step: Callable[[int, float], None] | None = None,
 ) -> TrainResult:
     """Trains a layer named by a spec (``"lstm"``, ``"grid:depth=4"``) on a task named by a spec
     (``"gap:gap=20"``, ``"adding:length=50"``) for ``steps`` steps and evaluates it once at the
     end on ``eval_size`` held-out sequences (at most the whole held-out part of a real-data
-    task), in memory: no files, no progress bar, no early stop. The short form of building a
-    :class:`TrainConfig` and calling :class:`Trainer`, for notebooks and examples."""
+    task), in memory: no files, no progress bar, no early stop. ``kind`` trains another model
+    kind than a sequence model (``"draw:glimpses=16"`` on ``"digits"``; see
+    :mod:`lstmkit.train.models`), with ``cell`` its recurrence (``"lstm"``). The short form of
+    building a :class:`TrainConfig` and calling :class:`Trainer`, for notebooks and examples."""
     task_spec = Spec.parse(task)
     config = TrainConfig(
         model=ModelConfig(
-            cell=cell, hidden_size=hidden_size, num_layers=num_layers, embedding_size=embedding_size
+            kind=kind,
+            cell=cell,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            embedding_size=embedding_size,
         ),
         task=TaskConfig(task_spec.name, dict(task_spec.options)),
         optim=OptimConfig(lr=lr),
@@ -522,31 +532,58 @@ def fit(
 def model_from_checkpoint(
     state: dict[str, Any], file: str | Path = "the checkpoint"
 ) -> SequenceModel:
-    """The trained model of a loaded checkpoint (see :func:`load_checkpoint`), in eval mode. Its
-    weights are checked against the model its configuration describes, built first on the meta
-    device (no memory), so that a damaged configuration is refused before anything is
-    allocated."""
+    """The trained sequence model of a loaded checkpoint (see :func:`load_checkpoint`), in eval
+    mode; a checkpoint of another model kind (DRAW, a VRNN, ...) is refused with an error that
+    says which it holds (:func:`any_model_from_checkpoint` reads every kind)."""
+    model = any_model_from_checkpoint(state, file)
+    if not isinstance(model, SequenceModel):
+        kind = TrainConfig.from_dict(state["config"]).model.kind
+        raise LstmkitValueError(
+            f"{file} holds a {Spec.parse(kind).name} model (model.kind = {kind!r}); this reads "
+            "sequence models only (lstmkit sample reads the generative models and the captioner)"
+        )
+    return model
+
+
+def any_model_from_checkpoint(
+    state: dict[str, Any], file: str | Path = "the checkpoint"
+) -> nn.Module:
+    """The trained model of a loaded checkpoint, of any kind, in eval mode. Its weights are
+    checked against the model its configuration describes, built first on the meta device (no
+    memory), so that a damaged configuration is refused before anything is allocated."""
     check_entries(state, file)
     config = TrainConfig.from_dict(state["config"])
     sizes = {k: state["model_info"][k] for k in FIELDS["model_info"]}
+    sizes["image_size"] = state["model_info"].get("image_size")  # absent in older checkpoints
     try:
         with torch.device("meta"):
-            probe = model_for(config, **sizes)
+            probe = build(config.model, **sizes)
     except (RuntimeError, ValueError, TypeError, OverflowError) as error:
         raise LstmkitValueError(
             f"the configuration in {file} describes a model that cannot be built: {error}"
         ) from None
     check_weights(probe, state["model"], file)
-    model = model_for(config, **sizes)
+    model = build(config.model, **sizes)
     model.load_state_dict(state["model"])
     return model.eval()
 
 
-def load_run(checkpoint: str | Path) -> tuple[SequenceModel, Task]:
-    """The trained model of a checkpoint (in evaluation mode) and the task it was trained on,
-    rebuilt as the run built it (a character model's vocabulary included). Reads the file
-    without running code from it."""
+def load_model(checkpoint: str | Path) -> tuple[nn.Module, Task, TrainConfig]:
+    """The trained model of a checkpoint of any kind (in evaluation mode), the task it was
+    trained on, rebuilt as the run built it (a character model's vocabulary included), and the
+    run's configuration. Reads the file without running code from it."""
     state, read = load_latest(checkpoint)
     config = TrainConfig.from_dict(state["config"])
     task = make_task(config.task.name, **{**config.task.options, **state["task"].get("state", {})})
-    return model_from_checkpoint(state, read), task
+    return any_model_from_checkpoint(state, read), task, config
+
+
+def load_run(checkpoint: str | Path) -> tuple[SequenceModel, Task]:
+    """The trained sequence model of a checkpoint (in evaluation mode) and the task it was
+    trained on, rebuilt as the run built it; a checkpoint of another model kind is refused with
+    an error that names it (:func:`load_model` reads every kind)."""
+    state, read = load_latest(checkpoint)
+    config = TrainConfig.from_dict(state["config"])
+    model = model_from_checkpoint(state, read)  # refuses other kinds before the task is built
+    task = make_task(config.task.name, **{**config.task.options, **state["task"].get("state", {})})
+    return model, task
