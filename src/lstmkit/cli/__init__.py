@@ -2,9 +2,10 @@
 
 Each group of commands is a module with, for every command, the function that adds its parser
 beside the function that runs it: :mod:`~lstmkit.cli.experiments` (gap, compare, bench, tasks,
-cells), :mod:`~lstmkit.cli.train` (train, sample), :mod:`~lstmkit.cli.deploy` (export,
-bench-onnx), :mod:`~lstmkit.cli.forecast` (forecast) and :mod:`~lstmkit.cli.analysis` (trace,
-gradient-flow, explain, plot). Here are the parser that gathers them and the error handling they
+cells), :mod:`~lstmkit.cli.train` (train, sample), :mod:`~lstmkit.cli.generate` (caption, and
+sampling from generative checkpoints), :mod:`~lstmkit.cli.deploy` (export, bench-onnx),
+:mod:`~lstmkit.cli.forecast` (forecast) and :mod:`~lstmkit.cli.analysis` (trace, gradient-flow,
+explain, plot). Here are the parser that gathers them and the error handling they
 share.
 """
 
@@ -17,7 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from lstmkit._errors import LstmkitError, one_line
-from lstmkit.cli import analysis, deploy, experiments, forecast, train
+from lstmkit.cli import analysis, deploy, experiments, forecast, generate, train
 from lstmkit.cli._args import EXIT_INTERRUPTED
 
 __all__ = ["EXIT_INTERRUPTED", "build_parser", "main"]
@@ -29,6 +30,7 @@ _ADD_COMMANDS = (
     experiments.add_chung,
     train.add_train,
     train.add_sample,
+    generate.add_caption,
     forecast.add_forecast,
     deploy.add_export,
     experiments.add_bench,

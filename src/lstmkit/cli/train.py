@@ -22,6 +22,7 @@ from lstmkit.cli._args import (
     positive_int,
     run_options,
 )
+from lstmkit.cli.generate import GENERATIVE, add_sample_flags
 from lstmkit.train.config import ModelConfig, OptimConfig, RunConfig, TrainConfig
 
 if TYPE_CHECKING:
@@ -94,7 +95,7 @@ def train_command(args: argparse.Namespace) -> int:
         if args.resume:
             raise LstmkitValueError("--resume needs --out, the folder of the run to continue")
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        out = Path("runs") / f"{config.task.name}-{slug(config.model.cell)}-{stamp}"
+        out = Path("runs") / f"{config.task.name}-{slug(_model_name(config))}-{stamp}"
     trainer = Trainer(
         config,
         out_dir=out,
@@ -109,7 +110,7 @@ def train_command(args: argparse.Namespace) -> int:
         print(f"lstmkit train: {error}", file=sys.stderr)
         return 1
     if main_process:
-        print(f"{config.model.cell} on {config.task.name}: {summarise(result)}")
+        print(f"{_model_name(config)} on {config.task.name}: {summarise(result)}")
         if trainer.task is not None and trainer.task.published:
             print(f"published: {trainer.task.published}")
         print(f"run folder: {out}")
@@ -124,21 +125,29 @@ def train_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_name(config: TrainConfig) -> str:
+    """The model in words: its cell for a sequence model, else its kind and its cell."""
+    kind = config.model.kind
+    return config.model.cell if kind == "sequence" else f"{kind} ({config.model.cell})"
+
+
 def add_sample(commands: Commands) -> None:
     sample = commands.add_parser(
         "sample",
-        help="generate text from a charlm checkpoint or its ONNX export",
+        help="generate text, digits or music from a checkpoint",
         description="Continues a prompt with characters drawn from a character-level model: a "
         "charlm checkpoint run by lstmkit, or (--onnx) the file `lstmkit export` wrote from one, "
         "run by onnxruntime. Both draw through the same code: the same seed and options give "
-        "the same text.",
+        "the same text. From a generative checkpoint (model kind draw, vrnn or storn) it draws "
+        "--count digits or pieces of --length frames into --out: pictures of every glimpse "
+        "and DRAW's attention windows, MIDI files and piano rolls.",
     )
     sample.set_defaults(handler=sample_command)
     sample.add_argument(
         "checkpoint",
         type=Path,
         nargs="?",
-        help="checkpoint.pt of a run on the charlm task (or --onnx instead)",
+        help="checkpoint.pt of a charlm, draw, vrnn or storn run (or --onnx instead)",
     )
     sample.add_argument(
         "--onnx",
@@ -149,7 +158,10 @@ def add_sample(commands: Commands) -> None:
     )
     sample.add_argument("--prompt", default="def ", help="text to continue (default: %(default)r)")
     sample.add_argument(
-        "--length", type=int, default=300, help="characters to generate (default: %(default)s)"
+        "--length",
+        type=positive_int,
+        default=None,
+        help="characters to generate (default: 300), or frames of music (default: 64)",
     )
     sample.add_argument(
         "--temperature",
@@ -164,6 +176,7 @@ def add_sample(commands: Commands) -> None:
         help="draw only among the k most likely characters (default: all)",
     )
     sample.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    add_sample_flags(sample)
     common(sample)
 
 
@@ -173,9 +186,11 @@ def sample_command(args: argparse.Namespace) -> int:
     if (args.checkpoint is None) == (args.onnx is None):
         given = "both" if args.onnx is not None else "neither"
         raise LstmkitValueError(f"give a checkpoint or --onnx MODEL, one of them; got {given}")
+    if args.checkpoint is not None and _generative(args):
+        return 0
     options = {
         "prompt": args.prompt,
-        "length": args.length,
+        "length": 300 if args.length is None else args.length,
         "temperature": args.temperature,
         "top_k": args.top_k,
         "seed": args.seed,
@@ -185,3 +200,26 @@ def sample_command(args: argparse.Namespace) -> int:
     else:
         print(sample_text(args.checkpoint, **options))
     return 0
+
+
+def _generative(args: argparse.Namespace) -> bool:
+    """Samples from a draw, vrnn or storn checkpoint and says what it wrote; False for any other
+    checkpoint (a charlm one is sampled as text)."""
+    from lstmkit._spec import Spec
+    from lstmkit.cli.generate import sample_generative
+    from lstmkit.train.checkpoint import check_entries, load_latest
+    from lstmkit.train.trainer import load_model
+
+    state, read = load_latest(args.checkpoint)
+    check_entries(state, read)
+    kind = Spec.parse(str(state["config"].get("model", {}).get("kind", "sequence"))).name
+    if kind not in GENERATIVE:
+        return False
+    model, task, _ = load_model(args.checkpoint)
+    length = 64 if args.length is None else args.length
+    written = sample_generative(
+        model, task, kind, count=args.count, length=length, seed=args.seed, out=args.out
+    )
+    for path in written:
+        print(f"wrote {path}")
+    return True
