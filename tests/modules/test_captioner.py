@@ -62,14 +62,15 @@ def test_teacher_forcing_follows_the_equations() -> None:
     assert torch.equal(out.tokens, captions)
 
 
-def test_the_annotations_are_the_encoders_map_row_major() -> None:
+def test_the_annotations_are_the_encoders_map_row_major_plus_positions() -> None:
     net = make()
     x = images(2)
     features = net.encoder(x)  # (B, D, h, w)
     a = net.annotations(x)
     for i in range(2):
-        for j in range(3):
-            torch.testing.assert_close(a[:, i * 3 + j], features[:, :, i, j], rtol=0, atol=0)
+        for j in range(3):  # a_i = f_i + p_i, the position's own vector added
+            expected = features[:, :, i, j] + net.positions[i * 3 + j]
+            torch.testing.assert_close(a[:, i * 3 + j], expected, rtol=0, atol=0)
 
 
 def test_gradcheck() -> None:
@@ -186,8 +187,10 @@ def test_learns_the_captions_language_in_a_short_run() -> None:
     held_out = task.eval_batches(200, 1)[0]
 
     def word_accuracy() -> float:
+        net.eval()  # batch normalisation from its running statistics
         with torch.no_grad():
             out = net(held_out.inputs, max_length=held_out.targets.shape[1])  # greedy
+        net.train()
         return task.metrics(out.logits, held_out)["word_accuracy"]
 
     before = word_accuracy()
@@ -198,9 +201,8 @@ def test_learns_the_captions_language_in_a_short_run() -> None:
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    # Measured (one core, ~6 s): greedy held-out word accuracy 0.06 untrained, 0.47 after
-    # 300 steps, loss 2.7 -> 1.24. In 300 steps the model learns the captions' language (the
-    # relation words' order, where EOS falls), not yet the digits: digit accuracy is ~0.2 after
-    # 1,500 steps (chance 0.1), and relation accuracy still that of always writing "above".
-    assert loss.item() < 1.4
-    assert word_accuracy() > max(0.38, before + 0.2)
+    # Measured (one core, ~8 s): greedy held-out word accuracy 0.07 untrained, 0.58 after
+    # 300 steps, loss 2.7 -> 1.08. In 300 steps the model learns the captions' language (the
+    # relation words' order, where EOS falls), not yet the digits (exact match 0.02).
+    assert loss.item() < 1.2
+    assert word_accuracy() > max(0.5, before + 0.3)

@@ -17,7 +17,12 @@ from lstmkit.cells.base import LSTMState
 from lstmkit.modules.attention import AttentionDecoder
 
 CONV_LAYERS = 3
-"""Convolutions of the encoder, each 3 × 3 (padding 1), ReLU, then 2 × 2 max pooling."""
+"""Pooling blocks of the encoder, each a 3 × 3 convolution (padding 1), batch normalisation,
+ReLU, then 2 × 2 max pooling."""
+
+GRID_CONVS = 2
+"""Convolutions after the pooling blocks, each 3 × 3 (padding 1) and ReLU on the grid, which
+widen every annotation's view of the image to about a digit and its neighbours."""
 
 
 class CaptionOutput(NamedTuple):
@@ -35,11 +40,13 @@ class Captioner(nn.Module):
     r"""Write a caption for an image, one word per step, looking at a grid of its features.
 
     Encoder (Xu et al. 2015, section 3.1.1): the image ``(B, C, H, W)`` passes through
-    ``CONV_LAYERS`` blocks of 3 × 3 convolution, ReLU and 2 × 2 max pooling, of D/4, D/2 and D
-    channels (D = ``feature_size``), leaving a grid of h × w positions, h = ⌊H/8⌋, w = ⌊W/8⌋.
-    Each position's D features are an annotation vector::
+    ``CONV_LAYERS`` blocks of 3 × 3 convolution, batch normalisation, ReLU and 2 × 2 max
+    pooling, of D/4, D/2 and D channels (D = ``feature_size``), leaving a grid of h × w
+    positions, h = ⌊H/8⌋, w = ⌊W/8⌋, then ``GRID_CONVS`` 3 × 3 convolutions with ReLU on that
+    grid. Each position's D features plus a learned vector p_i for the position are an
+    annotation vector::
 
-        a = {a_1, ..., a_L},  a_i ∈ R^D,  L = h · w  (row-major)
+        a = {a_1, ..., a_L},  a_i = f_i + p_i ∈ R^D,  L = h · w  (row-major)
 
     The paper takes the 14 × 14 × 512 map of a pretrained VGG net's fourth convolutional block;
     here the encoder is small and trained with the rest.
@@ -54,7 +61,10 @@ class Captioner(nn.Module):
     with E ∈ R^{m×K}, L_h ∈ R^{m×n}, L_z ∈ R^{m×D}, L_o ∈ R^{K×m} (m = ``embedding_size``,
     n = ``hidden_size``, K = ``vocab_size``); L_o has a bias, the others none.
 
-    Choices the paper leaves open, taken here: the encoder above; eq. 7 as written, linear
+    Choices the paper leaves open, taken here: the encoder above, whose batch normalisation,
+    grid convolutions and position vectors p_i each raised held-out word accuracy on the
+    captions task (a VGG map carries where it was computed in its deep receptive fields; a
+    small encoder's annotations need p_i to say where they are); eq. 7 as written, linear
     (the authors' code puts a tanh, and dropout, before L_o); the start vector in place of a
     start token; greedy decoding rather than beam search; no doubly stochastic penalty (eq. 14,
     :func:`~lstmkit.modules.attention.doubly_stochastic_penalty`, which a trainer may add).
@@ -94,8 +104,17 @@ class Captioner(nn.Module):
         widths = [channels, max(1, feature_size // 4), max(1, feature_size // 2), feature_size]
         blocks: list[nn.Module] = []
         for c_in, c_out in itertools.pairwise(widths):
-            blocks += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+            blocks += [
+                nn.Conv2d(c_in, c_out, 3, padding=1),
+                nn.BatchNorm2d(c_out),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+            ]
+        for _ in range(GRID_CONVS):
+            blocks += [nn.Conv2d(feature_size, feature_size, 3, padding=1), nn.ReLU()]
         self.encoder = nn.Sequential(*blocks)
+        h, w = self.grid_shape
+        self.positions = nn.Parameter(0.1 * torch.randn(h * w, feature_size))  # p_i
         self.decoder = AttentionDecoder(
             embedding_size,
             feature_size,
@@ -116,9 +135,10 @@ class Captioner(nn.Module):
         return h >> CONV_LAYERS, w >> CONV_LAYERS
 
     def annotations(self, images: Tensor) -> Tensor:
-        """The annotation vectors ``(B, h * w, D)`` of images ``(B, C, H, W)``, row-major."""
+        """The annotation vectors ``(B, h * w, D)`` of images ``(B, C, H, W)``, row-major: the
+        encoder's map at each position plus that position's vector p_i."""
         features: Tensor = self.encoder(images)  # (B, D, h, w)
-        return features.flatten(2).transpose(1, 2)  # (B, L, D)
+        return features.flatten(2).transpose(1, 2) + self.positions  # (B, L, D)
 
     def deep_output(self, previous: Tensor, h: Tensor, z: Tensor) -> Tensor:
         """Eq. 7's logits ``L_o(E y_{t-1} + L_h h_t + L_z ẑ_t)``, ``(..., K)``, from the embedded
