@@ -120,11 +120,14 @@ class CaptionsTask(Task):
     """Write the caption of a canvas of digits, word by word: "3 left of 7 above 1".
 
     A canvas is ``grid`` × ``grid`` cells of 28 pixels plus JITTER (:data:`JITTER`) pixels,
-    ``(1, H, W)`` float32 in [0, 1] with H = W = ``grid * 28 + 8`` (92 for the default 3 × 3).
-    It holds ``min_digits`` to ``max_digits`` digits (the count uniform), each in a distinct cell
-    drawn uniformly, offset 0-8 pixels down and right in it; overlapping pixels take the larger
-    value. The caption (:func:`caption`) names the digits in reading order with the relation of
-    each to the one before: "left of" in the same row, "above" when the next lies in a lower row.
+    ``(1, H, W)`` float32 in [0, 1] with H = W = ``grid * 28 + 8``: 64 for the default 2 × 2, 92
+    for 3 × 3. (On 3 × 3 with 2-4 digits the README's captioner was still at chance on the
+    digits after 2,000 steps, naming only the relations: word accuracy 0.60, exact match 0.002;
+    on 2 × 2 it learns them within a few thousand.) It holds ``min_digits`` to ``max_digits``
+    digits (the count uniform), each in a distinct cell drawn uniformly, offset 0-8 pixels down
+    and right in it; overlapping pixels take the larger value. The caption (:func:`caption`)
+    names the digits in reading order with the relation of each to the one before: "left of" in
+    the same row, "above" when the next lies in a lower row.
     Words: :data:`WORDS` (PAD = 0, EOS = 1); targets ``(B, 3 * max_digits - 1)`` int64 end with
     EOS and are padded with PAD to the longest caption the task can write; lengths count the real
     tokens with EOS.
@@ -150,7 +153,7 @@ class CaptionsTask(Task):
     input_size = 1
     """Channels of the image."""
     output_size = len(WORDS)
-    image_size: tuple[int, int] | None = (3 * CELL + JITTER,) * 2
+    image_size: tuple[int, int] | None = (2 * CELL + JITTER,) * 2
     """``(H, W)`` of a canvas; this is the default grid's, an instance has its own."""
     models: ClassVar[tuple[str, ...]] = ("captioner",)
     source = (
@@ -167,7 +170,7 @@ class CaptionsTask(Task):
     def __init__(
         self,
         *,
-        grid: int = 3,
+        grid: int = 2,
         min_digits: int = 2,
         max_digits: int = 4,
         held_out: int = 1000,
