@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from lstmkit import LstmkitError
 from lstmkit._likelihoods import bernoulli_nll, gaussian_kl
 from lstmkit.modules import STORN, VRNN
 from tests.references import np64
@@ -153,6 +154,25 @@ def test_bad_input_says_what_was_expected(which: str, call, message: str) -> Non
         call(MODELS[which](K, H, Z))
 
 
+@pytest.mark.parametrize("which", ["vrnn", "storn"])
+def test_starting_from_the_key_frequencies_predicts_them(which: str) -> None:
+    model = make(which, "lstm")
+    frequency = torch.rand(K, dtype=torch.float64) * 0.9 + 0.05
+    model.start_from_frequencies(frequency)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() == 2:
+                p.zero_()  # no weights: the output is the bias alone
+    x = torch.bernoulli(torch.rand(3, 5, K)).double()
+    expected = -(x * frequency.log() + (1 - x) * (-frequency).log1p()).sum(-1).mean()
+    out = model(x, noise=torch.randn(3, 5, model.latent_size, dtype=torch.float64))
+    torch.testing.assert_close(out.reconstruction, expected, rtol=1e-12, atol=1e-12)
+    with pytest.raises(LstmkitError, match="strictly between 0 and 1"):
+        model.start_from_frequencies(torch.ones(K))
+    with pytest.raises(LstmkitError, match=rf"frequency must be a \({K},\) Tensor"):
+        model.start_from_frequencies(torch.ones(K + 1) / 2)
+
+
 def test_unknown_cell() -> None:
     with pytest.raises(ValueError, match="unknown cell 'rnn'"):
         VRNN(K, H, Z, cell="rnn")
@@ -170,8 +190,7 @@ def test_vrnn_learns_the_chorales_better_than_the_memoryless_baseline() -> None:
     x, lengths = whole_pieces(task.train_inputs, task.train_targets, task.train_lengths)
     held, held_lengths = whole_pieces(task.eval_inputs, task.eval_targets, task.eval_lengths)
     model = VRNN(88, 32, 8)
-    with torch.no_grad():  # start the output at the keys' log-odds: the baseline, learnt in 0 steps
-        model.decoder[1].bias.copy_(torch.logit(task.key_frequency).float())
+    model.start_from_frequencies(task.key_frequency)  # the baseline, learnt in 0 steps
     optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
     generator = torch.Generator().manual_seed(0)
     threads = torch.get_num_threads()

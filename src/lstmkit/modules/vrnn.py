@@ -4,13 +4,19 @@ variational bound with the reparameterisation trick."""
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lstmkit._checks import check_choice, check_input_tensor, check_lengths, check_positive_int
+from lstmkit._checks import (
+    check_choice,
+    check_input_tensor,
+    check_lengths,
+    check_positive_int,
+    describe,
+)
 from lstmkit._errors import LstmkitValueError
 from lstmkit._likelihoods import bernoulli_nll, gaussian_kl
 from lstmkit.cells.base import RecurrentCell
@@ -105,6 +111,19 @@ def _bound(rec: Tensor, kl: Tensor, lengths: object) -> BoundOutput:
     rec, kl = torch.where(mask, rec, zero), torch.where(mask, kl, zero)
     count = mask.sum()
     return BoundOutput((rec + kl).sum() / count, rec.sum() / count, kl.sum() / count, rec + kl)
+
+
+def _start_from_frequencies(readout: nn.Linear, frequency: object, keys: int) -> None:
+    """Sets ``readout``'s bias to the log-odds of ``frequency``, checked to be ``(keys,)`` in
+    (0, 1)."""
+    if not isinstance(frequency, Tensor) or tuple(frequency.shape) != (keys,):
+        raise LstmkitValueError(
+            f"frequency must be a ({keys},) Tensor, one per key, got {describe(frequency)}"
+        )
+    if not bool(((frequency > 0) & (frequency < 1)).all()):
+        raise LstmkitValueError("frequency must lie strictly between 0 and 1 for every key")
+    with torch.no_grad():
+        readout.bias.copy_(torch.logit(frequency.double()).to(readout.bias))
 
 
 class VRNN(nn.Module):
@@ -204,6 +223,12 @@ class VRNN(nn.Module):
             rec.append(bernoulli_nll(logits, x[:, t]))
             kl.append(gaussian_kl(mu_z, sigma_z, mu_0, sigma_0))
         return _bound(torch.stack(rec, 1), torch.stack(kl, 1), lengths)
+
+    def start_from_frequencies(self, frequency: Tensor) -> None:
+        """Sets the output bias to the log-odds of ``frequency`` ``(K,)``, each key's training
+        frequency: the untrained model then predicts about the memoryless baseline rather than
+        a coin flip per key, and training starts there (a choice for speed, not the paper's)."""
+        _start_from_frequencies(cast(nn.Linear, self.decoder[-1]), frequency, self.keys)
 
     @torch.no_grad()
     def sample(self, n: int, steps: int, *, generator: torch.Generator | None = None) -> Tensor:
@@ -318,6 +343,12 @@ class STORN(nn.Module):
             rec.append(bernoulli_nll(self.readout(self.cell.output(state)), x[:, t]))
         kl = gaussian_kl(mu, sigma, torch.zeros_like(mu), torch.ones_like(sigma))
         return _bound(torch.stack(rec, 1), kl, lengths)
+
+    def start_from_frequencies(self, frequency: Tensor) -> None:
+        """Sets the output bias to the log-odds of ``frequency`` ``(K,)``, each key's training
+        frequency: the untrained model then predicts about the memoryless baseline rather than
+        a coin flip per key, and training starts there (a choice for speed, not the paper's)."""
+        _start_from_frequencies(self.readout, frequency, self.keys)
 
     @torch.no_grad()
     def sample(self, n: int, steps: int, *, generator: torch.Generator | None = None) -> Tensor:
