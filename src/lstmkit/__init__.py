@@ -54,8 +54,12 @@ from lstmkit.layers import (
     register_layer,
 )
 from lstmkit.modules import (
+    DRAW,
+    STORN,
+    VRNN,
     AttentionDecoder,
     AttentionOutput,
+    Captioner,
     Grid2dOutput,
     GridLSTM2d,
     doubly_stochastic_penalty,
@@ -64,14 +68,18 @@ from lstmkit.modules import (
 _moved.install()  # the first layout's module paths, with a DeprecationWarning
 
 __all__ = [
+    "DRAW",
     "GRU",
     "LSTM",
     "MUT",
     "RNN",
+    "STORN",
     "VARIANTS",
     "VARIANT_DESCRIPTIONS",
+    "VRNN",
     "AttentionDecoder",
     "AttentionOutput",
+    "Captioner",
     "ClockworkCell",
     "ClockworkRNN",
     "ClockworkState",
