@@ -84,7 +84,7 @@ def add_caption(commands: Commands) -> None:
 def caption_command(args: argparse.Namespace) -> int:
     from lstmkit.analysis.plots.generative import caption_attention
     from lstmkit.modules.captioner import Captioner
-    from lstmkit.tasks.captions import caption_text
+    from lstmkit.tasks.captions import EOS, caption_text
     from lstmkit.train.trainer import load_model
 
     model, task, config = load_model(args.checkpoint)
@@ -99,10 +99,10 @@ def caption_command(args: argparse.Namespace) -> int:
     else:
         image, truth = held_out_canvas(task, args.index)
     out = model(image[None, None], max_length=_longest(task))
-    words = caption_text(out.tokens[0].tolist()).split()
-    steps = len(words) + 1  # the words and the end of the caption
-    labels = [*words, "<end>"]
-    caption_attention(image, labels, out.alphas[0, :steps], model.grid_shape, path=args.out)
+    tokens = out.tokens[0].tolist()
+    words = caption_text(tokens).split()
+    labels = [*words, "<end>"] if EOS in tokens else words  # a caption may run out unended
+    caption_attention(image, labels, out.alphas[0, : len(labels)], model.grid_shape, path=args.out)
     print(f"caption: {' '.join(words)}")
     if truth is not None:
         print(f"truth:   {truth}")

@@ -213,6 +213,11 @@ def _generative(args: argparse.Namespace) -> bool:
     state, read = load_latest(args.checkpoint)
     check_entries(state, read)
     kind = Spec.parse(str(state["config"].get("model", {}).get("kind", "sequence"))).name
+    if kind == "captioner":
+        raise LstmkitValueError(
+            f"{args.checkpoint} holds a captioner; lstmkit caption writes its captions (lstmkit "
+            "sample reads charlm, draw, vrnn and storn checkpoints)"
+        )
     if kind not in GENERATIVE:
         return False
     model, task, _ = load_model(args.checkpoint)
