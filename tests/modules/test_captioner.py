@@ -5,14 +5,17 @@ the decoder without attention, bad inputs, and a short run on the captions task.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from matplotlib.image import imread
 from torch.func import functional_call
 
 import lstmkit
 from lstmkit.modules import AttentionDecoder, Captioner, CaptionOutput
+from tests.helpers import load_example
 from tests.references import np64
 from tests.references.attention import numpy_decoder
 from tests.references.captioner import deep_output
@@ -206,3 +209,15 @@ def test_learns_the_captions_language_in_a_short_run() -> None:
     # relation words' order, where EOS falls), not yet the digits (exact match 0.02).
     assert loss.item() < 1.2
     assert word_accuracy() > max(0.5, before + 0.3)
+
+
+def test_the_image_captioning_example_in_its_fast_form(tmp_path: Path) -> None:
+    example = load_example("image_captioning")
+    results = example.main(example.FAST, tmp_path)
+    # Measured (one core, ~16 s): word accuracy 0.585 with attention, 0.562 mean-pooled, after
+    # 150 steps (untrained ~0.07): both have learnt the captions' language, not yet the digits.
+    for name in ("attention", "mean-pooled"):
+        assert results[name]["word_accuracy"] > 0.5
+    figure = imread(tmp_path / "caption_attention.png")
+    assert figure.shape[1] > 300
+    assert float(figure.std()) > 0.05  # a picture, not a blank
