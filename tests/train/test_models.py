@@ -82,6 +82,23 @@ def test_a_kind_is_refused_on_a_task_it_cannot_learn() -> None:
         Trainer(config("vrnn", "gap", gap=5)).fit()
 
 
+@pytest.mark.parametrize("kind", ["vrnn", "storn"])
+def test_on_the_chorales_a_latent_model_starts_at_the_memoryless_baseline(kind: str) -> None:
+    task = make_task("chorales", pieces=10)
+    model = build_model(config(kind, "chorales", pieces=10), task)
+    assert isinstance(model, (VRNN, STORN))
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() == 2:
+                p.zero_()  # no weights: every frame's probabilities are the output bias alone
+        x = task.eval_targets[:4]
+        lengths = task.eval_lengths[:4]
+        out = model(x, lengths, noise=torch.randn(*x.shape[:2], model.latent_size))
+    # the memoryless model's NLL over the same frames (the task's own reference)
+    expected = task.memoryless_nll(x, lengths)
+    torch.testing.assert_close(out.reconstruction.item(), expected, rtol=1e-5, atol=0)
+
+
 @pytest.mark.parametrize("kind", ["vrnn", "storn", "draw:glimpses=3"])
 def test_the_bound_is_the_modules_own_in_nats_per_digit(kind: str) -> None:
     task = make_task("digits", digits=100)

@@ -113,20 +113,31 @@ def _bound(rec: Tensor, kl: Tensor, lengths: object) -> BoundOutput:
     return BoundOutput((rec + kl).sum() / count, rec.sum() / count, kl.sum() / count, rec + kl)
 
 
-def _start_from_frequencies(readout: nn.Linear, frequency: object, keys: int) -> None:
-    """Sets ``readout``'s bias to the log-odds of ``frequency``, checked to be ``(keys,)`` in
-    (0, 1)."""
-    if not isinstance(frequency, Tensor) or tuple(frequency.shape) != (keys,):
-        raise LstmkitValueError(
-            f"frequency must be a ({keys},) Tensor, one per key, got {describe(frequency)}"
-        )
-    if not bool(((frequency > 0) & (frequency < 1)).all()):
-        raise LstmkitValueError("frequency must lie strictly between 0 and 1 for every key")
-    with torch.no_grad():
-        readout.bias.copy_(torch.logit(frequency.double()).to(readout.bias))
+class _StartFromFrequencies(nn.Module):
+    """What VRNN and STORN share: Bernoulli outputs over ``keys`` keys from one linear layer."""
+
+    keys: int
+
+    def _output_layer(self) -> nn.Linear:
+        raise NotImplementedError(f"{type(self).__name__} must name its output layer")
+
+    def start_from_frequencies(self, frequency: Tensor) -> None:
+        """Sets the output bias to the log-odds of ``frequency`` ``(K,)``, each key's training
+        frequency in (0, 1): the untrained model then predicts about the memoryless baseline
+        rather than a coin flip per key, and training starts there (a choice for speed, not the
+        papers')."""
+        if not isinstance(frequency, Tensor) or tuple(frequency.shape) != (self.keys,):
+            raise LstmkitValueError(
+                f"frequency must be a ({self.keys},) Tensor, one per key, got {describe(frequency)}"
+            )
+        if not bool(((frequency > 0) & (frequency < 1)).all()):
+            raise LstmkitValueError("frequency must lie strictly between 0 and 1 for every key")
+        bias = self._output_layer().bias
+        with torch.no_grad():
+            bias.copy_(torch.logit(frequency.double()).to(bias))
 
 
-class VRNN(nn.Module):
+class VRNN(_StartFromFrequencies):
     r"""The Variational RNN of Chung et al. 2015 ("A Recurrent Latent Variable Model for
     Sequential Data", arXiv 1506.02216, section 3) with Bernoulli outputs, for piano rolls.
 
@@ -224,11 +235,8 @@ class VRNN(nn.Module):
             kl.append(gaussian_kl(mu_z, sigma_z, mu_0, sigma_0))
         return _bound(torch.stack(rec, 1), torch.stack(kl, 1), lengths)
 
-    def start_from_frequencies(self, frequency: Tensor) -> None:
-        """Sets the output bias to the log-odds of ``frequency`` ``(K,)``, each key's training
-        frequency: the untrained model then predicts about the memoryless baseline rather than
-        a coin flip per key, and training starts there (a choice for speed, not the paper's)."""
-        _start_from_frequencies(cast(nn.Linear, self.decoder[-1]), frequency, self.keys)
+    def _output_layer(self) -> nn.Linear:
+        return cast(nn.Linear, self.decoder[-1])
 
     @torch.no_grad()
     def sample(self, n: int, steps: int, *, generator: torch.Generator | None = None) -> Tensor:
@@ -251,7 +259,7 @@ class VRNN(nn.Module):
         return torch.stack(frames, 1)
 
 
-class STORN(nn.Module):
+class STORN(_StartFromFrequencies):
     r"""STORN, the stochastic recurrent network of Bayer & Osendorfer 2014 ("Learning Stochastic
     Recurrent Networks", arXiv 1411.7610), with Bernoulli outputs, for piano rolls.
 
@@ -344,11 +352,8 @@ class STORN(nn.Module):
         kl = gaussian_kl(mu, sigma, torch.zeros_like(mu), torch.ones_like(sigma))
         return _bound(torch.stack(rec, 1), kl, lengths)
 
-    def start_from_frequencies(self, frequency: Tensor) -> None:
-        """Sets the output bias to the log-odds of ``frequency`` ``(K,)``, each key's training
-        frequency: the untrained model then predicts about the memoryless baseline rather than
-        a coin flip per key, and training starts there (a choice for speed, not the paper's)."""
-        _start_from_frequencies(self.readout, frequency, self.keys)
+    def _output_layer(self) -> nn.Linear:
+        return self.readout
 
     @torch.no_grad()
     def sample(self, n: int, steps: int, *, generator: torch.Generator | None = None) -> Tensor:

@@ -20,6 +20,7 @@ from lstmkit._errors import LstmkitFileExistsError, LstmkitRuntimeError, Lstmkit
 from lstmkit._io import remove_temporaries
 from lstmkit._spec import Spec
 from lstmkit.modules.sequence import SequenceModel
+from lstmkit.modules.vrnn import STORN, VRNN
 from lstmkit.tasks import Batch, Task, make_task
 from lstmkit.train import distributed
 from lstmkit.train.checkpoint import (
@@ -86,9 +87,15 @@ class TrainResult:
 def build_model(config: TrainConfig, task: Task) -> nn.Module:
     """The model a config describes, sized for the task: a :class:`SequenceModel`, or the model
     of another kind ``config.model.kind`` names (see :mod:`lstmkit.train.models`); a kind that
-    cannot learn the task is refused."""
+    cannot learn the task is refused. A VRNN or STORN on a task that knows its keys' training
+    frequencies (the chorales) starts with its output at their log-odds: at the memoryless
+    baseline, where a next-frame model's training gets within a few steps."""
     check_task(config.model, task)
-    return build(config.model, **sizes_of(task))
+    model = build(config.model, **sizes_of(task))
+    frequency = getattr(task, "key_frequency", None)
+    if isinstance(model, VRNN | STORN) and isinstance(frequency, torch.Tensor):
+        model.start_from_frequencies(frequency)
+    return model
 
 
 def model_for(
