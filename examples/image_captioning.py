@@ -5,7 +5,7 @@ mean of the image's features.
 
 Both are trained with the same plain PyTorch loop and budget; the held-out exact match and word
 accuracy of their greedy captions are printed, and the attentive one's weights over a held-out
-canvas are drawn word by word to --out. About 10 minutes on a 2-core CPU:
+canvas are drawn word by word to --out. About 12 minutes on a 2-core CPU:
 
     python examples/image_captioning.py --out samples
 
@@ -41,7 +41,7 @@ class Setting(NamedTuple):
     held_out: int
 
 
-FULL = Setting(3, 4, 1500, 128, 64, 1000)
+FULL = Setting(2, 4, 2500, 128, 64, 1000)
 FAST = Setting(2, 2, 150, 32, 16, 200)
 
 
